@@ -1,0 +1,82 @@
+package dev.roadless.optimizer;
+
+import dev.roadless.optimizer.config.ServerConfig;
+import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.server.JsonLogFormatter;
+import dev.roadless.optimizer.server.Metrics;
+import dev.roadless.optimizer.server.OptimizerServer;
+import dev.roadless.optimizer.store.SnapshotStore;
+import io.grpc.Grpc;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ServerBuilder;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.concurrent.CountDownLatch;
+import java.util.logging.Logger;
+
+/** Wiring: read config, build, start, block until SIGTERM, drain. */
+public final class OptimizerServerMain {
+  private static final Logger LOG = Logger.getLogger(OptimizerServerMain.class.getName());
+
+  private OptimizerServerMain() {}
+
+  public static void main(String[] args) throws Exception {
+    JsonLogFormatter.install();
+    ServerConfig config;
+    try {
+      config = ServerConfig.from(args, System.getenv());
+    } catch (IllegalArgumentException e) {
+      System.err.println("optimizer-service: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    LOG.info("config " + config);
+
+    Metrics metrics = new Metrics(PrometheusRegistry.defaultRegistry);
+    HTTPServer metricsServer =
+        config.metricsPort() < 0
+            ? null
+            : HTTPServer.builder()
+                .port(config.metricsPort())
+                .registry(PrometheusRegistry.defaultRegistry)
+                .buildAndStart();
+    ServerBuilder<?> builder =
+        Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
+            .maxInboundMessageSize(config.maxMessageBytes());
+    OptimizerServer server =
+        new OptimizerServer(
+            builder,
+            new RunRegistry(config.threads()),
+            config.snapshotDir() == null ? null : new SnapshotStore(config.snapshotDir()),
+            metrics,
+            config.snapshotEverySteps(),
+            config.snapshotEverySeconds());
+
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  LOG.info("shutdown requested; draining");
+                  try {
+                    server.shutdown(config.drainSeconds());
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  } finally {
+                    if (metricsServer != null) {
+                      metricsServer.close();
+                    }
+                    stopped.countDown();
+                  }
+                },
+                "roadless-drain"));
+    server.start();
+    if (config.portFile() != null) {
+      Files.writeString(config.portFile(), Integer.toString(server.port()), StandardCharsets.US_ASCII);
+    }
+    LOG.info("listening port=" + server.port() + " metrics_port=" + config.metricsPort());
+    stopped.await();
+  }
+}

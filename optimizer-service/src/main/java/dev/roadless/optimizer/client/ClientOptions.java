@@ -1,0 +1,52 @@
+package dev.roadless.optimizer.client;
+
+import java.time.Duration;
+
+/**
+ * Resilience settings of an {@link OptimizerClient}.
+ *
+ * @param callDeadline deadline of each attempt of a unary or streaming call
+ * @param waitDeadline deadline of a call that waits for other replicas (GetParameters with
+ *     min_step)
+ * @param maxAttempts attempts per call on UNAVAILABLE (and on an open circuit), first included
+ * @param initialBackoff first retry delay; doubles per attempt, with +-50% jitter
+ * @param maxBackoff largest retry delay
+ * @param chunkBytes payload bytes per streamed chunk (at most 3 MiB)
+ */
+public record ClientOptions(
+    Duration callDeadline,
+    Duration waitDeadline,
+    int maxAttempts,
+    Duration initialBackoff,
+    Duration maxBackoff,
+    int chunkBytes) {
+
+  public ClientOptions {
+    if (maxAttempts < 1) {
+      throw new IllegalArgumentException("maxAttempts must be >= 1");
+    }
+    if (chunkBytes < 4 || chunkBytes > (3 << 20)) {
+      throw new IllegalArgumentException("chunkBytes must be in [4, 3 MiB]");
+    }
+  }
+
+  /** 30 s per call, 10 min for waits, 60 attempts with 50 ms .. 2 s backoff, 1 MiB chunks. */
+  public static ClientOptions defaults() {
+    return new ClientOptions(
+        Duration.ofSeconds(30),
+        Duration.ofMinutes(10),
+        60,
+        Duration.ofMillis(50),
+        Duration.ofSeconds(2),
+        1 << 20);
+  }
+
+  public ClientOptions withMaxAttempts(int attempts) {
+    return new ClientOptions(
+        callDeadline, waitDeadline, attempts, initialBackoff, maxBackoff, chunkBytes);
+  }
+
+  public ClientOptions withCallDeadline(Duration deadline) {
+    return new ClientOptions(deadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes);
+  }
+}

@@ -1,0 +1,289 @@
+package dev.roadless.optimizer.client;
+
+import com.google.protobuf.UnsafeByteOperations;
+import dev.roadless.optimizer.server.Errors;
+import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.common.v1.TensorChunk;
+import dev.roadless.proto.optimizer.v1.CreateRunRequest;
+import dev.roadless.proto.optimizer.v1.CreateRunResponse;
+import dev.roadless.proto.optimizer.v1.GetParametersRequest;
+import dev.roadless.proto.optimizer.v1.GetParametersResponse;
+import dev.roadless.proto.optimizer.v1.GetRunStatusRequest;
+import dev.roadless.proto.optimizer.v1.GradientHeader;
+import dev.roadless.proto.optimizer.v1.Hyperparameters;
+import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
+import dev.roadless.proto.optimizer.v1.PushGradientsRequest;
+import dev.roadless.proto.optimizer.v1.PushGradientsResponse;
+import dev.roadless.proto.optimizer.v1.RunSpec;
+import dev.roadless.proto.optimizer.v1.RunStatus;
+import dev.roadless.proto.optimizer.v1.Sequence;
+import dev.roadless.proto.optimizer.v1.StreamCommit;
+import dev.roadless.proto.optimizer.v1.UpdateHyperparametersRequest;
+import dev.roadless.proto.optimizer.v1.UploadHeader;
+import dev.roadless.proto.optimizer.v1.UploadInitialValuesRequest;
+import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.github.resilience4j.core.IntervalFunction;
+import io.github.resilience4j.retry.Retry;
+import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.Channel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+
+/**
+ * Java client of the optimizer service, for trainers and other services. Takes a {@link Channel}
+ * the caller owns. Every call has a deadline; UNAVAILABLE is retried with exponential backoff and
+ * jitter (every call is idempotent, pushes included), behind a circuit breaker that opens when
+ * the server keeps failing. Refusals (INVALID_ARGUMENT, ABORTED, ...) are not retried: they come
+ * back as {@link StatusRuntimeException} with ErrorInfo ({@link #reason}).
+ */
+public final class OptimizerClient {
+  private final OptimizerServiceGrpc.OptimizerServiceBlockingStub blocking;
+  private final OptimizerServiceGrpc.OptimizerServiceStub async;
+  private final ClientOptions options;
+  private final Retry retry;
+  private final CircuitBreaker breaker;
+
+  public OptimizerClient(Channel channel, ClientOptions options) {
+    this.blocking = OptimizerServiceGrpc.newBlockingStub(channel);
+    this.async = OptimizerServiceGrpc.newStub(channel);
+    this.options = options;
+    this.retry =
+        Retry.of(
+            "roadless-optimizer",
+            RetryConfig.custom()
+                .maxAttempts(options.maxAttempts())
+                .intervalFunction(
+                    IntervalFunction.ofExponentialRandomBackoff(
+                        options.initialBackoff(), 2.0, 0.5, options.maxBackoff()))
+                .retryOnException(OptimizerClient::retryable)
+                .build());
+    this.breaker =
+        CircuitBreaker.of(
+            "roadless-optimizer",
+            CircuitBreakerConfig.custom()
+                .slidingWindowSize(20)
+                .minimumNumberOfCalls(10)
+                .failureRateThreshold(50)
+                .waitDurationInOpenState(Duration.ofSeconds(1))
+                .permittedNumberOfCallsInHalfOpenState(2)
+                .recordException(OptimizerClient::serverFailure)
+                .build());
+  }
+
+  /** The ErrorInfo reason of a failed call ("RUN_NOT_FOUND", ...), or "" when it has none. */
+  public static String reason(Throwable t) {
+    var info = Errors.errorInfo(t);
+    return info == null ? "" : info.getReason();
+  }
+
+  /** Creates the run, or finds it if it exists with the same spec. */
+  public CreateRunResponse createRun(String runId, RunSpec spec) {
+    return call(
+        () ->
+            deadline(blocking)
+                .createRun(CreateRunRequest.newBuilder().setRunId(runId).setSpec(spec).build()));
+  }
+
+  public RunStatus status(String runId) {
+    return call(
+        () ->
+            deadline(blocking)
+                .getRunStatus(GetRunStatusRequest.newBuilder().setRunId(runId).build())
+                .getStatus());
+  }
+
+  /** Uploads initial values (float32, run order); true if stored, false if already identical. */
+  public boolean uploadInitialValues(String runId, List<String> names, float[][] values) {
+    return call(
+        () -> {
+          Iterator<UploadInitialValuesRequest> messages =
+              Stream.concat(
+                      Stream.of(
+                          UploadInitialValuesRequest.newBuilder()
+                              .setHeader(UploadHeader.newBuilder().setRunId(runId))
+                              .build()),
+                      Stream.concat(
+                          chunks(names, values, DataType.DATA_TYPE_FLOAT32)
+                              .map(c -> UploadInitialValuesRequest.newBuilder().setChunk(c).build()),
+                          Stream.of(
+                              UploadInitialValuesRequest.newBuilder()
+                                  .setCommit(commit(values))
+                                  .build())))
+                  .iterator();
+          return ClientStreams.send(
+                  obs -> deadline(async).uploadInitialValues(obs), messages)
+              .getStored();
+        });
+  }
+
+  /** Pushes one replica's mean gradient for a step (float32 or bfloat16 on the wire). */
+  public PushGradientsResponse push(
+      String runId, int replica, long step, List<String> names, float[][] gradient, DataType dtype) {
+    return call(
+        () -> {
+          Iterator<PushGradientsRequest> messages =
+              Stream.concat(
+                      Stream.of(
+                          PushGradientsRequest.newBuilder()
+                              .setHeader(
+                                  GradientHeader.newBuilder()
+                                      .setRunId(runId)
+                                      .setReplica(replica)
+                                      .setStep(step)
+                                      .setDtype(dtype))
+                              .build()),
+                      Stream.concat(
+                          chunks(names, gradient, dtype)
+                              .map(c -> PushGradientsRequest.newBuilder().setChunk(c).build()),
+                          Stream.of(
+                              PushGradientsRequest.newBuilder().setCommit(commit(gradient)).build())))
+                  .iterator();
+          return ClientStreams.send(obs -> deadline(async).pushGradients(obs), messages);
+        });
+  }
+
+  /** Reads a sequence at the run's current step, or waits until it reaches {@code minStep}. */
+  public Parameters parameters(String runId, Sequence sequence, long minStep) {
+    GetParametersRequest request =
+        GetParametersRequest.newBuilder()
+            .setRunId(runId)
+            .setSequence(sequence)
+            .setMinStep(minStep)
+            .setMaxChunkBytes(options.chunkBytes())
+            .build();
+    Duration deadline = minStep > 0 ? options.waitDeadline() : options.callDeadline();
+    return call(
+        () ->
+            ParameterReader.read(
+                blocking
+                    .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+                    .getParameters(request)));
+  }
+
+  /** Changes a group's hyperparameters from the next step on (only the fields set). */
+  public void updateHyperparameters(String runId, String group, Hyperparameters change) {
+    call(
+        () ->
+            deadline(blocking)
+                .updateHyperparameters(
+                    UpdateHyperparametersRequest.newBuilder()
+                        .setRunId(runId)
+                        .setGroup(group)
+                        .setHyperparameters(change)
+                        .build()));
+  }
+
+  private <T> T call(Supplier<T> attempt) {
+    return Retry.decorateSupplier(retry, CircuitBreaker.decorateSupplier(breaker, attempt)).get();
+  }
+
+  private <S extends io.grpc.stub.AbstractStub<S>> S deadline(S stub) {
+    return stub.withDeadlineAfter(options.callDeadline().toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private Stream<TensorChunk> chunks(List<String> names, float[][] values, DataType dtype) {
+    int width = dtype == DataType.DATA_TYPE_BFLOAT16 ? 2 : 4;
+    int per = Math.max(1, options.chunkBytes() / width);
+    List<TensorChunk> out = new ArrayList<>();
+    for (int t = 0; t < names.size(); t++) {
+      float[] v = values[t];
+      for (int off = 0; off < v.length; off += per) {
+        int n = Math.min(per, v.length - off);
+        ByteBuffer buf = ByteBuffer.allocate(n * width).order(ByteOrder.LITTLE_ENDIAN);
+        if (width == 4) {
+          buf.asFloatBuffer().put(v, off, n);
+        } else {
+          for (int i = 0; i < n; i++) {
+            buf.putShort(2 * i, Bfloat16.fromFloat(v[off + i]));
+          }
+        }
+        out.add(
+            TensorChunk.newBuilder()
+                .setName(names.get(t))
+                .setElementOffset(off)
+                .setDtype(dtype)
+                .setData(UnsafeByteOperations.unsafeWrap(buf.array()))
+                .build());
+      }
+    }
+    return out.stream();
+  }
+
+  private static StreamCommit commit(float[][] values) {
+    long total = 0;
+    for (float[] v : values) {
+      total += v.length;
+    }
+    return StreamCommit.newBuilder().setTotalElements(total).build();
+  }
+
+  private static boolean retryable(Throwable t) {
+    if (t instanceof CallNotPermittedException) {
+      return true;
+    }
+    return t instanceof StatusRuntimeException e
+        && e.getStatus().getCode() == Status.Code.UNAVAILABLE;
+  }
+
+  private static boolean serverFailure(Throwable t) {
+    return t instanceof StatusRuntimeException e
+        && (e.getStatus().getCode() == Status.Code.UNAVAILABLE
+            || e.getStatus().getCode() == Status.Code.INTERNAL);
+  }
+
+  /** Reads a GetParameters stream into arrays, checking that every element arrived. */
+  static final class ParameterReader {
+    private ParameterReader() {}
+
+    static Parameters read(Iterator<GetParametersResponse> stream) {
+      if (!stream.hasNext()) {
+        throw Status.DATA_LOSS.withDescription("empty parameter stream").asRuntimeException();
+      }
+      var header = stream.next().getHeader();
+      List<String> names = new ArrayList<>();
+      float[][] values = new float[header.getTensorsCount()][];
+      for (int t = 0; t < values.length; t++) {
+        var d = header.getTensors(t);
+        names.add(d.getName());
+        long n = 1;
+        for (long dim : d.getShapeList()) {
+          n *= dim;
+        }
+        values[t] = new float[Math.toIntExact(n)];
+      }
+      long received = 0;
+      while (stream.hasNext()) {
+        GetParametersResponse m = stream.next();
+        if (m.hasEnd()) {
+          if (m.getEnd().getTotalElements() != received) {
+            throw Status.DATA_LOSS
+                .withDescription("expected " + m.getEnd().getTotalElements() + " got " + received)
+                .asRuntimeException();
+          }
+          return new Parameters(header.getStep(), List.copyOf(names), values);
+        }
+        TensorChunk c = m.getChunk();
+        float[] dst = values[names.indexOf(c.getName())];
+        int n = c.getData().size() / 4;
+        c.getData()
+            .asReadOnlyByteBuffer()
+            .order(ByteOrder.LITTLE_ENDIAN)
+            .asFloatBuffer()
+            .get(dst, (int) c.getElementOffset(), n);
+        received += n;
+      }
+      throw Status.DATA_LOSS.withDescription("parameter stream ended early").asRuntimeException();
+    }
+  }
+}

@@ -1,0 +1,365 @@
+package dev.roadless.optimizer.run;
+
+import dev.roadless.optimizer.core.OptimizerState;
+import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
+import dev.roadless.optimizer.core.Sequence;
+import dev.roadless.proto.common.v1.ErrorReason;
+import dev.roadless.proto.optimizer.v1.RunSpec;
+import dev.roadless.proto.optimizer.v1.StepMode;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * One training run on the server: the Schedule-Free state plus the protocol around it (SYNC
+ * averaging, ASYNC staleness, idempotent pushes, waiting for a step). Thread-safe; every mutation
+ * happens under one lock and either completes or changes nothing.
+ */
+public final class Run {
+  /** ASYNC answers remembered per replica for idempotent re-sends. */
+  private static final int ASYNC_MEMORY = 256;
+
+  private final String id;
+  private final RunSpec spec;
+  private final List<String> names;
+  private final long[] sizes;
+  private final ScheduleFreeOptimizer optimizer;
+  private final Object lock = new Object();
+  private final float[][][] pending;
+  private final Map<Integer, LinkedHashMap<Long, PushResult>> asyncAnswers = new HashMap<>();
+  private final TreeMap<Long, CompletableFuture<Long>> waiters = new TreeMap<>();
+  private final Map<String, LongAdder> refused = new ConcurrentHashMap<>();
+
+  private byte[] initialDigest;
+  private long step;
+  private ParameterSnapshot train;
+
+  Run(String id, RunSpec spec, ScheduleFreeOptimizer optimizer, byte[] initialDigest) {
+    this.id = id;
+    this.spec = spec;
+    this.names = spec.getTensorsList().stream().map(t -> t.getName()).toList();
+    this.sizes = spec.getTensorsList().stream().mapToLong(SpecMapping::numel).toArray();
+    this.optimizer = optimizer;
+    this.pending = new float[spec.getReplicas()][][];
+    this.initialDigest = initialDigest;
+    this.step = optimizer.stepCount();
+    if (initialDigest != null) {
+      this.train = read(Sequence.TRAIN);
+    }
+  }
+
+  public String id() {
+    return id;
+  }
+
+  /** The spec with every default filled in. */
+  public RunSpec spec() {
+    return spec;
+  }
+
+  public List<String> tensorNames() {
+    return names;
+  }
+
+  public long[] tensorSizes() {
+    return sizes.clone();
+  }
+
+  public ScheduleFreeOptimizer optimizer() {
+    return optimizer;
+  }
+
+  public long step() {
+    synchronized (lock) {
+      return step;
+    }
+  }
+
+  public boolean initialized() {
+    synchronized (lock) {
+      return initialDigest != null;
+    }
+  }
+
+  /**
+   * Stores the initial values once. Repeating the identical upload is a no-op (returns false); a
+   * different one is refused.
+   */
+  public boolean setInitialValues(float[][] values) {
+    byte[] digest = Digests.of(names, values);
+    synchronized (lock) {
+      if (initialDigest != null) {
+        if (Arrays.equals(initialDigest, digest)) {
+          return false;
+        }
+        throw RunException.of(
+                ErrorReason.ERROR_REASON_INITIAL_VALUES_CONFLICT,
+                "run '" + id + "' already has different initial values")
+            .with("run_id", id)
+            .build();
+      }
+      optimizer.setInitialValues(byName(values));
+      initialDigest = digest;
+      train = read(Sequence.TRAIN);
+      return true;
+    }
+  }
+
+  /**
+   * Refuses a push early, before its data arrives, if its replica or step can never be accepted.
+   */
+  public void checkPush(int replica, long pushStep) {
+    checkReplica(replica);
+    synchronized (lock) {
+      requireInitialized();
+      checkNotFuture(pushStep);
+    }
+  }
+
+  /** Takes one replica's mean gradient computed at y_{pushStep}. */
+  public PushResult push(int replica, long pushStep, float[][] gradient) {
+    checkReplica(replica);
+    synchronized (lock) {
+      requireInitialized();
+      checkNotFuture(pushStep);
+      return spec.getMode() == StepMode.STEP_MODE_ASYNC
+          ? pushAsync(replica, pushStep, gradient)
+          : pushSync(replica, pushStep, gradient);
+    }
+  }
+
+  private void checkReplica(int replica) {
+    if (replica < 0 || replica >= pending.length) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_REPLICA_OUT_OF_RANGE,
+              "replica " + replica + " is outside [0, " + pending.length + ")")
+          .with("run_id", id)
+          .with("replica", replica)
+          .build();
+    }
+  }
+
+  private void checkNotFuture(long pushStep) {
+    if (pushStep > step) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_STEP_IN_FUTURE,
+              "push for step " + pushStep + " but run '" + id + "' has completed " + step)
+          .with("run_id", id)
+          .with("step", pushStep)
+          .with("current_step", step)
+          .build();
+    }
+  }
+
+  private PushResult pushSync(int replica, long pushStep, float[][] gradient) {
+    if (pushStep < step) {
+      // Every replica contributed to every completed SYNC step: this is a re-send.
+      return new PushResult(true, pushStep, pushStep, step, true);
+    }
+    if (pending[replica] != null) {
+      return new PushResult(false, pushStep, pushStep, step, true);
+    }
+    pending[replica] = gradient;
+    for (float[][] g : pending) {
+      if (g == null) {
+        return new PushResult(false, pushStep, pushStep, step, false);
+      }
+    }
+    Map<String, float[][]> byTensor = new LinkedHashMap<>();
+    for (int t = 0; t < names.size(); t++) {
+      float[][] perReplica = new float[pending.length][];
+      for (int r = 0; r < pending.length; r++) {
+        perReplica[r] = pending[r][t];
+      }
+      byTensor.put(names.get(t), perReplica);
+    }
+    try {
+      applyStep(byTensor);
+    } finally {
+      Arrays.fill(pending, null);
+    }
+    return new PushResult(true, pushStep, pushStep, step, false);
+  }
+
+  private PushResult pushAsync(int replica, long pushStep, float[][] gradient) {
+    LinkedHashMap<Long, PushResult> answers =
+        asyncAnswers.computeIfAbsent(
+            replica,
+            r ->
+                new LinkedHashMap<>() {
+                  @Override
+                  protected boolean removeEldestEntry(Map.Entry<Long, PushResult> eldest) {
+                    return size() > ASYNC_MEMORY;
+                  }
+                });
+    PushResult earlier = answers.get(pushStep);
+    if (earlier != null) {
+      return earlier.asDuplicate(step);
+    }
+    if (step - pushStep > spec.getMaxStaleness()) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_STEP_STALE,
+              "push for step "
+                  + pushStep
+                  + " is "
+                  + (step - pushStep)
+                  + " steps old; max_staleness is "
+                  + spec.getMaxStaleness())
+          .with("run_id", id)
+          .with("step", pushStep)
+          .with("current_step", step)
+          .build();
+    }
+    Map<String, float[][]> byTensor = new LinkedHashMap<>();
+    for (int t = 0; t < names.size(); t++) {
+      byTensor.put(names.get(t), new float[][] {gradient[t]});
+    }
+    long appliedAs = step;
+    applyStep(byTensor);
+    PushResult result = new PushResult(true, pushStep, appliedAs, step, false);
+    answers.put(pushStep, result);
+    return result;
+  }
+
+  private void applyStep(Map<String, float[][]> byTensor) {
+    float[][] y = new float[names.size()][];
+    Map<String, float[]> yOut = new LinkedHashMap<>();
+    for (int t = 0; t < y.length; t++) {
+      y[t] = new float[(int) sizes[t]];
+      yOut.put(names.get(t), y[t]);
+    }
+    step = optimizer.step(byTensor, yOut);
+    train = new ParameterSnapshot(step, Sequence.TRAIN, names, y);
+    completeWaiters();
+  }
+
+  /** Every tensor of a sequence, all from one step. */
+  public ParameterSnapshot parameters(Sequence sequence) {
+    synchronized (lock) {
+      requireInitialized();
+      return sequence == Sequence.TRAIN ? train : read(sequence);
+    }
+  }
+
+  /** Completes (with the run's step) once the run has completed at least {@code minStep} steps. */
+  public CompletableFuture<Long> awaitStep(long minStep) {
+    synchronized (lock) {
+      if (step >= minStep) {
+        return CompletableFuture.completedFuture(step);
+      }
+      return waiters.computeIfAbsent(minStep, s -> new CompletableFuture<>());
+    }
+  }
+
+  /** Releases the kernel threads; the run must not be used afterwards. */
+  void close() {
+    optimizer.close();
+  }
+
+  /** Fails every waiter, for example when the run is deleted or the server drains. */
+  public void cancelWaiters(RuntimeException cause) {
+    List<CompletableFuture<Long>> all;
+    synchronized (lock) {
+      all = new ArrayList<>(waiters.values());
+      waiters.clear();
+    }
+    all.forEach(f -> f.completeExceptionally(cause));
+  }
+
+  /** Counts a refused push by reason, for status and metrics. */
+  public void countRefusal(ErrorReason reason) {
+    refused.computeIfAbsent(reason.name(), r -> new LongAdder()).increment();
+  }
+
+  public Map<String, Long> refusals() {
+    Map<String, Long> out = new TreeMap<>();
+    refused.forEach((k, v) -> out.put(k, v.sum()));
+    return out;
+  }
+
+  /** SYNC: the replicas whose push for the current step has arrived. */
+  public List<Integer> pendingReplicas() {
+    synchronized (lock) {
+      List<Integer> out = new ArrayList<>();
+      for (int r = 0; r < pending.length; r++) {
+        if (pending[r] != null) {
+          out.add(r);
+        }
+      }
+      return out;
+    }
+  }
+
+  /** A consistent copy of the full state, for snapshots and export. */
+  public RunSnapshot snapshot() {
+    synchronized (lock) {
+      requireInitialized();
+      return new RunSnapshot(id, spec, initialDigest.clone(), optimizer.exportState());
+    }
+  }
+
+  /** Applies a change of hyperparameters from the next step on. */
+  public void updateHyperparameters(
+      String group, dev.roadless.proto.optimizer.v1.Hyperparameters change, long expectedStep) {
+    synchronized (lock) {
+      if (expectedStep > 0 && expectedStep != step) {
+        throw RunException.of(
+                ErrorReason.ERROR_REASON_STEP_MISMATCH,
+                "run '" + id + "' is at step " + step + ", not " + expectedStep)
+            .with("run_id", id)
+            .with("step", expectedStep)
+            .with("current_step", step)
+            .build();
+      }
+      SpecMapping.updateGroup(this, group, change);
+    }
+  }
+
+  private void completeWaiters() {
+    List<CompletableFuture<Long>> ready = new ArrayList<>();
+    while (!waiters.isEmpty() && waiters.firstKey() <= step) {
+      ready.add(waiters.pollFirstEntry().getValue());
+    }
+    long now = step;
+    ready.forEach(f -> f.complete(now));
+  }
+
+  private ParameterSnapshot read(Sequence sequence) {
+    Map<String, float[]> out = new LinkedHashMap<>();
+    float[][] values = new float[names.size()][];
+    for (int t = 0; t < values.length; t++) {
+      values[t] = new float[(int) sizes[t]];
+      out.put(names.get(t), values[t]);
+    }
+    long at = optimizer.read(sequence, out);
+    return new ParameterSnapshot(at, sequence, names, values);
+  }
+
+  private void requireInitialized() {
+    if (initialDigest == null) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_INITIAL_VALUES_MISSING,
+              "run '" + id + "' has no initial values yet")
+          .with("run_id", id)
+          .build();
+    }
+  }
+
+  private Map<String, float[]> byName(float[][] values) {
+    Map<String, float[]> map = new LinkedHashMap<>();
+    for (int t = 0; t < names.size(); t++) {
+      map.put(names.get(t), values[t]);
+    }
+    return map;
+  }
+
+  /** State for snapshots and export: the spec, the initial-values digest and the optimizer. */
+  public record RunSnapshot(String id, RunSpec spec, byte[] initialDigest, OptimizerState state) {}
+}

@@ -1,0 +1,187 @@
+package dev.roadless.optimizer.server;
+
+import com.google.protobuf.ByteString;
+import dev.roadless.optimizer.run.RunException;
+import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.common.v1.ErrorReason;
+import dev.roadless.proto.common.v1.TensorChunk;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.TreeMap;
+
+/**
+ * Reassembles the chunks of one stream into float32 arrays and proves that every element arrived
+ * exactly once. It writes only into its own arrays, so a refused stream leaves no trace anywhere.
+ */
+final class ChunkAssembler {
+  private final Map<String, Integer> index = new HashMap<>();
+  private final List<String> names;
+  private final float[][] values;
+  private final List<NavigableMap<Long, Long>> covered;
+  private final DataType dtype;
+  private final ErrorReason nonFiniteReason;
+  private long elements;
+
+  /**
+   * @param names tensor names in run order
+   * @param sizes element count of each tensor
+   * @param dtype the only encoding this stream may use (FLOAT32 or BFLOAT16)
+   * @param nonFiniteReason the reason for a NaN/Inf value, or null to accept them
+   */
+  ChunkAssembler(List<String> names, long[] sizes, DataType dtype, ErrorReason nonFiniteReason) {
+    if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_BFLOAT16) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
+              "dtype must be DATA_TYPE_FLOAT32 or DATA_TYPE_BFLOAT16, got " + dtype)
+          .with("field", "dtype")
+          .build();
+    }
+    this.names = names;
+    this.dtype = dtype;
+    this.nonFiniteReason = nonFiniteReason;
+    this.values = new float[names.size()][];
+    this.covered = new java.util.ArrayList<>(names.size());
+    for (int i = 0; i < names.size(); i++) {
+      index.put(names.get(i), i);
+      values[i] = new float[Math.toIntExact(sizes[i])];
+      covered.add(new TreeMap<>());
+    }
+  }
+
+  /** Decodes one chunk into place; throws without side effects on other tensors. */
+  void accept(TensorChunk chunk) {
+    Integer t = index.get(chunk.getName());
+    if (t == null) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_UNKNOWN_TENSOR,
+              "tensor '" + chunk.getName() + "' is not part of the run")
+          .with("tensor", chunk.getName())
+          .build();
+    }
+    if (chunk.getDtype() != dtype) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
+              "chunk of '" + chunk.getName() + "' is " + chunk.getDtype() + ", stream is " + dtype)
+          .with("tensor", chunk.getName())
+          .build();
+    }
+    int width = dtype == DataType.DATA_TYPE_FLOAT32 ? 4 : 2;
+    ByteString data = chunk.getData();
+    long size = values[t].length;
+    long offset = chunk.getElementOffset();
+    if (data.isEmpty() || data.size() % width != 0) {
+      throw sizeMismatch(chunk, "data length " + data.size() + " is not a positive multiple of " + width);
+    }
+    long count = data.size() / width;
+    if (offset < 0 || offset + count > size) {
+      throw sizeMismatch(
+          chunk, "elements [" + offset + ", " + (offset + count) + ") outside [0, " + size + ")");
+    }
+    claim(t, offset, offset + count);
+    decode(data, values[t], (int) offset, (int) count);
+    elements += count;
+    if (nonFiniteReason != null) {
+      checkFinite(t, (int) offset, (int) count);
+    }
+  }
+
+  /** Confirms full coverage and the sender's element count; returns the arrays in run order. */
+  float[][] finish(long declaredElements) {
+    for (int t = 0; t < names.size(); t++) {
+      long next = 0;
+      for (Map.Entry<Long, Long> range : covered.get(t).entrySet()) {
+        if (range.getKey() != next) {
+          break;
+        }
+        next = range.getValue();
+      }
+      if (next != values[t].length) {
+        boolean none = covered.get(t).isEmpty();
+        throw RunException.of(
+                none ? ErrorReason.ERROR_REASON_MISSING_TENSOR : ErrorReason.ERROR_REASON_CHUNK_MISSING,
+                none
+                    ? "tensor '" + names.get(t) + "' was not sent"
+                    : "tensor '" + names.get(t) + "' is missing elements from " + next)
+            .with("tensor", names.get(t))
+            .with("element", next)
+            .build();
+      }
+    }
+    if (declaredElements != elements) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_STREAM_TRUNCATED,
+              "commit declares " + declaredElements + " elements but " + elements + " arrived")
+          .build();
+    }
+    return values;
+  }
+
+  private void claim(int t, long start, long end) {
+    NavigableMap<Long, Long> ranges = covered.get(t);
+    Map.Entry<Long, Long> before = ranges.floorEntry(start);
+    Map.Entry<Long, Long> after = ranges.ceilingEntry(start);
+    long clash = -1;
+    if (before != null && before.getValue() > start) {
+      clash = start;
+    } else if (after != null && after.getKey() < end) {
+      clash = after.getKey();
+    }
+    if (clash >= 0) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_CHUNK_OVERLAP,
+              "tensor '" + names.get(t) + "' received element " + clash + " twice")
+          .with("tensor", names.get(t))
+          .with("element", clash)
+          .build();
+    }
+    // Merge with neighbours so in-order streams keep a single range per tensor.
+    long newStart = start;
+    long newEnd = end;
+    if (before != null && before.getValue() == start) {
+      newStart = before.getKey();
+      ranges.remove(before.getKey());
+    }
+    if (after != null && after.getKey() == end) {
+      newEnd = after.getValue();
+      ranges.remove(after.getKey());
+    }
+    ranges.put(newStart, newEnd);
+  }
+
+  private void decode(ByteString data, float[] dst, int offset, int count) {
+    ByteBuffer buf = data.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    if (dtype == DataType.DATA_TYPE_FLOAT32) {
+      buf.asFloatBuffer().get(dst, offset, count);
+    } else {
+      for (int i = 0; i < count; i++) {
+        dst[offset + i] = Float.intBitsToFloat((buf.getShort(2 * i) & 0xFFFF) << 16);
+      }
+    }
+  }
+
+  private void checkFinite(int t, int offset, int count) {
+    float[] v = values[t];
+    for (int i = offset; i < offset + count; i++) {
+      if (!Float.isFinite(v[i])) {
+        throw RunException.of(
+                nonFiniteReason,
+                "tensor '" + names.get(t) + "' element " + i + " is " + v[i])
+            .with("tensor", names.get(t))
+            .with("element", i)
+            .build();
+      }
+    }
+  }
+
+  private RunException sizeMismatch(TensorChunk chunk, String detail) {
+    return RunException.of(
+            ErrorReason.ERROR_REASON_SIZE_MISMATCH,
+            "chunk of '" + chunk.getName() + "': " + detail)
+        .with("tensor", chunk.getName())
+        .build();
+  }
+}

@@ -1,0 +1,97 @@
+package dev.roadless.optimizer.server;
+
+import dev.roadless.optimizer.core.GroupStatus;
+import dev.roadless.optimizer.core.OptimizerState;
+import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
+import dev.roadless.optimizer.core.Sequence;
+import dev.roadless.optimizer.run.HyperparameterMapping;
+import dev.roadless.optimizer.run.PushResult;
+import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.RunException;
+import dev.roadless.proto.common.v1.ErrorReason;
+import dev.roadless.proto.optimizer.v1.PushGradientsResponse;
+import dev.roadless.proto.optimizer.v1.PushOutcome;
+import dev.roadless.proto.optimizer.v1.RunStatus;
+
+/** Core and run values to wire messages and back. */
+final class ProtoMapping {
+  private ProtoMapping() {}
+
+  static Sequence sequence(dev.roadless.proto.optimizer.v1.Sequence s) {
+    return switch (s) {
+      case SEQUENCE_TRAIN -> Sequence.TRAIN;
+      case SEQUENCE_EVAL -> Sequence.EVAL;
+      case SEQUENCE_BASE -> Sequence.BASE;
+      default ->
+          throw RunException.of(
+                  ErrorReason.ERROR_REASON_INVALID_RUN_SPEC,
+                  "sequence must be SEQUENCE_TRAIN, SEQUENCE_EVAL or SEQUENCE_BASE")
+              .with("field", "sequence")
+              .build();
+    };
+  }
+
+  static dev.roadless.proto.optimizer.v1.Sequence sequence(Sequence s) {
+    return switch (s) {
+      case TRAIN -> dev.roadless.proto.optimizer.v1.Sequence.SEQUENCE_TRAIN;
+      case EVAL -> dev.roadless.proto.optimizer.v1.Sequence.SEQUENCE_EVAL;
+      case BASE -> dev.roadless.proto.optimizer.v1.Sequence.SEQUENCE_BASE;
+    };
+  }
+
+  static PushGradientsResponse push(PushResult r) {
+    return PushGradientsResponse.newBuilder()
+        .setOutcome(r.applied() ? PushOutcome.PUSH_OUTCOME_APPLIED : PushOutcome.PUSH_OUTCOME_ACCEPTED)
+        .setStep(r.step())
+        .setAppliedAsStep(r.appliedAsStep())
+        .setCurrentStep(r.currentStep())
+        .setDuplicate(r.duplicate())
+        .build();
+  }
+
+  static RunStatus status(Run run) {
+    RunStatus.Builder out =
+        RunStatus.newBuilder()
+            .setRunId(run.id())
+            .setSpec(run.spec())
+            .setInitialized(run.initialized())
+            .setStep(run.step())
+            .addAllPendingReplicas(run.pendingReplicas())
+            .putAllRefusedPushes(run.refusals());
+    for (String group : run.optimizer().groupNames()) {
+      out.addGroups(group(run, group));
+    }
+    return out.build();
+  }
+
+  static dev.roadless.proto.optimizer.v1.GroupStatus group(Run run, String group) {
+    ScheduleFreeOptimizer opt = run.optimizer();
+    GroupStatus s = opt.status(group);
+    return dev.roadless.proto.optimizer.v1.GroupStatus.newBuilder()
+        .setName(group)
+        .setStep(s.k())
+        .setLr(s.lr())
+        .setLrK(s.lrK())
+        .setLrMax(s.lrMax())
+        .setWeightSum(s.weightSum())
+        .setCK(s.ck())
+        .setHyperparameters(HyperparameterMapping.toProto(opt.variant(), opt.hyperparameters(group)))
+        .setYBeta(s.yBeta())
+        .build();
+  }
+
+  static dev.roadless.proto.optimizer.v1.GroupStatus group(
+      dev.roadless.optimizer.core.Variant variant, OptimizerState.GroupState g) {
+    return dev.roadless.proto.optimizer.v1.GroupStatus.newBuilder()
+        .setName(g.spec().name())
+        .setStep(g.k())
+        .setLr(g.spec().hyperparameters().lr())
+        .setLrK(g.lrK())
+        .setLrMax(g.lrMax())
+        .setWeightSum(g.weightSum())
+        .setCK(g.ck())
+        .setHyperparameters(HyperparameterMapping.toProto(variant, g.spec().hyperparameters()))
+        .setYBeta(g.yBeta())
+        .build();
+  }
+}

@@ -1,0 +1,157 @@
+package dev.roadless.optimizer.server;
+
+import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.store.SnapshotStore;
+import java.io.IOException;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Decides when runs are snapshotted: every N steps, every T seconds if a run changed, after an
+ * import, and once more at shutdown. Writes happen on one background thread so a step's answer
+ * never waits for the disk. Without a store it does nothing.
+ */
+final class SnapshotScheduler implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(SnapshotScheduler.class.getName());
+
+  private final SnapshotStore store;
+  private final RunRegistry runs;
+  private final Metrics metrics;
+  private final long everySteps;
+  private final long everyNanos;
+  private final Map<String, Long> savedStep = new ConcurrentHashMap<>();
+  private final Map<String, Long> savedAt = new ConcurrentHashMap<>();
+  private final Map<String, Boolean> queued = new ConcurrentHashMap<>();
+  private final ScheduledExecutorService writer;
+
+  SnapshotScheduler(
+      SnapshotStore store, RunRegistry runs, Metrics metrics, long everySteps, long everySeconds) {
+    this.store = store;
+    this.runs = runs;
+    this.metrics = metrics;
+    this.everySteps = everySteps;
+    this.everyNanos = TimeUnit.SECONDS.toNanos(everySeconds);
+    this.writer =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "roadless-snapshots");
+              t.setDaemon(true);
+              return t;
+            });
+    if (store != null && everySeconds > 0) {
+      writer.scheduleWithFixedDelay(this::timeTick, 1, 1, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Remembers that a restored run is on disk at its current step. */
+  void restored(Run run) {
+    savedStep.put(run.id(), run.step());
+    savedAt.put(run.id(), System.nanoTime());
+  }
+
+  void stepApplied(Run run) {
+    if (store == null || everySteps == 0) {
+      return;
+    }
+    long since = run.step() - savedStep.getOrDefault(run.id(), 0L);
+    if (since >= everySteps) {
+      requestSnapshot(run);
+    }
+  }
+
+  void requestSnapshot(Run run) {
+    if (store == null || queued.putIfAbsent(run.id(), Boolean.TRUE) != null) {
+      return;
+    }
+    writer.execute(
+        () -> {
+          queued.remove(run.id());
+          save(run);
+        });
+  }
+
+  void forget(String runId) {
+    savedStep.remove(runId);
+    savedAt.remove(runId);
+    if (store != null) {
+      writer.execute(
+          () -> {
+            try {
+              store.delete(runId);
+            } catch (IOException e) {
+              LOG.log(Level.WARNING, "could not delete the snapshot of run " + runId, e);
+            }
+          });
+    }
+  }
+
+  /** Snapshots every run that changed since its last snapshot, and waits for the writes. */
+  void snapshotAllAndWait() {
+    if (store == null) {
+      return;
+    }
+    try {
+      writer
+          .submit(
+              () -> {
+                for (Run run : runs.all()) {
+                  if (run.initialized() && run.step() != savedStep.getOrDefault(run.id(), -1L)) {
+                    save(run);
+                  }
+                }
+              })
+          .get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (java.util.concurrent.ExecutionException e) {
+      LOG.log(Level.SEVERE, "final snapshots failed", e.getCause());
+    }
+  }
+
+  private void timeTick() {
+    long now = System.nanoTime();
+    for (Run run : runs.all()) {
+      Long at = savedAt.get(run.id());
+      boolean changed = run.initialized() && run.step() != savedStep.getOrDefault(run.id(), -1L);
+      if (changed && (at == null || now - at >= everyNanos)) {
+        save(run);
+      }
+    }
+  }
+
+  private void save(Run run) {
+    if (!run.initialized()) {
+      return;
+    }
+    try {
+      Run.RunSnapshot snapshot = run.snapshot();
+      long t0 = System.nanoTime();
+      store.write(snapshot);
+      savedStep.put(run.id(), snapshot.state().stepCount());
+      savedAt.put(run.id(), System.nanoTime());
+      metrics.snapshot(true);
+      LOG.fine(
+          () ->
+              "snapshot run="
+                  + run.id()
+                  + " step="
+                  + snapshot.state().stepCount()
+                  + " ms="
+                  + (System.nanoTime() - t0) / 1_000_000);
+    } catch (IOException | RuntimeException e) {
+      metrics.snapshot(false);
+      LOG.log(Level.SEVERE, "snapshot of run " + run.id() + " failed", e);
+    }
+  }
+
+  @Override
+  public void close() {
+    writer.shutdown();
+  }
+}
