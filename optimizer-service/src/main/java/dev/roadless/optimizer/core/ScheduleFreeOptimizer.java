@@ -1,0 +1,383 @@
+package dev.roadless.optimizer.core;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * Schedule-Free optimizer state for a set of float32 tensors: z, x and the base optimizer's moments
+ * per tensor, and one {@link Schedule} per parameter group. y is derived from x and z.
+ *
+ * <p>Thread-safe. A step holds the write lock; reads hold the read lock, so a reader always sees
+ * the state between two whole steps, never a torn mix. A refused call (bad input) changes nothing.
+ * The kernels run on {@code threads} threads; the results do not depend on that number.
+ */
+public final class ScheduleFreeOptimizer implements AutoCloseable {
+  private final Variant variant;
+  private final BaseUpdate update;
+  private final Layout layout;
+  private final TensorBuffers[] buffers;
+  private final GroupRuntime[] groups;
+  private final ChunkExecutor executor;
+  private final float[][] scratchMean;
+  private final float[][] scratchY;
+  private final ReadWriteLock lock = new ReentrantReadWriteLock();
+  private boolean initialized;
+
+  /**
+   * Builds an optimizer with zero state; call {@link #setInitialValues} before the first step.
+   *
+   * @throws IllegalArgumentException for duplicate or unknown names, a tensor in no group or in
+   *     two, an invalid hyperparameter, or {@code threads < 1}
+   */
+  public ScheduleFreeOptimizer(
+      Variant variant, List<TensorSpec> tensors, List<GroupSpec> groups, int threads) {
+    this(variant, new Layout(tensors, groups), groups, threads);
+  }
+
+  private ScheduleFreeOptimizer(
+      Variant variant, Layout layout, List<GroupSpec> groupSpecs, int threads) {
+    if (variant == null) {
+      throw new IllegalArgumentException("variant must not be null");
+    }
+    this.variant = variant;
+    this.update = BaseUpdate.of(variant);
+    this.layout = layout;
+    this.groups = new GroupRuntime[groupSpecs.size()];
+    for (int g = 0; g < groups.length; g++) {
+      GroupSpec spec = groupSpecs.get(g);
+      try {
+        spec.hyperparameters().validate(variant);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("group '" + spec.name() + "': " + e.getMessage(), e);
+      }
+      groups[g] = new GroupRuntime(spec, new Schedule(update.initialLrMax()));
+    }
+    this.buffers = new TensorBuffers[layout.tensorCount()];
+    for (int t = 0; t < buffers.length; t++) {
+      Hyperparameters hp = groups[layout.groupOfTensor[t]].hp;
+      buffers[t] =
+          TensorBuffers.allocate(
+              layout.numel[t], variant.hasSecondMoment(), update.hasFirstMoment(hp));
+    }
+    this.executor = new ChunkExecutor(threads);
+    this.scratchMean = new float[threads][layout.maxChunk()];
+    this.scratchY = new float[threads][layout.maxChunk()];
+  }
+
+  /** A builder for the common case of building specs inline. */
+  public static ScheduleFreeOptimizerBuilder builder(Variant variant) {
+    return new ScheduleFreeOptimizerBuilder(variant);
+  }
+
+  /** This optimizer's variant. */
+  public Variant variant() {
+    return variant;
+  }
+
+  /** The tensors, in order. */
+  public List<TensorSpec> tensors() {
+    return layout.tensors;
+  }
+
+  /** The group names, in order. */
+  public List<String> groupNames() {
+    return layout.groupNames;
+  }
+
+  /**
+   * Sets z = x = y to the given values and zeroes the moments. Allowed until the first step.
+   *
+   * @param values every tensor, with its exact element count, all finite; copied
+   * @throws IllegalArgumentException for a missing, unknown, mis-sized or non-finite tensor
+   * @throws IllegalStateException after the first step
+   */
+  public void setInitialValues(Map<String, float[]> values) {
+    float[][] byTensor = Inputs.arrays(layout, values, true, "initial value");
+    Inputs.requireFinite(layout, byTensor, "initial value");
+    lock.writeLock().lock();
+    try {
+      if (stepCountLocked() > 0) {
+        throw new IllegalStateException("initial values can only be set before the first step");
+      }
+      for (int t = 0; t < buffers.length; t++) {
+        TensorBuffers b = buffers[t];
+        System.arraycopy(byTensor[t], 0, b.z, 0, b.length());
+        System.arraycopy(byTensor[t], 0, b.x, 0, b.length());
+        zero(b.v);
+        zero(b.m);
+      }
+      initialized = true;
+    } finally {
+      lock.writeLock().unlock();
+    }
+  }
+
+  /** Same as {@link #step(Map, Map)} without writing y out. */
+  public long step(Map<String, float[][]> replicaGradients) {
+    return step(replicaGradients, null);
+  }
+
+  /**
+   * Applies one step with the mean of the replicas' gradients, {@code (g_0 + ... + g_{R-1}) / R}
+   * summed in replica order in float32, computed inside the fused kernel.
+   *
+   * @param replicaGradients for every tensor, the R replicas' gradients (same R for all), each with
+   *     the tensor's element count; never modified
+   * @param yOut optional (may be null or partial): arrays that receive each named tensor's new y in
+   *     the same pass
+   * @return the number of completed steps after this one
+   * @throws NonFiniteGradientException for a NaN or infinity, naming tensor, replica and index
+   * @throws IllegalArgumentException for a missing, unknown or mis-sized array
+   * @throws IllegalStateException before {@link #setInitialValues}
+   */
+  public long step(Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
+    float[][][] grads = Inputs.gradients(layout, replicaGradients);
+    float[][] ys =
+        yOut == null
+            ? new float[layout.tensorCount()][]
+            : Inputs.arrays(layout, yOut, false, "y output");
+    lock.writeLock().lock();
+    try {
+      requireInitialized();
+      Inputs.requireFinite(layout, grads, executor);
+      Schedule.Step[] steps = new Schedule.Step[groups.length];
+      Kernel[] kernels = new Kernel[groups.length];
+      for (int g = 0; g < groups.length; g++) {
+        GroupRuntime group = groups[g];
+        double lrK = update.scheduledLr(group.hp, group.schedule.k());
+        steps[g] = group.schedule.next(lrK, group.hp);
+        kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
+      }
+      executor.run(layout.chunkCount(), (w, c) -> runChunk(w, c, grads, ys, kernels));
+      for (int g = 0; g < groups.length; g++) {
+        groups[g].schedule.commit(steps[g], groups[g].hp.beta());
+      }
+      return stepCountLocked();
+    } finally {
+      lock.writeLock().unlock();
+    }
+  }
+
+  private void runChunk(int worker, int c, float[][][] grads, float[][] ys, Kernel[] kernels) {
+    int t = layout.chunkTensor[c];
+    int from = layout.chunkFrom[c];
+    int to = layout.chunkTo[c];
+    float[][] reps = grads[t];
+    float[] g = reps[0];
+    int gShift = 0;
+    if (reps.length > 1) {
+      g = scratchMean[worker];
+      gShift = -from;
+      ReplicaMean.into(reps, from, to, g);
+    }
+    float[] y = ys[t];
+    int yShift = 0;
+    if (y == null) {
+      // Not wanted: land it in an L2-resident scratch rather than fork every kernel loop.
+      y = scratchY[worker];
+      yShift = -from;
+    }
+    kernels[layout.groupOfTensor[t]].apply(buffers[t], g, gShift, y, yShift, from, to);
+  }
+
+  /**
+   * Copies one sequence of the named tensors into the caller's arrays, all from the same step.
+   *
+   * @param out tensor name to destination array (exact element count); any subset of tensors
+   * @return the number of completed steps the values belong to
+   * @throws IllegalStateException before {@link #setInitialValues}
+   */
+  public long read(Sequence sequence, Map<String, float[]> out) {
+    float[][] dst = Inputs.arrays(layout, out, false, "read destination");
+    lock.readLock().lock();
+    try {
+      requireInitialized();
+      int[] chunks = chunksOf(dst);
+      executor.run(chunks.length, (w, i) -> readChunk(sequence, chunks[i], dst));
+      return stepCountLocked();
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /** One tensor's sequence as a new array (for tests and small tensors). */
+  public float[] read(Sequence sequence, String tensor) {
+    int t = layout.tensor(tensor);
+    if (t < 0) {
+      throw new IllegalArgumentException("unknown tensor '" + tensor + "'");
+    }
+    float[] out = new float[layout.numel[t]];
+    read(sequence, Map.of(tensor, out));
+    return out;
+  }
+
+  private void readChunk(Sequence sequence, int c, float[][] dst) {
+    int t = layout.chunkTensor[c];
+    int from = layout.chunkFrom[c];
+    int n = layout.chunkTo[c] - from;
+    TensorBuffers b = buffers[t];
+    Schedule s = groups[layout.groupOfTensor[t]].schedule;
+    switch (sequence) {
+      case EVAL -> System.arraycopy(b.x, from, dst[t], from, n);
+      case BASE -> System.arraycopy(b.z, from, dst[t], from, n);
+      case TRAIN -> {
+        if (s.k() == 0) {
+          System.arraycopy(b.x, from, dst[t], from, n); // y = x = z exactly before a step
+        } else {
+          update.deriveY(b.x, b.z, dst[t], from, from + n, s.yBeta());
+        }
+      }
+    }
+  }
+
+  private int[] chunksOf(float[][] dst) {
+    int count = 0;
+    for (int c = 0; c < layout.chunkCount(); c++) {
+      count += dst[layout.chunkTensor[c]] != null ? 1 : 0;
+    }
+    int[] chunks = new int[count];
+    int i = 0;
+    for (int c = 0; c < layout.chunkCount(); c++) {
+      if (dst[layout.chunkTensor[c]] != null) {
+        chunks[i++] = c;
+      }
+    }
+    return chunks;
+  }
+
+  /** A group's schedule scalars and live lr. */
+  public GroupStatus status(String group) {
+    lock.readLock().lock();
+    try {
+      GroupRuntime g = groups[layout.group(group)];
+      Schedule s = g.schedule;
+      return new GroupStatus(s.k(), s.lrK(), s.lrMax(), s.weightSum(), s.ck(), g.hp.lr());
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /** A group's hyperparameters as currently set. */
+  public Hyperparameters hyperparameters(String group) {
+    lock.readLock().lock();
+    try {
+      return groups[layout.group(group)].hp;
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /**
+   * Replaces a group's hyperparameters from the next step on (lr is read fresh every step).
+   *
+   * @throws IllegalArgumentException for an invalid value, or a change that would add or remove the
+   *     first-moment buffer (inner momentum, base momentum switched on or off)
+   */
+  public void setHyperparameters(String group, Hyperparameters hp) {
+    hp.validate(variant);
+    lock.writeLock().lock();
+    try {
+      GroupRuntime g = groups[layout.group(group)];
+      if (update.hasFirstMoment(hp) != update.hasFirstMoment(g.hp)) {
+        throw new IllegalArgumentException(
+            "group '"
+                + group
+                + "': innerMomentum/baseMomentum cannot be switched between zero"
+                + " and non-zero on a live optimizer (it decides whether a first-moment buffer"
+                + " exists); build a new optimizer from an exported state instead");
+      }
+      g.hp = hp;
+    } finally {
+      lock.writeLock().unlock();
+    }
+  }
+
+  /** Completed steps. */
+  public long stepCount() {
+    lock.readLock().lock();
+    try {
+      return stepCountLocked();
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /** Whether {@link #setInitialValues} has run. */
+  public boolean isInitialized() {
+    lock.readLock().lock();
+    try {
+      return initialized;
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /** A deep copy of everything an exact resume needs, taken between two steps. */
+  public OptimizerState exportState() {
+    lock.readLock().lock();
+    try {
+      List<OptimizerState.GroupState> gs = new ArrayList<>();
+      for (int g = 0; g < groups.length; g++) {
+        gs.add(groups[g].export());
+      }
+      List<OptimizerState.TensorState> ts = new ArrayList<>();
+      for (int t = 0; t < buffers.length; t++) {
+        TensorBuffers b = buffers[t];
+        ts.add(
+            new OptimizerState.TensorState(
+                layout.tensors.get(t).name(), b.z.clone(), b.x.clone(), copy(b.v), copy(b.m)));
+      }
+      return new OptimizerState(variant, layout.tensors, gs, ts, initialized);
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /**
+   * Rebuilds an optimizer from an exported state; continuing it is bit-identical to never having
+   * stopped.
+   *
+   * @throws IllegalArgumentException for an inconsistent state (sizes, missing moments, groups)
+   */
+  public static ScheduleFreeOptimizer fromState(OptimizerState state, int threads) {
+    List<GroupSpec> specs = new ArrayList<>();
+    for (OptimizerState.GroupState g : state.groups()) {
+      specs.add(g.spec());
+    }
+    ScheduleFreeOptimizer opt =
+        new ScheduleFreeOptimizer(
+            state.variant(), new Layout(state.tensors(), specs), specs, threads);
+    StateImport.restore(state, opt.layout, opt.buffers, opt.groups);
+    opt.initialized = state.initialized();
+    return opt;
+  }
+
+  /** Stops the helper threads (they are daemons, so forgetting this does not block exit). */
+  @Override
+  public void close() {
+    executor.close();
+  }
+
+  private long stepCountLocked() {
+    return groups[0].schedule.k();
+  }
+
+  private void requireInitialized() {
+    if (!initialized) {
+      throw new IllegalStateException("no initial values yet: call setInitialValues first");
+    }
+  }
+
+  private static void zero(float[] a) {
+    if (a != null) {
+      java.util.Arrays.fill(a, 0f);
+    }
+  }
+
+  private static float[] copy(float[] a) {
+    return a == null ? null : a.clone();
+  }
+}

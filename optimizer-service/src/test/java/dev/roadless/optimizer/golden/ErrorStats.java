@@ -1,0 +1,85 @@
+package dev.roadless.optimizer.golden;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Element-wise comparison against reference float32 values at the project tolerance {@code |a-b| <=
+ * atol + rtol*|ref|}, collecting the figures a case line reports.
+ */
+final class ErrorStats {
+  static final double RTOL = 1e-5;
+  static final double ATOL = 1e-6;
+
+  private double maxAbs;
+  private double maxRel;
+  private long elements;
+  private long bitExact;
+  private final List<String> failures = new ArrayList<>();
+
+  /** Compares one array; {@code where} names it in failure messages. */
+  void compare(String where, float[] ours, float[] ref) {
+    if (ours.length != ref.length) {
+      failures.add(where + ": length " + ours.length + " vs reference " + ref.length);
+      return;
+    }
+    double arrayMax = 0;
+    double refMax = 1;
+    for (int i = 0; i < ref.length; i++) {
+      double diff = Math.abs((double) ours[i] - ref[i]);
+      arrayMax = Math.max(arrayMax, diff);
+      refMax = Math.max(refMax, Math.abs(ref[i]));
+      elements++;
+      if (Float.floatToRawIntBits(ours[i]) == Float.floatToRawIntBits(ref[i])) {
+        bitExact++;
+      }
+      if (!(diff <= ATOL + RTOL * Math.abs(ref[i]))) {
+        fail(
+            where
+                + "["
+                + i
+                + "]: ours "
+                + ours[i]
+                + " vs reference "
+                + ref[i]
+                + ", |diff| "
+                + diff);
+      }
+    }
+    maxAbs = Math.max(maxAbs, arrayMax);
+    // golden/FORMAT.md section 6: max|a-b| / max(max|ref|, 1) per array.
+    maxRel = Math.max(maxRel, arrayMax / refMax);
+  }
+
+  /** Compares a double scalar to about 1e-12 relative. */
+  void scalar(String where, double ours, double ref) {
+    double diff = Math.abs(ours - ref);
+    if (!(diff <= 1e-12 * Math.max(Math.abs(ours), Math.abs(ref)))) {
+      fail(where + ": ours " + ours + " vs reference " + ref);
+    }
+  }
+
+  void fail(String message) {
+    failures.add(message);
+  }
+
+  List<String> failures() {
+    return failures;
+  }
+
+  double maxAbs() {
+    return maxAbs;
+  }
+
+  double maxRel() {
+    return maxRel;
+  }
+
+  double bitExactFraction() {
+    return elements == 0 ? 1.0 : (double) bitExact / elements;
+  }
+
+  long elements() {
+    return elements;
+  }
+}
