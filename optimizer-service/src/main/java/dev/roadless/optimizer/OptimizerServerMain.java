@@ -74,7 +74,8 @@ public final class OptimizerServerMain {
                 "roadless-drain"));
     server.start();
     if (config.portFile() != null) {
-      Files.writeString(config.portFile(), Integer.toString(server.port()), StandardCharsets.US_ASCII);
+      Files.writeString(
+          config.portFile(), Integer.toString(server.port()), StandardCharsets.US_ASCII);
     }
     LOG.info("listening port=" + server.port() + " metrics_port=" + config.metricsPort());
     stopped.await();

@@ -47,6 +47,7 @@ public record ClientOptions(
   }
 
   public ClientOptions withCallDeadline(Duration deadline) {
-    return new ClientOptions(deadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes);
+    return new ClientOptions(
+        deadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes);
   }
 }

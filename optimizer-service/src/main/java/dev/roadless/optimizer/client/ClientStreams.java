@@ -8,7 +8,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.function.Function;
 
-/** A client-streaming call that sends only while the transport is ready, and waits for the answer. */
+/**
+ * A client-streaming call that sends only while the transport is ready, and waits for the answer.
+ */
 final class ClientStreams {
   private ClientStreams() {}
 

@@ -21,6 +21,7 @@ import dev.roadless.proto.optimizer.v1.StreamCommit;
 import dev.roadless.proto.optimizer.v1.UpdateHyperparametersRequest;
 import dev.roadless.proto.optimizer.v1.UploadHeader;
 import dev.roadless.proto.optimizer.v1.UploadInitialValuesRequest;
+import dev.roadless.proto.optimizer.v1.UploadInitialValuesResponse;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
@@ -43,9 +44,9 @@ import java.util.stream.Stream;
 /**
  * Java client of the optimizer service, for trainers and other services. Takes a {@link Channel}
  * the caller owns. Every call has a deadline; UNAVAILABLE is retried with exponential backoff and
- * jitter (every call is idempotent, pushes included), behind a circuit breaker that opens when
- * the server keeps failing. Refusals (INVALID_ARGUMENT, ABORTED, ...) are not retried: they come
- * back as {@link StatusRuntimeException} with ErrorInfo ({@link #reason}).
+ * jitter (every call is idempotent, pushes included), behind a circuit breaker that opens when the
+ * server keeps failing. Refusals (INVALID_ARGUMENT, ABORTED, ...) are not retried: they come back
+ * as {@link StatusRuntimeException} with ErrorInfo ({@link #reason}).
  */
 public final class OptimizerClient {
   private final OptimizerServiceGrpc.OptimizerServiceBlockingStub blocking;
@@ -115,13 +116,14 @@ public final class OptimizerClient {
                               .build()),
                       Stream.concat(
                           chunks(names, values, DataType.DATA_TYPE_FLOAT32)
-                              .map(c -> UploadInitialValuesRequest.newBuilder().setChunk(c).build()),
+                              .map(
+                                  c -> UploadInitialValuesRequest.newBuilder().setChunk(c).build()),
                           Stream.of(
                               UploadInitialValuesRequest.newBuilder()
                                   .setCommit(commit(values))
                                   .build())))
                   .iterator();
-          return ClientStreams.send(
+          return ClientStreams.<UploadInitialValuesRequest, UploadInitialValuesResponse>send(
                   obs -> deadline(async).uploadInitialValues(obs), messages)
               .getStored();
         });
@@ -129,7 +131,12 @@ public final class OptimizerClient {
 
   /** Pushes one replica's mean gradient for a step (float32 or bfloat16 on the wire). */
   public PushGradientsResponse push(
-      String runId, int replica, long step, List<String> names, float[][] gradient, DataType dtype) {
+      String runId,
+      int replica,
+      long step,
+      List<String> names,
+      float[][] gradient,
+      DataType dtype) {
     return call(
         () -> {
           Iterator<PushGradientsRequest> messages =
@@ -147,14 +154,29 @@ public final class OptimizerClient {
                           chunks(names, gradient, dtype)
                               .map(c -> PushGradientsRequest.newBuilder().setChunk(c).build()),
                           Stream.of(
-                              PushGradientsRequest.newBuilder().setCommit(commit(gradient)).build())))
+                              PushGradientsRequest.newBuilder()
+                                  .setCommit(commit(gradient))
+                                  .build())))
                   .iterator();
-          return ClientStreams.send(obs -> deadline(async).pushGradients(obs), messages);
+          return ClientStreams.<PushGradientsRequest, PushGradientsResponse>send(
+              obs -> deadline(async).pushGradients(obs), messages);
         });
   }
 
   /** Reads a sequence at the run's current step, or waits until it reaches {@code minStep}. */
   public Parameters parameters(String runId, Sequence sequence, long minStep) {
+    return call(() -> readParameters(runId, sequence, minStep));
+  }
+
+  /**
+   * Waits once, without retrying, for the run to reach {@code minStep}; UNAVAILABLE comes back to
+   * the caller, who may have to push again (see {@link ReplicaSession}).
+   */
+  public Parameters awaitParameters(String runId, Sequence sequence, long minStep) {
+    return readParameters(runId, sequence, minStep);
+  }
+
+  private Parameters readParameters(String runId, Sequence sequence, long minStep) {
     GetParametersRequest request =
         GetParametersRequest.newBuilder()
             .setRunId(runId)
@@ -163,12 +185,10 @@ public final class OptimizerClient {
             .setMaxChunkBytes(options.chunkBytes())
             .build();
     Duration deadline = minStep > 0 ? options.waitDeadline() : options.callDeadline();
-    return call(
-        () ->
-            ParameterReader.read(
-                blocking
-                    .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-                    .getParameters(request)));
+    return ParameterReader.read(
+        blocking
+            .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+            .getParameters(request));
   }
 
   /** Changes a group's hyperparameters from the next step on (only the fields set). */

@@ -30,7 +30,11 @@ public record ServerConfig(
           Settings.Key.text(
               "snapshot-dir", "", "directory for run snapshots; empty keeps state in memory only"),
           Settings.Key.integer(
-              "snapshot-every-steps", "100", 0, Integer.MAX_VALUE, "snapshot after N steps (0: never)"),
+              "snapshot-every-steps",
+              "100",
+              0,
+              Integer.MAX_VALUE,
+              "snapshot after N steps (0: never)"),
           Settings.Key.integer(
               "snapshot-every-seconds",
               "60",

@@ -13,7 +13,8 @@ import java.util.Map;
  */
 public final class Settings {
   /** One configuration key. Integer keys carry an inclusive range. */
-  public record Key(String name, String defaultValue, long min, long max, boolean numeric, String doc) {
+  public record Key(
+      String name, String defaultValue, long min, long max, boolean numeric, String doc) {
     public static Key integer(String name, String def, long min, long max, String doc) {
       return new Key(name, def, min, max, true, doc);
     }
@@ -47,7 +48,8 @@ public final class Settings {
       }
       String name = arg.substring(2, arg.indexOf('='));
       if (!byName.containsKey(name)) {
-        throw new IllegalArgumentException("unknown flag --" + name + "; known: " + byName.keySet());
+        throw new IllegalArgumentException(
+            "unknown flag --" + name + "; known: " + byName.keySet());
       }
       values.put(name, arg.substring(arg.indexOf('=') + 1));
     }
@@ -58,13 +60,24 @@ public final class Settings {
           v = Long.parseLong(values.get(key.name()).trim());
         } catch (NumberFormatException e) {
           throw new IllegalArgumentException(
-              key.name() + " (" + key.envName() + ") must be an integer, got '"
-                  + values.get(key.name()) + "'");
+              key.name()
+                  + " ("
+                  + key.envName()
+                  + ") must be an integer, got '"
+                  + values.get(key.name())
+                  + "'");
         }
         if (v < key.min() || v > key.max()) {
           throw new IllegalArgumentException(
-              key.name() + " (" + key.envName() + ") must be in [" + key.min() + ", " + key.max()
-                  + "], got " + v);
+              key.name()
+                  + " ("
+                  + key.envName()
+                  + ") must be in ["
+                  + key.min()
+                  + ", "
+                  + key.max()
+                  + "], got "
+                  + v);
         }
       }
     }

@@ -9,6 +9,7 @@ package dev.roadless.optimizer.core;
  * @param weightSum the sum of the averaging weights so far
  * @param ck the averaging coefficient of the last step ({@code ckp1}); 0 before the first
  * @param lr the live learning rate that the next step will schedule
+ * @param yBeta the beta that formed the current y (NaN before the first step)
  */
 public record GroupStatus(
-    long k, double lrK, double lrMax, double weightSum, double ck, double lr) {}
+    long k, double lrK, double lrMax, double weightSum, double ck, double lr, double yBeta) {}

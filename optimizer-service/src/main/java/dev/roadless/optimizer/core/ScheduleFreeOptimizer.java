@@ -254,7 +254,8 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     try {
       GroupRuntime g = groups[layout.group(group)];
       Schedule s = g.schedule;
-      return new GroupStatus(s.k(), s.lrK(), s.lrMax(), s.weightSum(), s.ck(), g.hp.lr());
+      return new GroupStatus(
+          s.k(), s.lrK(), s.lrMax(), s.weightSum(), s.ck(), g.hp.lr(), s.yBeta());
     } finally {
       lock.readLock().unlock();
     }

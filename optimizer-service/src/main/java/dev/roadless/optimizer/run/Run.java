@@ -275,7 +275,9 @@ public final class Run {
 
   /** Counts a refused push by reason, for status and metrics. */
   public void countRefusal(ErrorReason reason) {
-    refused.computeIfAbsent(reason.name(), r -> new LongAdder()).increment();
+    refused
+        .computeIfAbsent(reason.name().replaceFirst("^ERROR_REASON_", ""), r -> new LongAdder())
+        .increment();
   }
 
   public Map<String, Long> refusals() {

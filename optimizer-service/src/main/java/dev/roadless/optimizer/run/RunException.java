@@ -5,9 +5,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * A refused request: the caller's mistake or a state that does not allow the call. Carries a
- * stable {@link ErrorReason} and the facts a client needs to react; the wire layer turns it into a
- * status with {@code google.rpc.ErrorInfo}. Throwing it means nothing was changed.
+ * A refused request: the caller's mistake or a state that does not allow the call. Carries a stable
+ * {@link ErrorReason} and the facts a client needs to react; the wire layer turns it into a status
+ * with {@code google.rpc.ErrorInfo}. Throwing it means nothing was changed.
  */
 public final class RunException extends RuntimeException {
   private static final long serialVersionUID = 1L;

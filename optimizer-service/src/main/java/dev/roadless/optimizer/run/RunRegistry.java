@@ -16,7 +16,9 @@ public final class RunRegistry {
   private final ConcurrentMap<String, Run> runs = new ConcurrentHashMap<>();
   private final int threads;
 
-  /** @param threads worker threads of each run's fused step kernel */
+  /**
+   * @param threads worker threads of each run's fused step kernel
+   */
   public RunRegistry(int threads) {
     this.threads = threads;
   }

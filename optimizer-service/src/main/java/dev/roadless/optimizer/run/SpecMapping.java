@@ -73,7 +73,8 @@ public final class SpecMapping {
       if (!TENSOR_NAME.matcher(d.getName()).matches() || !names.add(d.getName())) {
         throw invalidSpec("tensors", "tensor name '" + d.getName() + "' is invalid or repeated");
       }
-      if (d.getDtype() != DataType.DATA_TYPE_FLOAT32 && d.getDtype() != DataType.DATA_TYPE_UNSPECIFIED) {
+      if (d.getDtype() != DataType.DATA_TYPE_FLOAT32
+          && d.getDtype() != DataType.DATA_TYPE_UNSPECIFIED) {
         throw RunException.of(
                 ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
                 "tensor '" + d.getName() + "': the optimizer state is float32, not " + d.getDtype())
@@ -99,11 +100,13 @@ public final class SpecMapping {
     }
     for (ParameterGroup g : spec.getParameterGroupsList()) {
       if (!GROUP_NAME.matcher(g.getName()).matches() || !groupNames.add(g.getName())) {
-        throw invalidSpec("parameter_groups", "group name '" + g.getName() + "' is invalid or repeated");
+        throw invalidSpec(
+            "parameter_groups", "group name '" + g.getName() + "' is invalid or repeated");
       }
       for (String t : g.getTensorNamesList()) {
         if (!names.contains(t)) {
-          throw invalidSpec("parameter_groups", "group '" + g.getName() + "' names unknown tensor '" + t + "'");
+          throw invalidSpec(
+              "parameter_groups", "group '" + g.getName() + "' names unknown tensor '" + t + "'");
         }
         if (!grouped.add(t)) {
           throw invalidSpec("parameter_groups", "tensor '" + t + "' is in two groups");
@@ -167,7 +170,8 @@ public final class SpecMapping {
           .with("field", "group")
           .build();
     }
-    var hp = HyperparameterMapping.resolve(opt.variant(), opt.hyperparameters(group), change, group);
+    var hp =
+        HyperparameterMapping.resolve(opt.variant(), opt.hyperparameters(group), change, group);
     try {
       opt.setHyperparameters(group, hp);
     } catch (IllegalArgumentException e) {
@@ -180,7 +184,9 @@ public final class SpecMapping {
   public static List<TensorSpec> tensors(RunSpec spec) {
     List<TensorSpec> out = new ArrayList<>();
     for (TensorDescriptor d : spec.getTensorsList()) {
-      out.add(new TensorSpec(d.getName(), d.getShapeList().stream().mapToInt(Math::toIntExact).toArray()));
+      out.add(
+          new TensorSpec(
+              d.getName(), d.getShapeList().stream().mapToInt(Math::toIntExact).toArray()));
     }
     return out;
   }

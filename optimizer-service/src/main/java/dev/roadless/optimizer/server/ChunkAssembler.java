@@ -74,7 +74,8 @@ final class ChunkAssembler {
     long size = values[t].length;
     long offset = chunk.getElementOffset();
     if (data.isEmpty() || data.size() % width != 0) {
-      throw sizeMismatch(chunk, "data length " + data.size() + " is not a positive multiple of " + width);
+      throw sizeMismatch(
+          chunk, "data length " + data.size() + " is not a positive multiple of " + width);
     }
     long count = data.size() / width;
     if (offset < 0 || offset + count > size) {
@@ -102,7 +103,9 @@ final class ChunkAssembler {
       if (next != values[t].length) {
         boolean none = covered.get(t).isEmpty();
         throw RunException.of(
-                none ? ErrorReason.ERROR_REASON_MISSING_TENSOR : ErrorReason.ERROR_REASON_CHUNK_MISSING,
+                none
+                    ? ErrorReason.ERROR_REASON_MISSING_TENSOR
+                    : ErrorReason.ERROR_REASON_CHUNK_MISSING,
                 none
                     ? "tensor '" + names.get(t) + "' was not sent"
                     : "tensor '" + names.get(t) + "' is missing elements from " + next)
@@ -168,8 +171,7 @@ final class ChunkAssembler {
     for (int i = offset; i < offset + count; i++) {
       if (!Float.isFinite(v[i])) {
         throw RunException.of(
-                nonFiniteReason,
-                "tensor '" + names.get(t) + "' element " + i + " is " + v[i])
+                nonFiniteReason, "tensor '" + names.get(t) + "' element " + i + " is " + v[i])
             .with("tensor", names.get(t))
             .with("element", i)
             .build();
@@ -179,8 +181,7 @@ final class ChunkAssembler {
 
   private RunException sizeMismatch(TensorChunk chunk, String detail) {
     return RunException.of(
-            ErrorReason.ERROR_REASON_SIZE_MISMATCH,
-            "chunk of '" + chunk.getName() + "': " + detail)
+            ErrorReason.ERROR_REASON_SIZE_MISMATCH, "chunk of '" + chunk.getName() + "': " + detail)
         .with("tensor", chunk.getName())
         .build();
   }

@@ -45,8 +45,8 @@ import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 /**
- * Thin gRPC adapter over {@link RunRegistry}: validates and converts messages, streams tensors
- * with flow control. Failures are thrown as {@link RunException} and mapped to statuses by {@link
+ * Thin gRPC adapter over {@link RunRegistry}: validates and converts messages, streams tensors with
+ * flow control. Failures are thrown as {@link RunException} and mapped to statuses by {@link
  * Errors}, in one place.
  */
 final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceImplBase {
@@ -91,7 +91,8 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
       @Override
       void onHeader(UploadInitialValuesRequest m) {
         run = runs.get(m.getHeader().getRunId());
-        assembler = assembler(run, DataType.DATA_TYPE_FLOAT32, ErrorReason.ERROR_REASON_NON_FINITE_VALUE);
+        assembler =
+            assembler(run, DataType.DATA_TYPE_FLOAT32, ErrorReason.ERROR_REASON_NON_FINITE_VALUE);
       }
 
       @Override
@@ -144,7 +145,8 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
   @Override
   public StreamObserver<TrainRequest> train(StreamObserver<TrainResponse> responses) {
-    ServerCallStreamObserver<TrainResponse> call = (ServerCallStreamObserver<TrainResponse>) responses;
+    ServerCallStreamObserver<TrainResponse> call =
+        (ServerCallStreamObserver<TrainResponse>) responses;
     OutboundPump<TrainResponse> pump = new OutboundPump<>(call, metrics.out());
     return new PushStream<TrainRequest>(responses) {
       private String runId;
@@ -191,7 +193,10 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
             .whenComplete(
                 (step, error) -> {
                   if (error != null) {
-                    fail(error instanceof java.util.concurrent.CompletionException c ? c.getCause() : error);
+                    fail(
+                        error instanceof java.util.concurrent.CompletionException c
+                            ? c.getCause()
+                            : error);
                     return;
                   }
                   ParameterSnapshot y = run.parameters(Sequence.TRAIN);
@@ -225,7 +230,10 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
     Run run = runs.get(request.getRunId());
     Sequence sequence = ProtoMapping.sequence(request.getSequence());
     List<Integer> order = select(run, request.getTensorNamesList());
-    int chunkBytes = request.getMaxChunkBytes() == 0 ? ChunkWriter.DEFAULT_CHUNK_BYTES : request.getMaxChunkBytes();
+    int chunkBytes =
+        request.getMaxChunkBytes() == 0
+            ? ChunkWriter.DEFAULT_CHUNK_BYTES
+            : request.getMaxChunkBytes();
     if (chunkBytes < 4 || chunkBytes > ChunkWriter.MAX_CHUNK_BYTES) {
       throw RunException.of(
               ErrorReason.ERROR_REASON_SIZE_MISMATCH,
@@ -258,7 +266,9 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
                                 .map(c -> GetParametersResponse.newBuilder().setChunk(c).build()),
                             Stream.of(
                                 GetParametersResponse.newBuilder()
-                                    .setEnd(ParametersEnd.newBuilder().setTotalElements(total(run, order)))
+                                    .setEnd(
+                                        ParametersEnd.newBuilder()
+                                            .setTotalElements(total(run, order)))
                                     .build())))
                     .iterator();
             pump.send(messages, responses::onCompleted);
@@ -289,7 +299,8 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
       UpdateHyperparametersRequest request,
       StreamObserver<UpdateHyperparametersResponse> responses) {
     Run run = runs.get(request.getRunId());
-    run.updateHyperparameters(request.getGroup(), request.getHyperparameters(), request.getExpectedStep());
+    run.updateHyperparameters(
+        request.getGroup(), request.getHyperparameters(), request.getExpectedStep());
     responses.onNext(
         UpdateHyperparametersResponse.newBuilder()
             .setGroup(ProtoMapping.group(run, request.getGroup()))
@@ -298,10 +309,12 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
   }
 
   @Override
-  public void exportState(ExportStateRequest request, StreamObserver<ExportStateResponse> responses) {
+  public void exportState(
+      ExportStateRequest request, StreamObserver<ExportStateResponse> responses) {
     Run.RunSnapshot snapshot = runs.get(request.getRunId()).snapshot();
     OutboundPump<ExportStateResponse> pump =
-        new OutboundPump<>((ServerCallStreamObserver<ExportStateResponse>) responses, metrics.out());
+        new OutboundPump<>(
+            (ServerCallStreamObserver<ExportStateResponse>) responses, metrics.out());
     pump.send(StateStreams.export(snapshot), responses::onCompleted);
   }
 
@@ -422,7 +435,8 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
       int i = run.tensorNames().indexOf(name);
       if (i < 0) {
         throw RunException.of(
-                ErrorReason.ERROR_REASON_UNKNOWN_TENSOR, "tensor '" + name + "' is not part of the run")
+                ErrorReason.ERROR_REASON_UNKNOWN_TENSOR,
+                "tensor '" + name + "' is not part of the run")
             .with("tensor", name)
             .build();
       }

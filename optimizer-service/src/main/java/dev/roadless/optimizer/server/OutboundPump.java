@@ -5,9 +5,9 @@ import java.util.ArrayDeque;
 import java.util.Iterator;
 
 /**
- * Writes server-streamed messages only while the transport is ready, so an 80 MB answer never
- * piles up in memory. Sources are drained in order; each may have a completion action (for
- * example onCompleted, or nothing on a long-lived bidirectional stream).
+ * Writes server-streamed messages only while the transport is ready, so an 80 MB answer never piles
+ * up in memory. Sources are drained in order; each may have a completion action (for example
+ * onCompleted, or nothing on a long-lived bidirectional stream).
  */
 final class OutboundPump<T> {
   private final ServerCallStreamObserver<T> observer;

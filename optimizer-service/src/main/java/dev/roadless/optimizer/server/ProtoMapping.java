@@ -41,7 +41,8 @@ final class ProtoMapping {
 
   static PushGradientsResponse push(PushResult r) {
     return PushGradientsResponse.newBuilder()
-        .setOutcome(r.applied() ? PushOutcome.PUSH_OUTCOME_APPLIED : PushOutcome.PUSH_OUTCOME_ACCEPTED)
+        .setOutcome(
+            r.applied() ? PushOutcome.PUSH_OUTCOME_APPLIED : PushOutcome.PUSH_OUTCOME_ACCEPTED)
         .setStep(r.step())
         .setAppliedAsStep(r.appliedAsStep())
         .setCurrentStep(r.currentStep())
@@ -75,7 +76,8 @@ final class ProtoMapping {
         .setLrMax(s.lrMax())
         .setWeightSum(s.weightSum())
         .setCK(s.ck())
-        .setHyperparameters(HyperparameterMapping.toProto(opt.variant(), opt.hyperparameters(group)))
+        .setHyperparameters(
+            HyperparameterMapping.toProto(opt.variant(), opt.hyperparameters(group)))
         .setYBeta(s.yBeta())
         .build();
   }

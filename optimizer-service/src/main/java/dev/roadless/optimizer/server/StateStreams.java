@@ -9,7 +9,6 @@ import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.run.SpecMapping;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
-import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.optimizer.v1.ExportStateResponse;
 import dev.roadless.proto.optimizer.v1.GroupStatus;
 import dev.roadless.proto.optimizer.v1.ParameterGroup;
@@ -28,6 +27,7 @@ import java.util.stream.Stream;
 /** The ExportState / ImportState stream format: a header, slot chunks, a commit. */
 final class StateStreams {
   static final int FORMAT_VERSION = 1;
+
   /** Imported runs have no upload to compare with: any later upload is a conflict. */
   static final byte[] IMPORTED_DIGEST = new byte[32];
 
@@ -67,12 +67,17 @@ final class StateStreams {
       for (Map.Entry<StateSlot, float[]> e : slots.entrySet()) {
         total += e.getValue().length;
         ChunkWriter writer =
-            new ChunkWriter(List.of(t.name()), new float[][] {e.getValue()}, ChunkWriter.DEFAULT_CHUNK_BYTES);
+            new ChunkWriter(
+                List.of(t.name()), new float[][] {e.getValue()}, ChunkWriter.DEFAULT_CHUNK_BYTES);
         StateSlot slot = e.getKey();
         parts.add(
             Stream.iterate(writer, Iterator::hasNext, w -> w)
                 .map(w -> w.next())
-                .map(c -> ExportStateResponse.newBuilder().setChunk(StateChunk.newBuilder().setSlot(slot).setChunk(c)).build()));
+                .map(
+                    c ->
+                        ExportStateResponse.newBuilder()
+                            .setChunk(StateChunk.newBuilder().setSlot(slot).setChunk(c))
+                            .build()));
       }
     }
     parts.add(
@@ -92,7 +97,8 @@ final class StateStreams {
 
     Importer(StateHeader header) {
       if (header.getFormatVersion() != FORMAT_VERSION) {
-        throw invalid("format_version", "unsupported state format_version " + header.getFormatVersion());
+        throw invalid(
+            "format_version", "unsupported state format_version " + header.getFormatVersion());
       }
       this.header = header;
       this.spec = SpecMapping.normalize(header.getSpec());
@@ -105,7 +111,8 @@ final class StateStreams {
         }
         slots.put(slot, new ChunkAssembler(names, sizes, DataType.DATA_TYPE_FLOAT32, null));
       }
-      if (!slots.containsKey(StateSlot.STATE_SLOT_Z) || !slots.containsKey(StateSlot.STATE_SLOT_X)) {
+      if (!slots.containsKey(StateSlot.STATE_SLOT_Z)
+          || !slots.containsKey(StateSlot.STATE_SLOT_X)) {
         throw invalid("slots", "state must carry the Z and X slots");
       }
       if (header.getGroupsCount() != spec.getParameterGroupsCount()) {
@@ -116,7 +123,8 @@ final class StateStreams {
     void accept(StateChunk chunk) {
       ChunkAssembler assembler = slots.get(chunk.getSlot());
       if (assembler == null) {
-        throw invalid("slot", "chunk for slot " + chunk.getSlot() + " that the header did not announce");
+        throw invalid(
+            "slot", "chunk for slot " + chunk.getSlot() + " that the header did not announce");
       }
       assembler.accept(chunk.getChunk());
     }
@@ -139,7 +147,9 @@ final class StateStreams {
         ParameterGroup pg = spec.getParameterGroups(g);
         GroupStatus s = header.getGroups(g);
         if (!s.getName().equals(pg.getName())) {
-          throw invalid("groups", "group " + g + " is '" + s.getName() + "', expected '" + pg.getName() + "'");
+          throw invalid(
+              "groups",
+              "group " + g + " is '" + s.getName() + "', expected '" + pg.getName() + "'");
         }
         var hp = HyperparameterMapping.resolve(variant, null, s.getHyperparameters(), pg.getName());
         groups.add(
@@ -174,6 +184,8 @@ final class StateStreams {
   }
 
   private static RunException invalid(String field, String message) {
-    return RunException.of(ErrorReason.ERROR_REASON_INVALID_STATE, message).with("field", field).build();
+    return RunException.of(ErrorReason.ERROR_REASON_INVALID_STATE, message)
+        .with("field", field)
+        .build();
   }
 }

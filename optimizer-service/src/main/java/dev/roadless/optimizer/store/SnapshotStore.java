@@ -28,13 +28,13 @@ import java.util.zip.CheckedInputStream;
 import java.util.zip.CheckedOutputStream;
 
 /**
- * One snapshot file per run, {@code <run_id>.snapshot}, replaced atomically: written to a
- * temporary file, fsynced, renamed over the old one, and the directory fsynced. A crash at any
- * point leaves either the old or the new snapshot, never half of one.
+ * One snapshot file per run, {@code <run_id>.snapshot}, replaced atomically: written to a temporary
+ * file, fsynced, renamed over the old one, and the directory fsynced. A crash at any point leaves
+ * either the old or the new snapshot, never half of one.
  *
- * <p>Layout (big-endian, as DataOutputStream writes): magic {@code RLSNAP01}, run id (UTF),
- * RunSpec (length + protobuf bytes), initial-values digest (length + bytes), the optimizer state
- * in {@link StateCodec}'s format, and a CRC32C of everything before it.
+ * <p>Layout (big-endian, as DataOutputStream writes): magic {@code RLSNAP01}, run id (UTF), RunSpec
+ * (length + protobuf bytes), initial-values digest (length + bytes), the optimizer state in {@link
+ * StateCodec}'s format, and a CRC32C of everything before it.
  */
 public final class SnapshotStore {
   private static final Logger LOG = Logger.getLogger(SnapshotStore.class.getName());
@@ -76,7 +76,8 @@ public final class SnapshotStore {
         channel.force(true);
       }
       try {
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        Files.move(
+            tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       } catch (AtomicMoveNotSupportedException e) {
         throw new IOException("the snapshot directory does not support atomic rename: " + dir, e);
       }
