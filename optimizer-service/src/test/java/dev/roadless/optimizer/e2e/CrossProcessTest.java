@@ -1,0 +1,132 @@
+package dev.roadless.optimizer.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.client.Parameters;
+import dev.roadless.optimizer.client.ReplicaSession;
+import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.optimizer.v1.Sequence;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The optimizer server in its own JVM on loopback, two trainer replicas as clients: 50 SYNC steps
+ * end at exactly the x the core library computes in one process, also across a kill -9.
+ */
+class CrossProcessTest {
+  private static final int STEPS = 50;
+  private static final int REPLICAS = 2;
+
+  @Test
+  void sync_twoReplicasAcrossProcesses_equalsCoreLibraryBitForBit(@TempDir Path work)
+      throws Exception {
+    int port = ServerProcess.freePort();
+    try (ServerProcess server = ServerProcess.start(port, null, work)) {
+      float[][] x = train("cross", port, null, -1);
+      assertBitEqual(SyntheticTraining.referenceX(REPLICAS, STEPS), x);
+    }
+  }
+
+  @Test
+  void kill9MidRun_clientsResumeByThemselves_finalXBitIdentical(@TempDir Path work)
+      throws Exception {
+    int port = ServerProcess.freePort();
+    Path snapshots = Files.createDirectory(work.resolve("snapshots"));
+    ServerProcess[] server = {
+      ServerProcess.start(port, snapshots, work, "--snapshot-every-steps=7")
+    };
+    try {
+      CountDownLatch reached = new CountDownLatch(1);
+      float[][][] result = new float[1][][];
+      Thread trainer =
+          new Thread(
+              () -> {
+                try {
+                  result[0] = train("kill9", port, reached, 24);
+                } catch (Exception e) {
+                  throw new IllegalStateException(e);
+                }
+              });
+      trainer.start();
+      assertTrue(reached.await(120, TimeUnit.SECONDS), "training did not reach step 24");
+      String firstLog = server[0].log();
+      server[0].kill();
+      server[0] = ServerProcess.start(port, snapshots, work, "--snapshot-every-steps=7");
+      trainer.join(TimeUnit.MINUTES.toMillis(4));
+      assertTrue(result[0] != null, "training did not finish:\n" + firstLog + server[0].log());
+      assertTrue(server[0].log().contains("restored runs=1"), server[0].log());
+      assertBitEqual(SyntheticTraining.referenceX(REPLICAS, STEPS), result[0]);
+    } finally {
+      server[0].close();
+    }
+  }
+
+  /** Runs both replicas to STEPS and returns x; counts down {@code reached} at {@code at}. */
+  private static float[][] train(String run, int port, CountDownLatch reached, long at)
+      throws Exception {
+    ManagedChannel channel =
+        Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
+            .build();
+    ExecutorService pool = Executors.newFixedThreadPool(REPLICAS);
+    try {
+      OptimizerClient client = new OptimizerClient(channel, ClientOptions.defaults());
+      client.createRun(run, SyntheticTraining.spec(REPLICAS));
+      client.uploadInitialValues(run, SyntheticTraining.NAMES, SyntheticTraining.initial());
+      List<Future<?>> replicas = new ArrayList<>();
+      for (int r = 0; r < REPLICAS; r++) {
+        int replica = r;
+        replicas.add(
+            pool.submit(
+                () -> {
+                  ReplicaSession session =
+                      new ReplicaSession(client, run, replica, DataType.DATA_TYPE_FLOAT32);
+                  Parameters y = session.current();
+                  while (y.step() < STEPS) {
+                    if (reached != null && replica == 0 && y.step() == at) {
+                      reached.countDown();
+                    }
+                    y = session.next(y, SyntheticTraining.gradient(y.values(), y.step(), replica));
+                  }
+                  return null;
+                }));
+      }
+      for (Future<?> f : replicas) {
+        f.get(5, TimeUnit.MINUTES);
+      }
+      Parameters x = client.parameters(run, Sequence.SEQUENCE_EVAL, 0);
+      assertEquals(STEPS, x.step());
+      return x.values();
+    } finally {
+      pool.shutdownNow();
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  private static void assertBitEqual(float[][] expected, float[][] actual) {
+    for (int t = 0; t < expected.length; t++) {
+      int[] e = new int[expected[t].length];
+      int[] a = new int[actual[t].length];
+      for (int i = 0; i < e.length; i++) {
+        e[i] = Float.floatToRawIntBits(expected[t][i]);
+        a[i] = Float.floatToRawIntBits(actual[t][i]);
+      }
+      assertArrayEquals(e, a, SyntheticTraining.NAMES.get(t));
+    }
+  }
+}
