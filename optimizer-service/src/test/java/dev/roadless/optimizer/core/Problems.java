@@ -125,6 +125,13 @@ final class Problems {
     if (!a.groups().equals(b.groups())) {
       d.add("groups: " + a.groups() + " vs " + b.groups());
     }
+    d.addAll(arrayDifferences(a, b));
+    return d;
+  }
+
+  /** Every state array of two states must agree bit for bit. */
+  static List<String> arrayDifferences(OptimizerState a, OptimizerState b) {
+    List<String> d = new ArrayList<>();
     for (int t = 0; t < a.tensorStates().size(); t++) {
       OptimizerState.TensorState x = a.tensorStates().get(t);
       OptimizerState.TensorState y = b.tensorStates().get(t);
