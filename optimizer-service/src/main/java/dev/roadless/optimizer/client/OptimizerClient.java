@@ -39,6 +39,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 /**
@@ -212,32 +213,37 @@ public final class OptimizerClient {
     return stub.withDeadlineAfter(options.callDeadline().toMillis(), TimeUnit.MILLISECONDS);
   }
 
+  /**
+   * Chunks made one at a time as the transport asks for them, so a push never sits in memory twice.
+   */
   private Stream<TensorChunk> chunks(List<String> names, float[][] values, DataType dtype) {
     int width = dtype == DataType.DATA_TYPE_BFLOAT16 ? 2 : 4;
     int per = Math.max(1, options.chunkBytes() / width);
-    List<TensorChunk> out = new ArrayList<>();
-    for (int t = 0; t < names.size(); t++) {
-      float[] v = values[t];
-      for (int off = 0; off < v.length; off += per) {
-        int n = Math.min(per, v.length - off);
-        ByteBuffer buf = ByteBuffer.allocate(n * width).order(ByteOrder.LITTLE_ENDIAN);
-        if (width == 4) {
-          buf.asFloatBuffer().put(v, off, n);
-        } else {
-          for (int i = 0; i < n; i++) {
-            buf.putShort(2 * i, Bfloat16.fromFloat(v[off + i]));
-          }
-        }
-        out.add(
-            TensorChunk.newBuilder()
-                .setName(names.get(t))
-                .setElementOffset(off)
-                .setDtype(dtype)
-                .setData(UnsafeByteOperations.unsafeWrap(buf.array()))
-                .build());
+    return IntStream.range(0, names.size())
+        .boxed()
+        .flatMap(
+            t ->
+                IntStream.iterate(0, off -> off < values[t].length, off -> off + per)
+                    .mapToObj(off -> chunk(names.get(t), values[t], off, per, dtype, width)));
+  }
+
+  private static TensorChunk chunk(
+      String name, float[] v, int off, int per, DataType dtype, int width) {
+    int n = Math.min(per, v.length - off);
+    ByteBuffer buf = ByteBuffer.allocate(n * width).order(ByteOrder.LITTLE_ENDIAN);
+    if (width == 4) {
+      buf.asFloatBuffer().put(v, off, n);
+    } else {
+      for (int i = 0; i < n; i++) {
+        buf.putShort(2 * i, Bfloat16.fromFloat(v[off + i]));
       }
     }
-    return out.stream();
+    return TensorChunk.newBuilder()
+        .setName(name)
+        .setElementOffset(off)
+        .setDtype(dtype)
+        .setData(UnsafeByteOperations.unsafeWrap(buf.array()))
+        .build();
   }
 
   private static StreamCommit commit(float[][] values) {
