@@ -36,6 +36,8 @@ public final class Run {
   private final Map<Integer, LinkedHashMap<Long, PushResult>> asyncAnswers = new HashMap<>();
   private final TreeMap<Long, CompletableFuture<Long>> waiters = new TreeMap<>();
   private final Map<String, LongAdder> refused = new ConcurrentHashMap<>();
+  private final java.util.concurrent.ConcurrentLinkedDeque<float[][]> freeBuffers =
+      new java.util.concurrent.ConcurrentLinkedDeque<>();
 
   private byte[] initialDigest;
   private long step;
@@ -113,6 +115,30 @@ public final class Run {
   }
 
   /**
+   * Gradient arrays for one push, recycled: a 10M-parameter push would otherwise allocate (and
+   * zero) 40 MB every time. Give them back with {@link #releaseBuffers} if the push fails; a push
+   * handed to {@link #push} is released by the run.
+   */
+  public float[][] acquireBuffers() {
+    float[][] b = freeBuffers.poll();
+    if (b != null) {
+      return b;
+    }
+    float[][] fresh = new float[sizes.length][];
+    for (int t = 0; t < fresh.length; t++) {
+      fresh[t] = new float[(int) sizes[t]];
+    }
+    return fresh;
+  }
+
+  /** Returns arrays from {@link #acquireBuffers}; keeps at most R + 1 sets. */
+  public void releaseBuffers(float[][] buffers) {
+    if (buffers != null && freeBuffers.size() <= pending.length) {
+      freeBuffers.push(buffers);
+    }
+  }
+
+  /**
    * Refuses a push early, before its data arrives, if its replica or step can never be accepted.
    */
   public void checkPush(int replica, long pushStep) {
@@ -161,9 +187,11 @@ public final class Run {
   private PushResult pushSync(int replica, long pushStep, float[][] gradient) {
     if (pushStep < step) {
       // Every replica contributed to every completed SYNC step: this is a re-send.
+      releaseBuffers(gradient);
       return new PushResult(true, pushStep, pushStep, step, true);
     }
     if (pending[replica] != null) {
+      releaseBuffers(gradient);
       return new PushResult(false, pushStep, pushStep, step, true);
     }
     pending[replica] = gradient;
@@ -183,6 +211,9 @@ public final class Run {
     try {
       applyStep(byTensor);
     } finally {
+      for (float[][] g : pending) {
+        releaseBuffers(g);
+      }
       Arrays.fill(pending, null);
     }
     return new PushResult(true, pushStep, pushStep, step, false);
@@ -201,6 +232,7 @@ public final class Run {
                 });
     PushResult earlier = answers.get(pushStep);
     if (earlier != null) {
+      releaseBuffers(gradient);
       return earlier.asDuplicate(step);
     }
     if (step - pushStep > spec.getMaxStaleness()) {
@@ -222,7 +254,11 @@ public final class Run {
       byTensor.put(names.get(t), new float[][] {gradient[t]});
     }
     long appliedAs = step;
-    applyStep(byTensor);
+    try {
+      applyStep(byTensor);
+    } finally {
+      releaseBuffers(gradient);
+    }
     PushResult result = new PushResult(true, pushStep, appliedAs, step, false);
     answers.put(pushStep, result);
     return result;

@@ -33,6 +33,19 @@ final class ChunkAssembler {
    * @param nonFiniteReason the reason for a NaN/Inf value, or null to accept them
    */
   ChunkAssembler(List<String> names, long[] sizes, DataType dtype, ErrorReason nonFiniteReason) {
+    this(names, sizes, null, dtype, nonFiniteReason);
+  }
+
+  /**
+   * @param buffers arrays to fill (one per tensor, right sizes), reused across pushes to spare the
+   *     allocator; null to allocate fresh ones. Every element is overwritten by a complete stream.
+   */
+  ChunkAssembler(
+      List<String> names,
+      long[] sizes,
+      float[][] buffers,
+      DataType dtype,
+      ErrorReason nonFiniteReason) {
     if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_BFLOAT16) {
       throw RunException.of(
               ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
@@ -47,7 +60,7 @@ final class ChunkAssembler {
     this.covered = new java.util.ArrayList<>(names.size());
     for (int i = 0; i < names.size(); i++) {
       index.put(names.get(i), i);
-      values[i] = new float[Math.toIntExact(sizes[i])];
+      values[i] = buffers != null ? buffers[i] : new float[Math.toIntExact(sizes[i])];
       covered.add(new TreeMap<>());
     }
   }

@@ -373,6 +373,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
   private abstract class PushStream<Q> extends InboundStream<Q> {
     private Run run;
     private ChunkAssembler assembler;
+    private float[][] buffers;
     private int replica;
     private long step;
 
@@ -390,7 +391,14 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
       step = header.getStep();
       // Refuse a push that can never apply before its megabytes arrive.
       run.checkPush(replica, step);
-      assembler = assembler(run, header.getDtype(), ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
+      buffers = run.acquireBuffers();
+      assembler =
+          new ChunkAssembler(
+              run.tensorNames(),
+              run.tensorSizes(),
+              buffers,
+              header.getDtype(),
+              ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
     }
 
     final void accept(dev.roadless.proto.common.v1.TensorChunk chunk) {
@@ -400,6 +408,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
     final PushResult commit(long totalElements) {
       float[][] gradient = assembler.finish(totalElements);
       assembler = null;
+      buffers = null; // the run owns them now
       PushResult result = run.push(replica, step, gradient);
       if (!result.duplicate() && result.applied()) {
         metrics.stepApplied(run.id());
@@ -411,6 +420,10 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
     @Override
     void failed(Throwable t) {
       assembler = null;
+      if (run != null) {
+        run.releaseBuffers(buffers);
+      }
+      buffers = null;
       if (t instanceof RunException re && run != null) {
         run.countRefusal(re.reason());
         metrics.pushRefused(Errors.reasonName(re.reason()));

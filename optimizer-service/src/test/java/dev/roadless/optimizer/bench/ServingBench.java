@@ -1,0 +1,210 @@
+package dev.roadless.optimizer.bench;
+
+import dev.roadless.optimizer.OptimizerServerMain;
+import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.client.Parameters;
+import dev.roadless.optimizer.client.ReplicaSession;
+import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.common.v1.TensorDescriptor;
+import dev.roadless.proto.optimizer.v1.OptimizerVariant;
+import dev.roadless.proto.optimizer.v1.ParameterGroup;
+import dev.roadless.proto.optimizer.v1.RunSpec;
+import dev.roadless.proto.optimizer.v1.StepMode;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The serving benchmark: the optimizer server and its clients as separate processes on loopback,
+ * AdamW-SF over {@code --params} float32 parameters (default 10M, in 10 tensors).
+ *
+ * <ol>
+ *   <li>One replica: push + step + pull round trip, median and p90 over the timed steps.
+ *   <li>Two SYNC replicas in two processes: steps per second.
+ * </ol>
+ *
+ * <p>Run: {@code ./mvnw -q -pl optimizer-service -am test-compile exec:exec -Pserving-bench}
+ */
+public final class ServingBench {
+  private ServingBench() {}
+
+  public static void main(String[] args) throws Exception {
+    String mode = args.length > 0 ? args[0] : "all";
+    switch (mode) {
+      case "client" -> client(args);
+      case "all" -> orchestrate(args);
+      default -> throw new IllegalArgumentException("usage: ServingBench [all|client ...]");
+    }
+  }
+
+  private static void orchestrate(String[] args) throws Exception {
+    long params = 10_000_000;
+    int warmup = 10;
+    int steps = 40;
+    for (String a : args) {
+      if (a.startsWith("--params=")) params = Long.parseLong(a.substring(9));
+      if (a.startsWith("--steps=")) steps = Integer.parseInt(a.substring(8));
+    }
+    Path work = Files.createTempDirectory("roadless-bench");
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    Process server =
+        java(
+            List.of("-Xmx6g", "-XX:+UseParallelGC"),
+            OptimizerServerMain.class.getName(),
+            "--port=" + port,
+            "--metrics-port=-1",
+            "--threads=2",
+            "--port-file=" + work.resolve("port"));
+    try {
+      while (!Files.exists(work.resolve("port"))) {
+        Thread.sleep(50);
+      }
+      System.out.printf(
+          "serving bench: %,d float32 parameters (%.0f MB per tensor set), AdamW-SF, loopback%n",
+          params, params * 4 / 1e6);
+      List<String> one = runClients(port, "one", 1, params, warmup, steps);
+      System.out.println("1 replica  push+step+pull round trip: " + one.get(0));
+      List<String> two = runClients(port, "two", 2, params, warmup, steps);
+      two.forEach(line -> System.out.println("2 replicas SYNC: " + line));
+    } finally {
+      server.destroy();
+      server.waitFor(30, TimeUnit.SECONDS);
+    }
+  }
+
+  private static List<String> runClients(
+      int port, String run, int replicas, long params, int warmup, int steps) throws Exception {
+    List<Process> clients = new ArrayList<>();
+    for (int r = 0; r < replicas; r++) {
+      clients.add(
+          java(
+              List.of("-Xmx3g", "-XX:+UseParallelGC"),
+              ServingBench.class.getName(),
+              "client",
+              Integer.toString(port),
+              run,
+              Integer.toString(r),
+              Integer.toString(replicas),
+              Long.toString(params),
+              Integer.toString(warmup),
+              Integer.toString(steps)));
+    }
+    List<String> out = new ArrayList<>();
+    for (Process p : clients) {
+      try (BufferedReader reader =
+          new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = reader.readLine()) != null) {
+          if (line.startsWith("RESULT ")) {
+            out.add(line.substring(7));
+          } else {
+            System.err.println(line);
+          }
+        }
+      }
+      p.waitFor();
+    }
+    return out;
+  }
+
+  private static void client(String[] args) throws Exception {
+    int port = Integer.parseInt(args[1]);
+    String run = args[2];
+    int replica = Integer.parseInt(args[3]);
+    int replicas = Integer.parseInt(args[4]);
+    long params = Long.parseLong(args[5]);
+    int warmup = Integer.parseInt(args[6]);
+    int steps = Integer.parseInt(args[7]);
+    ManagedChannel channel =
+        Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
+            .maxInboundMessageSize(8 << 20)
+            .build();
+    OptimizerClient client = new OptimizerClient(channel, ClientOptions.defaults());
+    RunSpec spec = spec(params, replicas);
+    List<String> names = spec.getTensorsList().stream().map(TensorDescriptor::getName).toList();
+    float[][] grad = new float[names.size()][];
+    SplittableRandom random = new SplittableRandom(replica);
+    for (int t = 0; t < grad.length; t++) {
+      grad[t] = new float[(int) spec.getTensors(t).getShape(0)];
+      for (int i = 0; i < grad[t].length; i++) {
+        grad[t][i] = (float) random.nextGaussian() * 1e-3f;
+      }
+    }
+    client.createRun(run, spec);
+    if (replica == 0) {
+      client.uploadInitialValues(run, names, grad);
+    }
+    ReplicaSession session = new ReplicaSession(client, run, replica, DataType.DATA_TYPE_FLOAT32);
+    Parameters y = waitForValues(session);
+    long[] nanos = new long[steps];
+    long start = 0;
+    for (int i = 0; i < warmup + steps; i++) {
+      if (i == warmup) {
+        start = System.nanoTime();
+      }
+      long t0 = System.nanoTime();
+      y = session.next(y, grad);
+      if (i >= warmup) {
+        nanos[i - warmup] = System.nanoTime() - t0;
+      }
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    Arrays.sort(nanos);
+    System.out.printf(
+        "RESULT replica %d: median %.1f ms, p90 %.1f ms per step, %.1f steps/s over %d steps%n",
+        replica, nanos[steps / 2] / 1e6, nanos[steps * 9 / 10] / 1e6, steps / seconds, steps);
+    channel.shutdownNow();
+  }
+
+  private static Parameters waitForValues(ReplicaSession session) throws InterruptedException {
+    while (true) {
+      try {
+        return session.current();
+      } catch (io.grpc.StatusRuntimeException e) {
+        Thread.sleep(20); // replica 0 is still uploading the initial values
+      }
+    }
+  }
+
+  private static RunSpec spec(long params, int replicas) {
+    int tensors = 10;
+    RunSpec.Builder b =
+        RunSpec.newBuilder()
+            .setVariant(OptimizerVariant.OPTIMIZER_VARIANT_ADAMW)
+            .setReplicas(replicas)
+            .setMode(StepMode.STEP_MODE_SYNC);
+    ParameterGroup.Builder g = ParameterGroup.newBuilder().setName("all");
+    for (int t = 0; t < tensors; t++) {
+      String name = "layer" + t + ".weight";
+      b.addTensors(TensorDescriptor.newBuilder().setName(name).addShape(params / tensors));
+      g.addTensorNames(name);
+    }
+    return b.addParameterGroups(g).build();
+  }
+
+  private static Process java(List<String> jvm, String main, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(jvm);
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(main);
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+  }
+}
