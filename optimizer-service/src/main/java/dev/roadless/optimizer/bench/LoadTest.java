@@ -35,7 +35,7 @@ public final class LoadTest {
           Settings.Key.integer("loadtest-replicas", "8", 1, 1024, "synthetic replicas"),
           Settings.Key.integer("loadtest-params", "1000000", 1, 500_000_000, "float32 parameters"),
           Settings.Key.integer("loadtest-steps", "50", 1, 100_000, "SYNC steps to run"),
-          Settings.Key.text("loadtest-run", "loadtest", "run id (deleted and recreated)"),
+          Settings.Key.text("loadtest-run", "loadtest", "run id; created if missing"),
           Settings.Key.text("loadtest-dtype", "float32", "gradient wire type: float32|bfloat16"));
 
   private LoadTest() {}
