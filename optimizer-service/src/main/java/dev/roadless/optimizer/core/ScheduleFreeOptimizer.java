@@ -21,8 +21,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   private final TensorBuffers[] buffers;
   private final GroupRuntime[] groups;
   private final ChunkExecutor executor;
-  private final float[][] scratchMean;
-  private final float[][] scratchY;
+  private final ChunkStepper stepper;
   private final ReadWriteLock lock = new ReentrantReadWriteLock();
   private boolean initialized;
 
@@ -63,8 +62,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
               layout.numel[t], variant.hasSecondMoment(), update.hasFirstMoment(hp));
     }
     this.executor = new ChunkExecutor(threads);
-    this.scratchMean = new float[threads][layout.maxChunk()];
-    this.scratchY = new float[threads][layout.maxChunk()];
+    this.stepper = new ChunkStepper(layout, buffers, threads);
   }
 
   /** A builder for the common case of building specs inline. */
@@ -151,7 +149,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         steps[g] = group.schedule.next(lrK, group.hp);
         kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
       }
-      executor.run(layout.chunkCount(), (w, c) -> runChunk(w, c, grads, ys, kernels));
+      executor.run(layout.chunkCount(), (w, c) -> stepper.run(w, c, grads, ys, kernels));
       for (int g = 0; g < groups.length; g++) {
         groups[g].schedule.commit(steps[g], groups[g].hp.beta());
       }
@@ -159,28 +157,6 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     } finally {
       lock.writeLock().unlock();
     }
-  }
-
-  private void runChunk(int worker, int c, float[][][] grads, float[][] ys, Kernel[] kernels) {
-    int t = layout.chunkTensor[c];
-    int from = layout.chunkFrom[c];
-    int to = layout.chunkTo[c];
-    float[][] reps = grads[t];
-    float[] g = reps[0];
-    int gShift = 0;
-    if (reps.length > 1) {
-      g = scratchMean[worker];
-      gShift = -from;
-      ReplicaMean.into(reps, from, to, g);
-    }
-    float[] y = ys[t];
-    int yShift = 0;
-    if (y == null) {
-      // Not wanted: land it in an L2-resident scratch rather than fork every kernel loop.
-      y = scratchY[worker];
-      yShift = -from;
-    }
-    kernels[layout.groupOfTensor[t]].apply(buffers[t], g, gShift, y, yShift, from, to);
   }
 
   /**
