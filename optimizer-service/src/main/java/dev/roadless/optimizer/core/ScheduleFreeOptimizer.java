@@ -41,6 +41,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     if (variant == null) {
       throw new IllegalArgumentException("variant must not be null");
     }
+    this.executor = new ChunkExecutor(threads);
     this.variant = variant;
     this.update = BaseUpdate.of(variant);
     this.layout = layout;
@@ -61,7 +62,6 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
           TensorBuffers.allocate(
               layout.numel[t], variant.hasSecondMoment(), update.hasFirstMoment(hp));
     }
-    this.executor = new ChunkExecutor(threads);
     this.stepper = new ChunkStepper(layout, buffers, threads);
   }
 
@@ -137,10 +137,11 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         yOut == null
             ? new float[layout.tensorCount()][]
             : Inputs.arrays(layout, yOut, false, "y output");
+    // Outside the lock: readers need not wait for a scan of caller-owned arrays.
+    Inputs.requireFinite(layout, grads, executor);
     lock.writeLock().lock();
     try {
       requireInitialized();
-      Inputs.requireFinite(layout, grads, executor);
       Schedule.Step[] steps = new Schedule.Step[groups.length];
       Kernel[] kernels = new Kernel[groups.length];
       for (int g = 0; g < groups.length; g++) {
@@ -171,8 +172,16 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     lock.readLock().lock();
     try {
       requireInitialized();
-      int[] chunks = chunksOf(dst);
-      executor.run(chunks.length, (w, i) -> readChunk(sequence, chunks[i], dst));
+      int[] chunks = layout.chunksOf(dst);
+      executor.run(
+          chunks.length,
+          (w, i) -> {
+            int c = chunks[i];
+            int t = layout.chunkTensor[c];
+            Schedule s = groups[layout.groupOfTensor[t]].schedule;
+            SequenceCopy.copy(
+                sequence, update, s, buffers[t], dst[t], layout.chunkFrom[c], layout.chunkTo[c]);
+          });
       return stepCountLocked();
     } finally {
       lock.readLock().unlock();
@@ -188,40 +197,6 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     float[] out = new float[layout.numel[t]];
     read(sequence, Map.of(tensor, out));
     return out;
-  }
-
-  private void readChunk(Sequence sequence, int c, float[][] dst) {
-    int t = layout.chunkTensor[c];
-    int from = layout.chunkFrom[c];
-    int n = layout.chunkTo[c] - from;
-    TensorBuffers b = buffers[t];
-    Schedule s = groups[layout.groupOfTensor[t]].schedule;
-    switch (sequence) {
-      case EVAL -> System.arraycopy(b.x, from, dst[t], from, n);
-      case BASE -> System.arraycopy(b.z, from, dst[t], from, n);
-      case TRAIN -> {
-        if (s.k() == 0) {
-          System.arraycopy(b.x, from, dst[t], from, n); // y = x = z exactly before a step
-        } else {
-          update.deriveY(b.x, b.z, dst[t], from, from + n, s.yBeta());
-        }
-      }
-    }
-  }
-
-  private int[] chunksOf(float[][] dst) {
-    int count = 0;
-    for (int c = 0; c < layout.chunkCount(); c++) {
-      count += dst[layout.chunkTensor[c]] != null ? 1 : 0;
-    }
-    int[] chunks = new int[count];
-    int i = 0;
-    for (int c = 0; c < layout.chunkCount(); c++) {
-      if (dst[layout.chunkTensor[c]] != null) {
-        chunks[i++] = c;
-      }
-    }
-    return chunks;
   }
 
   /** A group's schedule scalars and live lr. */
@@ -295,18 +270,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   public OptimizerState exportState() {
     lock.readLock().lock();
     try {
-      List<OptimizerState.GroupState> gs = new ArrayList<>();
-      for (int g = 0; g < groups.length; g++) {
-        gs.add(groups[g].export());
-      }
-      List<OptimizerState.TensorState> ts = new ArrayList<>();
-      for (int t = 0; t < buffers.length; t++) {
-        TensorBuffers b = buffers[t];
-        ts.add(
-            new OptimizerState.TensorState(
-                layout.tensors.get(t).name(), b.z.clone(), b.x.clone(), copy(b.v), copy(b.m)));
-      }
-      return new OptimizerState(variant, layout.tensors, gs, ts, initialized);
+      return StateTransfer.export(variant, layout, buffers, groups, initialized);
     } finally {
       lock.readLock().unlock();
     }
@@ -326,7 +290,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     ScheduleFreeOptimizer opt =
         new ScheduleFreeOptimizer(
             state.variant(), new Layout(state.tensors(), specs), specs, threads);
-    StateImport.restore(state, opt.layout, opt.buffers, opt.groups);
+    StateTransfer.restore(state, opt.layout, opt.buffers, opt.groups);
     opt.initialized = state.initialized();
     return opt;
   }
@@ -351,9 +315,5 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     if (a != null) {
       java.util.Arrays.fill(a, 0f);
     }
-  }
-
-  private static float[] copy(float[] a) {
-    return a == null ? null : a.clone();
   }
 }
