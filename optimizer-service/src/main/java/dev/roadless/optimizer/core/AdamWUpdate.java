@@ -63,7 +63,7 @@ final class AdamWUpdate implements BaseUpdate {
       final boolean writeY = y != null;
       final float[] yo = writeY ? y : x; // stored to only when writeY
       final float[] v = t.v;
-      final float[] m = inner ? t.m : v; // never read when !inner; keeps the loop branch-free
+      final float[] m = inner ? t.m : v; // a non-null stand-in, touched only when inner
       final float ox = a.oldX(), oz = a.oldZ(), cx = a.cX(), cz = a.cZ();
       final float nx = a.newX(), nz = a.newZ();
       final float negLr = this.negLr, negLrWd = this.negLrWd, b2 = beta2, ob2 = oneMinusBeta2;
