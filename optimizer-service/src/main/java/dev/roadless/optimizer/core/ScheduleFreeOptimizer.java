@@ -295,10 +295,18 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     return opt;
   }
 
-  /** Stops the helper threads (they are daemons, so forgetting this does not block exit). */
+  /**
+   * Stops the helper threads once no step or read is running; later calls fail with {@link
+   * IllegalStateException}. The threads are daemons, so forgetting this does not block exit.
+   */
   @Override
   public void close() {
-    executor.close();
+    lock.writeLock().lock();
+    try {
+      executor.close();
+    } finally {
+      lock.writeLock().unlock();
+    }
   }
 
   private long stepCountLocked() {
