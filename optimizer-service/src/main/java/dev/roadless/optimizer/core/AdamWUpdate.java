@@ -57,11 +57,13 @@ final class AdamWUpdate implements BaseUpdate {
     }
 
     @Override
-    public void apply(TensorBuffers t, float[] g, int gs, float[] y, int ys, int from, int to) {
+    public void apply(TensorBuffers t, float[] g, float[] y, int from, int to) {
       final float[] z = t.z;
       final float[] x = t.x;
+      final boolean writeY = y != null;
+      final float[] yo = writeY ? y : x; // stored to only when writeY
       final float[] v = t.v;
-      final float[] m = inner ? t.m : v; // never read when !inner; keeps the loop branch-free
+      final float[] m = inner ? t.m : v; // a non-null stand-in, touched only when inner
       final float ox = a.oldX(), oz = a.oldZ(), cx = a.cX(), cz = a.cZ();
       final float nx = a.newX(), nz = a.newZ();
       final float negLr = this.negLr, negLrWd = this.negLrWd, b2 = beta2, ob2 = oneMinusBeta2;
@@ -70,7 +72,7 @@ final class AdamWUpdate implements BaseUpdate {
       for (int i = from; i < to; i++) {
         float xi = x[i];
         float zi = z[i];
-        float gi = g[i + gs];
+        float gi = g[i];
         if (decayAtY) {
           zi = Math.fma(negLrWd, Math.fma(oz, zi, xi * ox), zi);
         }
@@ -90,7 +92,9 @@ final class AdamWUpdate implements BaseUpdate {
         xi = Math.fma(cz, zi, xi * cx);
         z[i] = zi;
         x[i] = xi;
-        y[i + ys] = Math.fma(nz, zi, xi * nx);
+        if (writeY) {
+          yo[i] = Math.fma(nz, zi, xi * nx);
+        }
       }
     }
   }

@@ -24,6 +24,7 @@ final class ChunkExecutor implements AutoCloseable {
 
   private final int threads;
   private final ExecutorService helpers;
+  private volatile boolean closed;
 
   ChunkExecutor(int threads) {
     if (threads < 1 || threads > MAX_THREADS) {
@@ -49,6 +50,9 @@ final class ChunkExecutor implements AutoCloseable {
 
   /** Runs {@code task} for every index in [0, count) and returns when all are done. */
   void run(int count, Task task) {
+    if (closed) {
+      throw new IllegalStateException("the optimizer was closed");
+    }
     int helperCount = helpers == null ? 0 : Math.min(threads - 1, count - 1);
     if (helperCount <= 0) {
       for (int i = 0; i < count; i++) {
@@ -117,6 +121,7 @@ final class ChunkExecutor implements AutoCloseable {
 
   @Override
   public void close() {
+    closed = true;
     if (helpers != null) {
       helpers.shutdown();
     }

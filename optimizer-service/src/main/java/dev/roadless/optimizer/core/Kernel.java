@@ -4,11 +4,15 @@ package dev.roadless.optimizer.core;
  * One step's fused per-element update for one group, with its float32 coefficients fixed. A single
  * pass over the gradient, z, x and the moments: y (old), the base update of z, then x, and the new
  * y.
+ *
+ * <p>Every array is indexed by the same {@code i}: C2 only vectorizes a loop whose arrays it can
+ * prove independent, and arrays indexed with different offsets might overlap.
  */
 interface Kernel {
   /**
-   * Updates elements {@code [from, to)} of {@code t}. The mean gradient of element i is {@code g[i
-   * + gShift]}; the new y of element i goes to {@code y[i + yShift]}.
+   * Updates elements {@code [from, to)} of {@code t} with the mean gradient {@code g[i]}.
+   *
+   * @param y receives the new y of each element, or null when not wanted
    */
-  void apply(TensorBuffers t, float[] g, int gShift, float[] y, int yShift, int from, int to);
+  void apply(TensorBuffers t, float[] g, float[] y, int from, int to);
 }

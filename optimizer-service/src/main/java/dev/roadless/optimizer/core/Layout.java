@@ -117,6 +117,22 @@ final class Layout {
     return max;
   }
 
+  /** The chunks of the tensors whose entry in {@code selected} is non-null, in order. */
+  int[] chunksOf(Object[] selected) {
+    int count = 0;
+    for (int c = 0; c < chunkCount(); c++) {
+      count += selected[chunkTensor[c]] != null ? 1 : 0;
+    }
+    int[] chunks = new int[count];
+    int i = 0;
+    for (int c = 0; c < chunkCount(); c++) {
+      if (selected[chunkTensor[c]] != null) {
+        chunks[i++] = c;
+      }
+    }
+    return chunks;
+  }
+
   /** The index of a tensor, or -1 when unknown. */
   int tensor(String name) {
     Integer t = tensorIndex.get(name);

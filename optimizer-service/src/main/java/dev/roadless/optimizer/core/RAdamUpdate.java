@@ -65,9 +65,11 @@ final class RAdamUpdate implements BaseUpdate {
     }
 
     @Override
-    public void apply(TensorBuffers t, float[] g, int gs, float[] y, int ys, int from, int to) {
+    public void apply(TensorBuffers t, float[] g, float[] y, int from, int to) {
       final float[] z = t.z;
       final float[] x = t.x;
+      final boolean writeY = y != null;
+      final float[] yo = writeY ? y : x; // stored to only when writeY
       final float[] v = t.v;
       final float ox = a.oldX(), oz = a.oldZ(), cx = a.cX(), cz = a.cZ();
       final float nx = a.newX(), nz = a.newZ();
@@ -77,7 +79,7 @@ final class RAdamUpdate implements BaseUpdate {
       for (int i = from; i < to; i++) {
         float xi = x[i];
         float zi = z[i];
-        float gi = g[i + gs];
+        float gi = g[i];
         float vi = Math.fma(ob2 * gi, gi, v[i] * b2);
         v[i] = vi;
         float u = gi;
@@ -91,7 +93,9 @@ final class RAdamUpdate implements BaseUpdate {
         xi = Math.fma(cz, zi, xi * cx);
         z[i] = zi;
         x[i] = xi;
-        y[i + ys] = Math.fma(nz, zi, xi * nx);
+        if (writeY) {
+          yo[i] = Math.fma(nz, zi, xi * nx);
+        }
       }
     }
   }

@@ -21,8 +21,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   private final TensorBuffers[] buffers;
   private final GroupRuntime[] groups;
   private final ChunkExecutor executor;
-  private final float[][] scratchMean;
-  private final float[][] scratchY;
+  private final ChunkStepper stepper;
   private final ReadWriteLock lock = new ReentrantReadWriteLock();
   private boolean initialized;
 
@@ -42,6 +41,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     if (variant == null) {
       throw new IllegalArgumentException("variant must not be null");
     }
+    this.executor = new ChunkExecutor(threads);
     this.variant = variant;
     this.update = BaseUpdate.of(variant);
     this.layout = layout;
@@ -62,9 +62,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
           TensorBuffers.allocate(
               layout.numel[t], variant.hasSecondMoment(), update.hasFirstMoment(hp));
     }
-    this.executor = new ChunkExecutor(threads);
-    this.scratchMean = new float[threads][layout.maxChunk()];
-    this.scratchY = new float[threads][layout.maxChunk()];
+    this.stepper = new ChunkStepper(layout, buffers, threads);
   }
 
   /** A builder for the common case of building specs inline. */
@@ -139,10 +137,11 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         yOut == null
             ? new float[layout.tensorCount()][]
             : Inputs.arrays(layout, yOut, false, "y output");
+    // Outside the lock: readers need not wait for a scan of caller-owned arrays.
+    Inputs.requireFinite(layout, grads, executor);
     lock.writeLock().lock();
     try {
       requireInitialized();
-      Inputs.requireFinite(layout, grads, executor);
       Schedule.Step[] steps = new Schedule.Step[groups.length];
       Kernel[] kernels = new Kernel[groups.length];
       for (int g = 0; g < groups.length; g++) {
@@ -151,7 +150,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         steps[g] = group.schedule.next(lrK, group.hp);
         kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
       }
-      executor.run(layout.chunkCount(), (w, c) -> runChunk(w, c, grads, ys, kernels));
+      executor.run(layout.chunkCount(), (w, c) -> stepper.run(w, c, grads, ys, kernels));
       for (int g = 0; g < groups.length; g++) {
         groups[g].schedule.commit(steps[g], groups[g].hp.beta());
       }
@@ -159,28 +158,6 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     } finally {
       lock.writeLock().unlock();
     }
-  }
-
-  private void runChunk(int worker, int c, float[][][] grads, float[][] ys, Kernel[] kernels) {
-    int t = layout.chunkTensor[c];
-    int from = layout.chunkFrom[c];
-    int to = layout.chunkTo[c];
-    float[][] reps = grads[t];
-    float[] g = reps[0];
-    int gShift = 0;
-    if (reps.length > 1) {
-      g = scratchMean[worker];
-      gShift = -from;
-      ReplicaMean.into(reps, from, to, g);
-    }
-    float[] y = ys[t];
-    int yShift = 0;
-    if (y == null) {
-      // Not wanted: land it in an L2-resident scratch rather than fork every kernel loop.
-      y = scratchY[worker];
-      yShift = -from;
-    }
-    kernels[layout.groupOfTensor[t]].apply(buffers[t], g, gShift, y, yShift, from, to);
   }
 
   /**
@@ -195,8 +172,16 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     lock.readLock().lock();
     try {
       requireInitialized();
-      int[] chunks = chunksOf(dst);
-      executor.run(chunks.length, (w, i) -> readChunk(sequence, chunks[i], dst));
+      int[] chunks = layout.chunksOf(dst);
+      executor.run(
+          chunks.length,
+          (w, i) -> {
+            int c = chunks[i];
+            int t = layout.chunkTensor[c];
+            Schedule s = groups[layout.groupOfTensor[t]].schedule;
+            SequenceCopy.copy(
+                sequence, update, s, buffers[t], dst[t], layout.chunkFrom[c], layout.chunkTo[c]);
+          });
       return stepCountLocked();
     } finally {
       lock.readLock().unlock();
@@ -212,40 +197,6 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     float[] out = new float[layout.numel[t]];
     read(sequence, Map.of(tensor, out));
     return out;
-  }
-
-  private void readChunk(Sequence sequence, int c, float[][] dst) {
-    int t = layout.chunkTensor[c];
-    int from = layout.chunkFrom[c];
-    int n = layout.chunkTo[c] - from;
-    TensorBuffers b = buffers[t];
-    Schedule s = groups[layout.groupOfTensor[t]].schedule;
-    switch (sequence) {
-      case EVAL -> System.arraycopy(b.x, from, dst[t], from, n);
-      case BASE -> System.arraycopy(b.z, from, dst[t], from, n);
-      case TRAIN -> {
-        if (s.k() == 0) {
-          System.arraycopy(b.x, from, dst[t], from, n); // y = x = z exactly before a step
-        } else {
-          update.deriveY(b.x, b.z, dst[t], from, from + n, s.yBeta());
-        }
-      }
-    }
-  }
-
-  private int[] chunksOf(float[][] dst) {
-    int count = 0;
-    for (int c = 0; c < layout.chunkCount(); c++) {
-      count += dst[layout.chunkTensor[c]] != null ? 1 : 0;
-    }
-    int[] chunks = new int[count];
-    int i = 0;
-    for (int c = 0; c < layout.chunkCount(); c++) {
-      if (dst[layout.chunkTensor[c]] != null) {
-        chunks[i++] = c;
-      }
-    }
-    return chunks;
   }
 
   /** A group's schedule scalars and live lr. */
@@ -320,18 +271,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   public OptimizerState exportState() {
     lock.readLock().lock();
     try {
-      List<OptimizerState.GroupState> gs = new ArrayList<>();
-      for (int g = 0; g < groups.length; g++) {
-        gs.add(groups[g].export());
-      }
-      List<OptimizerState.TensorState> ts = new ArrayList<>();
-      for (int t = 0; t < buffers.length; t++) {
-        TensorBuffers b = buffers[t];
-        ts.add(
-            new OptimizerState.TensorState(
-                layout.tensors.get(t).name(), b.z.clone(), b.x.clone(), copy(b.v), copy(b.m)));
-      }
-      return new OptimizerState(variant, layout.tensors, gs, ts, initialized);
+      return StateTransfer.export(variant, layout, buffers, groups, initialized);
     } finally {
       lock.readLock().unlock();
     }
@@ -351,15 +291,23 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     ScheduleFreeOptimizer opt =
         new ScheduleFreeOptimizer(
             state.variant(), new Layout(state.tensors(), specs), specs, threads);
-    StateImport.restore(state, opt.layout, opt.buffers, opt.groups);
+    StateTransfer.restore(state, opt.layout, opt.buffers, opt.groups);
     opt.initialized = state.initialized();
     return opt;
   }
 
-  /** Stops the helper threads (they are daemons, so forgetting this does not block exit). */
+  /**
+   * Stops the helper threads once no step or read is running; later calls fail with {@link
+   * IllegalStateException}. The threads are daemons, so forgetting this does not block exit.
+   */
   @Override
   public void close() {
-    executor.close();
+    lock.writeLock().lock();
+    try {
+      executor.close();
+    } finally {
+      lock.writeLock().unlock();
+    }
   }
 
   private long stepCountLocked() {
@@ -376,9 +324,5 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     if (a != null) {
       java.util.Arrays.fill(a, 0f);
     }
-  }
-
-  private static float[] copy(float[] a) {
-    return a == null ? null : a.clone();
   }
 }

@@ -32,16 +32,18 @@ final class SgdUpdate implements BaseUpdate {
     }
 
     @Override
-    public void apply(TensorBuffers t, float[] g, int gs, float[] y, int ys, int from, int to) {
+    public void apply(TensorBuffers t, float[] g, float[] y, int from, int to) {
       final float[] z = t.z;
       final float[] x = t.x;
+      final boolean writeY = y != null;
+      final float[] yo = writeY ? y : x; // stored to only when writeY
       final float ox = a.oldX(), oz = a.oldZ(), cx = a.cX(), cz = a.cZ();
       final float nx = a.newX(), nz = a.newZ(), negLr = this.negLr, wd = this.wd;
       final boolean decay = this.decay;
       for (int i = from; i < to; i++) {
         float xi = x[i];
         float zi = z[i];
-        float gi = g[i + gs];
+        float gi = g[i];
         if (decay) {
           gi = Math.fma(wd, Math.fma(oz, zi, xi * ox), gi); // grad.add_(y, alpha=wd)
         }
@@ -49,7 +51,9 @@ final class SgdUpdate implements BaseUpdate {
         xi = Math.fma(cz, zi, xi * cx);
         z[i] = zi;
         x[i] = xi;
-        y[i + ys] = Math.fma(nz, zi, xi * nx);
+        if (writeY) {
+          yo[i] = Math.fma(nz, zi, xi * nx);
+        }
       }
     }
   }

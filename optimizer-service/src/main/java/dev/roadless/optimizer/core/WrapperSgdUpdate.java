@@ -66,14 +66,16 @@ final class WrapperSgdUpdate implements BaseUpdate {
     }
 
     @Override
-    public void apply(TensorBuffers t, float[] g, int gs, float[] y, int ys, int from, int to) {
+    public void apply(TensorBuffers t, float[] g, float[] y, int from, int to) {
       final float[] z = t.z;
       final float[] x = t.x;
+      final boolean writeY = y != null;
+      final float[] yo = writeY ? y : x; // stored to only when writeY
       final float[] m = t.m;
       for (int i = from; i < to; i++) {
         float xi = x[i];
         float zi = z[i];
-        float gi = g[i + gs];
+        float gi = g[i];
         if (decayAtY) {
           float yi = first ? xi : Interp.lerp(xi, zi, wOld);
           zi = Math.fma(negLrWdy, yi, zi); // z.sub_(y, alpha=lr*wd_at_y)
@@ -91,7 +93,9 @@ final class WrapperSgdUpdate implements BaseUpdate {
         xi = Interp.lerp(xi, zi, wC);
         z[i] = zi;
         x[i] = xi;
-        y[i + ys] = Interp.lerp(xi, zi, wNew);
+        if (writeY) {
+          yo[i] = Interp.lerp(xi, zi, wNew);
+        }
       }
     }
   }

@@ -151,6 +151,15 @@ class BadInputTest {
   }
 
   @Test
+  void step_afterClose_throwsIllegalState() {
+    ScheduleFreeOptimizer opt = Problems.build(Variant.SGD, Problems.first(Variant.SGD), 2, 1);
+    opt.close();
+    IllegalStateException e =
+        assertThrows(IllegalStateException.class, () -> opt.step(goodGrads()));
+    assertTrue(e.getMessage().contains("closed"), e.getMessage());
+  }
+
+  @Test
   void constructor_badLayout_throwsClearMessage() {
     Hyperparameters hp = Hyperparameters.defaults(Variant.SGD);
     List<TensorSpec> two = List.of(TensorSpec.of("a", 2), TensorSpec.of("b", 2));

@@ -1,13 +1,39 @@
 package dev.roadless.optimizer.core;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Checks an {@link OptimizerState} against the optimizer it is loaded into and copies it in. The
- * optimizer is freshly built from the same specs, so only the arrays and scalars need checking.
+ * Moves state between a running optimizer and an {@link OptimizerState}: a deep copy out, and a
+ * checked copy in. An import goes into an optimizer freshly built from the same specs, so only the
+ * arrays and scalars need checking.
  */
-final class StateImport {
-  private StateImport() {}
+final class StateTransfer {
+  private StateTransfer() {}
+
+  static OptimizerState export(
+      Variant variant,
+      Layout layout,
+      TensorBuffers[] buffers,
+      GroupRuntime[] groups,
+      boolean initialized) {
+    List<OptimizerState.GroupState> gs = new ArrayList<>();
+    for (GroupRuntime g : groups) {
+      gs.add(g.export());
+    }
+    List<OptimizerState.TensorState> ts = new ArrayList<>();
+    for (int t = 0; t < buffers.length; t++) {
+      TensorBuffers b = buffers[t];
+      ts.add(
+          new OptimizerState.TensorState(
+              layout.tensors.get(t).name(), b.z.clone(), b.x.clone(), copy(b.v), copy(b.m)));
+    }
+    return new OptimizerState(variant, layout.tensors, gs, ts, initialized);
+  }
+
+  private static float[] copy(float[] a) {
+    return a == null ? null : a.clone();
+  }
 
   static void restore(
       OptimizerState state, Layout layout, TensorBuffers[] buffers, GroupRuntime[] groups) {
