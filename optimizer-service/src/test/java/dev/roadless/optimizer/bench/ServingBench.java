@@ -35,7 +35,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>Two SYNC replicas in two processes: steps per second.
  * </ol>
  *
- * <p>Run: {@code ./mvnw -q -pl optimizer-service -am test-compile exec:exec -Pserving-bench}
+ * <p>Run: {@code ./mvnw -q -pl optimizer-service -am -Pserving-bench process-test-classes}, with
+ * {@code -Dserving.args="all params=10000000 steps=40"} to change the size.
  */
 public final class ServingBench {
   private ServingBench() {}
@@ -54,8 +55,12 @@ public final class ServingBench {
     int warmup = 10;
     int steps = 40;
     for (String a : args) {
-      if (a.startsWith("--params=")) params = Long.parseLong(a.substring(9));
-      if (a.startsWith("--steps=")) steps = Integer.parseInt(a.substring(8));
+      if (a.startsWith("params=")) {
+        params = Long.parseLong(a.substring(7));
+      }
+      if (a.startsWith("steps=")) {
+        steps = Integer.parseInt(a.substring(6));
+      }
     }
     Path work = Files.createTempDirectory("roadless-bench");
     int port;
