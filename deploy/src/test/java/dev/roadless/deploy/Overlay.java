@@ -10,6 +10,7 @@ import io.kubernetes.client.openapi.models.V1Deployment;
 import io.kubernetes.client.openapi.models.V1EnvFromSource;
 import io.kubernetes.client.openapi.models.V1EnvVar;
 import io.kubernetes.client.openapi.models.V1Job;
+import io.kubernetes.client.openapi.models.V1PodSpec;
 import io.kubernetes.client.openapi.models.V1PodTemplateSpec;
 import io.kubernetes.client.openapi.models.V1StatefulSet;
 import java.util.ArrayList;
@@ -33,6 +34,18 @@ final class Overlay {
     @Override
     public String toString() {
       return kind + "/" + name;
+    }
+  }
+
+  /** A container with the workload that runs it. */
+  record Placed(Workload workload, V1Container container) {
+    V1PodSpec pod() {
+      return workload.template().getSpec();
+    }
+
+    @Override
+    public String toString() {
+      return workload + " container " + container.getName();
     }
   }
 
@@ -86,6 +99,17 @@ final class Overlay {
       }
     }
     return workloads;
+  }
+
+  /** Every container (init containers too) of every workload. */
+  List<Placed> containers() {
+    List<Placed> placed = new ArrayList<>();
+    for (Workload w : workloads()) {
+      V1PodSpec pod = w.template().getSpec();
+      nullToEmpty(pod.getInitContainers()).forEach(c -> placed.add(new Placed(w, c)));
+      pod.getContainers().forEach(c -> placed.add(new Placed(w, c)));
+    }
+    return placed;
   }
 
   Workload workload(String kind, String workloadName) {

@@ -57,7 +57,7 @@ final class StrictYaml {
     try {
       typed = Yaml.loadAll(yaml);
     } catch (IOException | RuntimeException e) {
-      throw new ManifestException("not a Kubernetes model: " + e.getMessage(), e);
+      throw locate(trees, e);
     }
     if (typed.size() != trees.size()) {
       throw new ManifestException(
@@ -87,6 +87,31 @@ final class StrictYaml {
       documents.add(new Document(object, trees.get(i)));
     }
     return documents;
+  }
+
+  /** loadAll says only that something failed: find the document and the innermost cause. */
+  private static ManifestException locate(List<Map<String, Object>> trees, Exception whole) {
+    var plain = new org.yaml.snakeyaml.Yaml(new SafeConstructor(new LoaderOptions()));
+    for (Map<String, Object> tree : trees) {
+      try {
+        Yaml.load(plain.dump(tree));
+      } catch (IOException | RuntimeException e) {
+        Object meta = tree.get("metadata");
+        Object name = meta instanceof Map<?, ?> m ? m.get("name") : null;
+        return new ManifestException(
+            tree.get("kind") + " " + name + " is not a Kubernetes model: " + rootCause(e), e);
+      }
+    }
+    return new ManifestException("not a Kubernetes model: " + rootCause(whole), whole);
+  }
+
+  private static String rootCause(Throwable e) {
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    String message = String.valueOf(root.getMessage());
+    return message.lines().findFirst().orElse(message);
   }
 
   /** client-java maps kinds it does not know to a dynamic object; here that is an error. */
