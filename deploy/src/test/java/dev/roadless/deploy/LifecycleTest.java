@@ -114,7 +114,7 @@ class LifecycleTest {
       // With a read-only root file system, a directory is writable only on a mounted volume.
       env.forEach(
           (key, value) -> {
-            if (key.endsWith("_DIR") && !value.isEmpty()) {
+            if (key.endsWith("_DIR") && value != null && !value.isEmpty()) {
               boolean mounted =
                   Overlay.nullToEmpty(p.container().getVolumeMounts()).stream()
                       .anyMatch(
