@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# optimizer-service image. Build from the repository root (the context is the whole reactor):
+#   docker build -f deploy/docker/optimizer-service.Dockerfile -t roadless/optimizer-service:0.1.0 .
+# Base images are pinned by tag and digest (deploy/README.md says where the digests come from).
+ARG BUILD_IMAGE=eclipse-temurin:17.0.15_6-jdk-jammy@sha256:d9c5400568038464d7d6cf5e6326351845becc7ac565823ebf9ab8bcffb85e74
+ARG RUNTIME_IMAGE=eclipse-temurin:17.0.15_6-jre-jammy@sha256:79d24d4b2916965947491f60bcb350ffd8a63fcf81accafa023135cc6a3279fc
+
+FROM ${BUILD_IMAGE} AS build
+WORKDIR /src
+COPY . .
+# The Maven cache mount keeps dependency downloads across builds without a layer per POM.
+RUN --mount=type=cache,target=/root/.m2 \
+    ./mvnw -B -q -pl optimizer-service -am -DskipTests package \
+ && cp optimizer-service/target/optimizer-service-all.jar /optimizer-service-all.jar
+
+FROM ${RUNTIME_IMAGE}
+RUN groupadd --system --gid 10001 roadless \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin roadless
+WORKDIR /app
+# Owned by root and read-only: the service cannot change its own code.
+COPY --from=build --chmod=0444 /optimizer-service-all.jar /app/optimizer-service-all.jar
+USER 10001:10001
+# gRPC (health, reflection, roadless.optimizer.v1) and Prometheus /metrics.
+EXPOSE 50051 9464
+# Health comes from Kubernetes' grpc probes, so no HEALTHCHECK. Heap follows the memory limit.
+ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-jar", "/app/optimizer-service-all.jar"]
