@@ -100,8 +100,8 @@ class BnWarmupGoldenTest {
 
   private static void scenarios(JsonNode c, Data d, Model model, ErrorReport report) {
     c.get("scenarios")
-        .fields()
-        .forEachRemaining(
+        .properties()
+        .forEach(
             e -> {
               JsonNode sc = e.getValue();
               String weights =

@@ -40,7 +40,7 @@ public final class Tensors {
   /** An object of named tensors (params, grads, ...) as float arrays, in file order. */
   public static Map<String, float[]> floatMap(JsonNode object) {
     Map<String, float[]> out = new LinkedHashMap<>();
-    object.fields().forEachRemaining(e -> out.put(e.getKey(), floats(e.getValue())));
+    object.properties().forEach(e -> out.put(e.getKey(), floats(e.getValue())));
     return out;
   }
 
