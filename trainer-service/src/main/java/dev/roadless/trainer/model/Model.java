@@ -247,6 +247,11 @@ public final class Model {
     return m;
   }
 
+  /** The DL4J network, for {@link LayerProfiler}. */
+  MultiLayerNetwork network() {
+    return net;
+  }
+
   /** {@code cross_entropy(logits, labels)}, mean over the batch, in double (log-sum-exp). */
   public static double crossEntropy(float[] logits, int[] labels, int n) {
     int k = logits.length / n;
@@ -265,7 +270,7 @@ public final class Model {
     return total / n;
   }
 
-  private INDArray inputArray(float[] inputs, int n) {
+  INDArray inputArray(float[] inputs, int n) {
     if (n < 1 || inputs.length != (long) n * spec.inputSize()) {
       throw new IllegalArgumentException(
           "expected " + n + " examples of " + spec.inputSize() + " values, got " + inputs.length);
@@ -275,7 +280,7 @@ public final class Model {
     return Nd4j.create(inputs, shape, 'c');
   }
 
-  private INDArray oneHot(int[] labels, int n) {
+  INDArray oneHot(int[] labels, int n) {
     if (labels.length != n) {
       throw new IllegalArgumentException("expected " + n + " labels, got " + labels.length);
     }

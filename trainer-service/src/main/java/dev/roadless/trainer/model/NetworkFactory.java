@@ -64,6 +64,7 @@ final class NetworkFactory {
   record BatchNormSite(BatchNorm spec, int layerIndex, int spatialSize) {}
 
   static Built build(ModelSpec spec) {
+    Nd4jRuntime.configure();
     NeuralNetConfiguration.ListBuilder list =
         new NeuralNetConfiguration.Builder()
             .dataType(DataType.FLOAT)

@@ -105,6 +105,17 @@ class ModelTest {
   }
 
   @Test
+  void cnn_onCpu_usesTheOneDnnHelpers() {
+    // Performance configuration, not numerics: without the helpers the convolutions take the
+    // ~10x slower Java im2col path (see Nd4jRuntime and org.nd4j.nativeblas.Nd4jCpu).
+    Model m = Model.create(ModelSpec.cnn(1, 28, 28, 4, 8, 10), 1);
+    var conv = (org.deeplearning4j.nn.layers.convolution.ConvolutionLayer) m.network().getLayer(0);
+    assertEquals(
+        "MKLDNNConvHelper",
+        conv.getHelper() == null ? "none" : conv.getHelper().getClass().getSimpleName());
+  }
+
+  @Test
   void modelSpec_parse_rejectsWhatItCannotBuild() {
     assertThrows(
         IllegalArgumentException.class, () -> ModelSpec.parse("fc=Linear(4,2,bias=Maybe)", 4));
