@@ -36,7 +36,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * times each model in DL4J and then in PyTorch, and the reported ratio is the median of the rounds'
  * ratios. Finally the DL4J time is broken down per layer.
  *
- * <p>Options: {@code --batch 64 --warmup 10 --iterations 30 --rounds 5 --mlp-hidden 256
+ * <p>Options: {@code --batch 64 --warmup 10 --iterations 20 --rounds 10 --mlp-hidden 256
  * --cnn-widths 16,32 --python python3 --no-torch}.
  */
 public final class TrainerBench {
@@ -46,8 +46,8 @@ public final class TrainerBench {
     Map<String, String> opt = parse(argv);
     int batch = Integer.parseInt(opt.getOrDefault("batch", "64"));
     int warmup = Integer.parseInt(opt.getOrDefault("warmup", "10"));
-    int iterations = Integer.parseInt(opt.getOrDefault("iterations", "30"));
-    int rounds = Integer.parseInt(opt.getOrDefault("rounds", "5"));
+    int iterations = Integer.parseInt(opt.getOrDefault("iterations", "20"));
+    int rounds = Integer.parseInt(opt.getOrDefault("rounds", "10"));
     int hidden = Integer.parseInt(opt.getOrDefault("mlp-hidden", "256"));
     String widths = opt.getOrDefault("cnn-widths", "16,32");
     int[] w = Arrays.stream(widths.split(",")).mapToInt(Integer::parseInt).toArray();
@@ -117,26 +117,26 @@ public final class TrainerBench {
 
     System.out.println();
     System.out.println(
-        "| model | DL4J ms/batch | DL4J examples/s | PyTorch ms/batch |"
-            + " PyTorch examples/s | DL4J / PyTorch time |");
-    System.out.println("|---|---:|---:|---:|---:|---:|");
+        "| model | threads | DL4J ms/batch | DL4J examples/s | PyTorch ms/batch |"
+            + " PyTorch examples/s | DL4J/PyTorch (median of rounds) |"
+            + " least disturbed round: DL4J ms, PyTorch ms |");
+    System.out.println("|---|---:|---:|---:|---:|---:|---:|---|");
     for (String name : specs.keySet()) {
       double d = median(dl4j.get(name));
-      String p = pt.containsKey(name) ? fmt(median(pt.get(name))) : "-";
-      String pe = pt.containsKey(name) ? fmt0(batch * 1000 / median(pt.get(name))) : "-";
-      String ra =
-          ratio.containsKey(name)
-              ? String.format(Locale.ROOT, "%.2fx", median(ratio.get(name)))
-              : "-";
+      boolean hasTorch = pt.containsKey(name);
+      int best = argMin(dl4j.get(name));
       System.out.printf(
           Locale.ROOT,
-          "| %s | %s | %s | %s | %s | %s |%n",
+          "| %s | %d | %s | %s | %s | %s | %s | %s, %s |%n",
           name,
+          threads,
           fmt(d),
           fmt0(batch * 1000 / d),
-          p,
-          pe,
-          ra);
+          hasTorch ? fmt(median(pt.get(name))) : "-",
+          hasTorch ? fmt0(batch * 1000 / median(pt.get(name))) : "-",
+          hasTorch ? String.format(Locale.ROOT, "%.2fx", median(ratio.get(name))) : "-",
+          fmt(dl4j.get(name).get(best)),
+          hasTorch ? fmt(pt.get(name).get(best)) : "-");
     }
 
     System.out.println();
@@ -157,6 +157,16 @@ public final class TrainerBench {
             100 * (x.forwardMs() + x.backwardMs()) / total);
       }
     }
+  }
+
+  private static int argMin(List<Double> v) {
+    int best = 0;
+    for (int i = 1; i < v.size(); i++) {
+      if (v.get(i) < v.get(best)) {
+        best = i;
+      }
+    }
+    return best;
   }
 
   private static double[] timeDl4j(Model m, Batch b, int warmup, int iterations) {
