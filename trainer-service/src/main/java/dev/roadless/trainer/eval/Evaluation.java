@@ -4,6 +4,7 @@ import dev.roadless.trainer.bn.BatchNormBuffers;
 import dev.roadless.trainer.bn.BatchNormStatistics;
 import dev.roadless.trainer.data.Batch;
 import dev.roadless.trainer.data.IdxDataset;
+import dev.roadless.trainer.model.CrossEntropy;
 import dev.roadless.trainer.model.Model;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -69,15 +70,9 @@ public final class Evaluation {
     for (int from = 0; from < data.size(); from += batchSize) {
       Batch b = data.range(from, Math.min(data.size(), from + batchSize));
       float[] logits = model.evalLogits(b.inputs(), b.size());
-      lossSum += Model.crossEntropy(logits, b.labels(), b.size()) * b.size();
+      lossSum += CrossEntropy.mean(logits, b.labels(), b.size()) * b.size();
       for (int i = 0; i < b.size(); i++) {
-        int best = 0;
-        for (int j = 1; j < classes; j++) {
-          if (logits[i * classes + j] > logits[i * classes + best]) {
-            best = j;
-          }
-        }
-        if (best == b.labels()[i]) {
+        if (CrossEntropy.argmax(logits, classes, i) == b.labels()[i]) {
           correct++;
         }
       }

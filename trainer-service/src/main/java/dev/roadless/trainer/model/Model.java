@@ -9,7 +9,6 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -65,22 +64,7 @@ public final class Model {
    */
   public static Model create(ModelSpec spec, long seed) {
     Model m = new Model(spec, NetworkFactory.build(spec));
-    SplittableRandom random = new SplittableRandom(seed);
-    Map<String, float[]> init = new LinkedHashMap<>();
-    for (ParameterBinding b : m.bindings) {
-      TensorSpec t = b.tensor();
-      float[] v = new float[t.size()];
-      if (m.isBatchNormTensor(t.name())) {
-        java.util.Arrays.fill(v, t.name().endsWith(".weight") ? 1f : 0f);
-      } else {
-        double bound = 1.0 / Math.sqrt(fanIn(m.spec, t.name()));
-        for (int i = 0; i < v.length; i++) {
-          v[i] = (float) random.nextDouble(-bound, bound);
-        }
-      }
-      init.put(t.name(), v);
-    }
-    m.setParameters(init);
+    m.setParameters(DefaultInitialization.draw(spec, m.trainableTensors(), seed));
     return m;
   }
 
@@ -188,10 +172,12 @@ public final class Model {
     net.setLabels(y);
     net.computeGradientAndScore();
     Gradient g = net.gradient();
+    INDArray flat = net.getFlattenedGradients();
+    float[] all = GradientReader.bulk(flat);
     Map<String, float[]> grads = new LinkedHashMap<>();
     float scale = 1f / n;
     for (ParameterBinding b : bindings) {
-      float[] v = b.toTorch(g.getGradientFor(b.gradientKey()));
+      float[] v = GradientReader.read(b, g.getGradientFor(b.gradientKey()), flat, all);
       for (int i = 0; i < v.length; i++) {
         v[i] *= scale;
       }
@@ -201,9 +187,13 @@ public final class Model {
       // decay 0 and zeroed DL4J stats: the slots hold -mean and -biased variance of the batch.
       String prefix = s.layerIndex() + "_";
       float[] mean =
-          negated(g.getGradientFor(prefix + BatchNormalizationParamInitializer.GLOBAL_MEAN));
+          GradientReader.readVector(
+              g.getGradientFor(prefix + BatchNormalizationParamInitializer.GLOBAL_MEAN), flat, all);
       float[] var =
-          negated(g.getGradientFor(prefix + BatchNormalizationParamInitializer.GLOBAL_VAR));
+          GradientReader.readVector(
+              g.getGradientFor(prefix + BatchNormalizationParamInitializer.GLOBAL_VAR), flat, all);
+      negate(mean);
+      negate(var);
       buffers.get(s.spec().name()).update(mean, var, (long) n * s.spatialSize());
     }
     float[] logits = capture.logits;
@@ -252,22 +242,9 @@ public final class Model {
     return net;
   }
 
-  /** {@code cross_entropy(logits, labels)}, mean over the batch, in double (log-sum-exp). */
+  /** {@code cross_entropy(logits, labels)}, mean over the batch; see {@link CrossEntropy}. */
   public static double crossEntropy(float[] logits, int[] labels, int n) {
-    int k = logits.length / n;
-    double total = 0;
-    for (int i = 0; i < n; i++) {
-      double max = Double.NEGATIVE_INFINITY;
-      for (int j = 0; j < k; j++) {
-        max = Math.max(max, logits[i * k + j]);
-      }
-      double sum = 0;
-      for (int j = 0; j < k; j++) {
-        sum += Math.exp(logits[i * k + j] - max);
-      }
-      total += max + Math.log(sum) - logits[i * k + labels[i]];
-    }
-    return total / n;
+    return CrossEntropy.mean(logits, labels, n);
   }
 
   INDArray inputArray(float[] inputs, int n) {
@@ -332,31 +309,10 @@ public final class Model {
     throw new IllegalArgumentException("no trainable tensor named " + name);
   }
 
-  private boolean isBatchNormTensor(String name) {
-    return buffers.containsKey(name.substring(0, name.lastIndexOf('.')));
-  }
-
-  private static double fanIn(ModelSpec spec, String tensorName) {
-    String module = tensorName.substring(0, tensorName.lastIndexOf('.'));
-    for (LayerSpec l : spec.layers()) {
-      if (l.name().equals(module)) {
-        if (l instanceof LayerSpec.Linear lin) {
-          return lin.in();
-        }
-        if (l instanceof LayerSpec.Conv2d c) {
-          return (double) c.in() * c.kernel() * c.kernel();
-        }
-      }
-    }
-    throw new IllegalStateException("no fan-in for " + tensorName);
-  }
-
-  private static float[] negated(INDArray a) {
-    float[] v = toFloats(a);
+  private static void negate(float[] v) {
     for (int i = 0; i < v.length; i++) {
       v[i] = -v[i];
     }
-    return v;
   }
 
   static float[] toFloats(INDArray a) {
