@@ -229,6 +229,20 @@ public final class Model {
     return logits;
   }
 
+  /**
+   * Eval-mode logits with the given BatchNorm statistics (as PyTorch buffers, by module name;
+   * modules not named use the model's own). The model's buffers are left as they were.
+   */
+  public float[] evalLogits(float[] inputs, int n, Map<String, BatchNormBuffers> statistics) {
+    Map<String, BatchNormBuffers> own = batchNormBuffers();
+    setBatchNormBuffers(statistics);
+    try {
+      return evalLogits(inputs, n);
+    } finally {
+      setBatchNormBuffers(own);
+    }
+  }
+
   /** An independent model with the same spec, parameters and buffers. */
   public Model copy() {
     Model m = new Model(spec, NetworkFactory.build(spec));

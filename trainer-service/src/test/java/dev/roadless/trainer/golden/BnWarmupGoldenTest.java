@@ -70,7 +70,7 @@ class BnWarmupGoldenTest {
             Tensors.floats(buf.get("bn.running_mean")),
             Tensors.floats(buf.get("bn.running_var")),
             buf.get("bn.num_batches_tracked").asLong(),
-            0.1);
+            momentum(model));
     JsonNode log = c.get("train_log");
     for (int t = 0; t < log.size(); t++) {
       JsonNode step = log.get(t);
@@ -94,7 +94,7 @@ class BnWarmupGoldenTest {
       report.exact(s + "num_batches_tracked", after.numBatchesTracked(), t + 1);
       // Teacher forcing: the next step starts from the logged state, not from ours.
       params = Tensors.floatMap(step.get("params_after"));
-      bn = BatchNormBuffers.of(refMean, refVar, t + 1, 0.1);
+      bn = BatchNormBuffers.of(refMean, refVar, t + 1, momentum(model));
     }
   }
 
@@ -183,6 +183,10 @@ class BnWarmupGoldenTest {
         eval.evalLogits(d.testX, d.testLabels.length),
         floats(ref, "test_logits"),
         TOL);
+  }
+
+  private static Double momentum(Model model) {
+    return model.batchNormBuffers().get("bn").momentum();
   }
 
   private static BatchNormBuffers buffers(JsonNode stats) {

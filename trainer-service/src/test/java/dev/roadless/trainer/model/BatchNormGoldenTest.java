@@ -51,7 +51,7 @@ class BatchNormGoldenTest {
     Double momentum = c.get("momentum").isNull() ? null : c.get("momentum").asDouble();
     LayerSpec.BatchNorm spec =
         new LayerSpec.BatchNorm("bn", channels, c.get("eps").asDouble(), momentum);
-    int[] shape = Tensors.shape(c.get("batches").get(0).get("input"));
+    int[] shape = asRank2or4(Tensors.shape(c.get("batches").get(0).get("input")));
     Layer layer = standalone(spec, shape);
     layer.getParam(BatchNormalizationParamInitializer.GAMMA).assign(row(c.get("weight")));
     layer.getParam(BatchNormalizationParamInitializer.BETA).assign(row(c.get("bias")));
@@ -137,8 +137,16 @@ class BatchNormGoldenTest {
     return net.getLayer(0);
   }
 
+  /**
+   * BatchNorm1d on [N, C, L] normalises over N and L: the same as BatchNorm2d on [N, C, L, 1],
+   * which is how DL4J takes it.
+   */
+  private static int[] asRank2or4(int[] s) {
+    return s.length == 3 ? new int[] {s[0], s[1], s[2], 1} : s;
+  }
+
   private static INDArray array(JsonNode tensor) {
-    int[] s = Tensors.shape(tensor);
+    int[] s = asRank2or4(Tensors.shape(tensor));
     long[] shape = new long[s.length];
     for (int i = 0; i < s.length; i++) {
       shape[i] = s[i];

@@ -102,6 +102,10 @@ class ModelTest {
     assertFalse(Arrays.equals(fresh, m.evalLogits(b.inputs(), 4)));
     // Eval passes leave the buffers alone.
     assertEquals(1, m.batchNormBuffers().get("bn1").numBatchesTracked());
+    // Given statistics apply to that call only.
+    float[] withFresh = m.evalLogits(b.inputs(), 4, Map.of("bn1", BatchNormBuffers.fresh(16, 0.1)));
+    assertArrayEquals(fresh, withFresh);
+    assertEquals(1, m.batchNormBuffers().get("bn1").numBatchesTracked());
   }
 
   @Test
