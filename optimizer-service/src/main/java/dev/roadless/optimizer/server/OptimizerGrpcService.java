@@ -241,7 +241,9 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
           .with("field", "max_chunk_bytes")
           .build();
     }
-    run.parameters(sequence); // fails fast before waiting if the run has no values
+    if (request.getMinStep() == 0) {
+      run.parameters(sequence); // fails fast if the run has no values yet
+    }
     ServerCallStreamObserver<GetParametersResponse> call =
         (ServerCallStreamObserver<GetParametersResponse>) responses;
     OutboundPump<GetParametersResponse> pump = new OutboundPump<>(call, metrics.out());

@@ -13,14 +13,14 @@ import io.grpc.StatusRuntimeException;
 import java.util.function.BooleanSupplier;
 
 /** The interceptors every Roadless server installs, outermost first. */
-final class ServerInterceptors {
+public final class ServerInterceptors {
   private ServerInterceptors() {}
 
   /**
    * Maps exceptions thrown by handlers to statuses with ErrorInfo, in one place, so handlers just
    * throw {@link RunException}. A handler that fails is closed once; later messages are ignored.
    */
-  static ServerInterceptor exceptionMapper() {
+  public static ServerInterceptor exceptionMapper() {
     return new ServerInterceptor() {
       @Override
       public <Q, R> ServerCall.Listener<Q> interceptCall(
@@ -95,7 +95,7 @@ final class ServerInterceptors {
   }
 
   /** Refuses Roadless calls with UNAVAILABLE (SERVER_NOT_READY) while restoring or draining. */
-  static ServerInterceptor readiness(BooleanSupplier ready) {
+  public static ServerInterceptor readiness(BooleanSupplier ready) {
     return new ServerInterceptor() {
       @Override
       public <Q, R> ServerCall.Listener<Q> interceptCall(
@@ -117,7 +117,7 @@ final class ServerInterceptors {
   }
 
   /** Records every call's duration and status code. */
-  static ServerInterceptor metrics(Metrics metrics) {
+  public static ServerInterceptor metrics(Metrics metrics) {
     return new ServerInterceptor() {
       @Override
       public <Q, R> ServerCall.Listener<Q> interceptCall(

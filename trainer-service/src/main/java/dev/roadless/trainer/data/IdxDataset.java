@@ -93,6 +93,16 @@ public final class IdxDataset {
     return labels.length;
   }
 
+  /** The first {@code n} examples (all of them when n >= size). */
+  public IdxDataset first(int n) {
+    if (n >= size()) {
+      return this;
+    }
+    int size = rows * cols;
+    return new IdxDataset(
+        java.util.Arrays.copyOf(pixels, n * size), java.util.Arrays.copyOf(labels, n), rows, cols);
+  }
+
   public int rows() {
     return rows;
   }

@@ -1,0 +1,123 @@
+package dev.roadless.trainer.service;
+
+import dev.roadless.optimizer.run.RunException;
+import dev.roadless.proto.common.v1.ErrorReason;
+import dev.roadless.proto.common.v1.TensorDescriptor;
+import dev.roadless.proto.optimizer.v1.ParameterGroup;
+import dev.roadless.proto.optimizer.v1.RunSpec;
+import dev.roadless.proto.trainer.v1.DatasetSpec;
+import dev.roadless.proto.trainer.v1.StartRequest;
+import dev.roadless.trainer.data.IdxDataset;
+import dev.roadless.trainer.data.Mnist;
+import dev.roadless.trainer.model.Model;
+import dev.roadless.trainer.model.ModelSpec;
+import dev.roadless.trainer.model.TensorSpec;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * One replica's validated training configuration and what it loads: the model, the data and the
+ * optimizer run spec. Built from a {@link StartRequest}; refuses bad input with a {@link
+ * RunException} before anything starts.
+ */
+record TrainingJob(
+    StartRequest request, Model model, IdxDataset train, IdxDataset holdout, RunSpec runSpec) {
+
+  static TrainingJob of(StartRequest r) {
+    dev.roadless.optimizer.run.RunRegistry.checkRunId(r.getRunId());
+    if (r.getReplicas() < 1 || r.getReplicas() > 1024) {
+      throw invalid(
+          ErrorReason.ERROR_REASON_INVALID_RUN_SPEC, "replicas", "replicas must be in [1, 1024]");
+    }
+    if (r.getReplica() < 0 || r.getReplica() >= r.getReplicas()) {
+      throw invalid(
+          ErrorReason.ERROR_REASON_REPLICA_OUT_OF_RANGE,
+          "replica",
+          "replica must be in [0, replicas)");
+    }
+    if (r.getGlobalBatchSize() < r.getReplicas() || r.getGlobalBatchSize() % r.getReplicas() != 0) {
+      throw invalid(
+          ErrorReason.ERROR_REASON_INVALID_RUN_SPEC,
+          "global_batch_size",
+          "global_batch_size must be a positive multiple of replicas");
+    }
+    if (r.getMaxSteps() < 0 || r.getProgressEverySteps() < 0) {
+      throw invalid(ErrorReason.ERROR_REASON_INVALID_RUN_SPEC, "max_steps", "must be >= 0");
+    }
+    ModelSpec spec;
+    Model model;
+    try {
+      spec =
+          ModelSpec.parse(
+              r.getModel().getArchitecture(),
+              r.getModel().getInputShapeList().stream().mapToInt(Integer::intValue).toArray());
+      model = Model.create(spec, r.getModel().getInitSeed());
+    } catch (IllegalArgumentException e) {
+      throw invalid(ErrorReason.ERROR_REASON_INVALID_MODEL_SPEC, "model", e.getMessage());
+    }
+    IdxDataset train = load(r.getDataset(), true);
+    IdxDataset holdout = load(r.getDataset(), false);
+    if (train.rows() * train.cols() != spec.inputSize()) {
+      throw invalid(
+          ErrorReason.ERROR_REASON_INVALID_MODEL_SPEC,
+          "model.input_shape",
+          "the model takes "
+              + spec.inputSize()
+              + " values per example, the data has "
+              + train.rows() * train.cols());
+    }
+    if (r.getGlobalBatchSize() > train.size()) {
+      throw invalid(
+          ErrorReason.ERROR_REASON_INVALID_RUN_SPEC,
+          "global_batch_size",
+          "global_batch_size exceeds the " + train.size() + " training examples");
+    }
+    return new TrainingJob(r, model, train, holdout, runSpec(r, model.trainableTensors()));
+  }
+
+  /** The run replica 0 creates: one group "default" over every trainable tensor. */
+  static RunSpec runSpec(StartRequest r, List<TensorSpec> tensors) {
+    RunSpec.Builder spec =
+        RunSpec.newBuilder()
+            .setVariant(r.getVariant())
+            .setReplicas(r.getReplicas())
+            .setMode(r.getStepMode())
+            .setMaxStaleness(r.getMaxStaleness());
+    ParameterGroup.Builder group =
+        ParameterGroup.newBuilder().setName("default").setHyperparameters(r.getHyperparameters());
+    for (TensorSpec t : tensors) {
+      TensorDescriptor.Builder d = TensorDescriptor.newBuilder().setName(t.name());
+      for (int dim : t.shape()) {
+        d.addShape(dim);
+      }
+      spec.addTensors(d);
+      group.addTensorNames(t.name());
+    }
+    return spec.addParameterGroups(group).build();
+  }
+
+  List<String> tensorNames() {
+    return model.trainableTensors().stream().map(TensorSpec::name).toList();
+  }
+
+  private static IdxDataset load(DatasetSpec d, boolean train) {
+    String images = train ? d.getTrainImagesPath() : d.getHoldoutImagesPath();
+    String labels = train ? d.getTrainLabelsPath() : d.getHoldoutLabelsPath();
+    if (images.isEmpty() && labels.isEmpty()) {
+      return train ? Mnist.train() : Mnist.holdout();
+    }
+    try {
+      return IdxDataset.load(Path.of(images), Path.of(labels));
+    } catch (IOException | RuntimeException e) {
+      throw invalid(
+          ErrorReason.ERROR_REASON_DATASET_UNAVAILABLE,
+          train ? "dataset.train_images_path" : "dataset.holdout_images_path",
+          "cannot read " + images + " / " + labels + ": " + e.getMessage());
+    }
+  }
+
+  static RunException invalid(ErrorReason reason, String field, String message) {
+    return RunException.of(reason, message).with("field", field).build();
+  }
+}
