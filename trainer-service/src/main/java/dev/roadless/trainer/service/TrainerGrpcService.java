@@ -131,12 +131,23 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
           "batch_size",
           "batch_size must be in [1, 4096]");
     }
-    Map<String, BatchNormStatistics> statistics = new LinkedHashMap<>();
-    for (BatchNormLayerStatistics s : request.getStatisticsList()) {
-      statistics.put(s.getLayer(), statistics(job, s));
+    if (request.getUseTrainingStatistics() && request.getStatisticsCount() > 0) {
+      throw TrainingJob.invalid(
+          ErrorReason.ERROR_REASON_INVALID_RUN_SPEC,
+          "statistics",
+          "give statistics or use_training_statistics, not both");
+    }
+    Map<String, BatchNormBuffers> buffers = new LinkedHashMap<>();
+    if (request.getUseTrainingStatistics()) {
+      buffers = job.model().batchNormBuffers();
+    } else {
+      for (BatchNormLayerStatistics s : request.getStatisticsList()) {
+        buffers.put(
+            s.getLayer(), statistics(job, s).toBuffers(0, BatchNormBuffers.DEFAULT_MOMENTUM));
+      }
     }
     for (String layer : job.model().batchNormLayers()) {
-      if (!statistics.containsKey(layer)) {
+      if (!buffers.containsKey(layer)) {
         throw RunException.of(
                 ErrorReason.ERROR_REASON_MISSING_TENSOR,
                 "no statistics for BatchNorm layer " + layer)
@@ -149,8 +160,7 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
     if (request.getMaxExamples() > 0 && request.getMaxExamples() < data.size()) {
       data = data.first((int) request.getMaxExamples());
     }
-    Evaluation.Result r =
-        Evaluation.evaluateWithStatistics(job.model(), weights(p), statistics, data, batchSize);
+    Evaluation.Result r = Evaluation.evaluate(job.model(), weights(p), buffers, data, batchSize);
     responses.onNext(
         EvaluateResponse.newBuilder()
             .setSequence(sequence)
