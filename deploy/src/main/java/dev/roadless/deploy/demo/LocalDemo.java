@@ -1,0 +1,277 @@
+package dev.roadless.deploy.demo;
+
+import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.config.Settings;
+import dev.roadless.proto.optimizer.v1.Sequence;
+import dev.roadless.proto.trainer.v1.BatchNormStatisticsMode;
+import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsRequest;
+import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsResponse;
+import dev.roadless.proto.trainer.v1.EvaluateRequest;
+import dev.roadless.proto.trainer.v1.EvaluateResponse;
+import dev.roadless.proto.trainer.v1.GetStatusRequest;
+import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The local demo: the optimizer service and R trainer replicas as separate processes on loopback
+ * train the CNN on the bundled MNIST digits with AdamW-SF and warmup; then BatchNorm statistics are
+ * rebuilt at x and the report shows what stale statistics from y cost. Writes a plot.
+ */
+public final class LocalDemo {
+  static final List<Settings.Key> KEYS =
+      List.of(
+          Settings.Key.integer("steps", "1500", 10, 1_000_000, "training steps"),
+          Settings.Key.text("model", "cnn", "cnn | mlp"),
+          Settings.Key.text("variant", "adamw", "sgd | adamw | adamw-paper | radam | ..."),
+          Settings.Key.integer("replicas", "2", 1, 16, "trainer replicas (processes)"),
+          Settings.Key.text("lr", "0.01", "learning rate"),
+          Settings.Key.integer("warmup-steps", "100", 0, 1_000_000, "linear warmup steps"),
+          Settings.Key.integer("global-batch", "64", 2, 4096, "examples per step, all replicas"),
+          Settings.Key.integer("eval-every", "250", 1, 1_000_000, "hold-out evaluation interval"),
+          Settings.Key.text("out", "demo-out", "output directory (logs, snapshots, plot)"),
+          Settings.Key.text("repo", ".", "repository root holding the built jars"));
+
+  private static final String RUN = "demo";
+
+  private LocalDemo() {}
+
+  public static void main(String[] args) throws Exception {
+    Settings s;
+    try {
+      s = Settings.parse(KEYS, args, Map.of());
+    } catch (IllegalArgumentException e) {
+      System.err.println("demo: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    Path out = Path.of(s.text("out")).toAbsolutePath();
+    int steps = s.integer("steps");
+    int replicas = s.integer("replicas");
+    ServiceProcesses services =
+        new ServiceProcesses(Path.of(s.text("repo")).toAbsolutePath(), out.resolve("logs"));
+    Runtime.getRuntime().addShutdownHook(new Thread(services::close, "demo-stop"));
+    List<ManagedChannel> channels = new ArrayList<>();
+    try {
+      System.out.printf(
+          "Roadless demo: %s on MNIST, %s, %d replicas, %d steps (logs in %s)%n",
+          s.text("model"), s.text("variant"), replicas, steps, out.resolve("logs"));
+      int optimizerPort =
+          services.start(
+              "optimizer",
+              "optimizer-service",
+              List.of("-Xmx1g"),
+              List.of("--threads=1", "--snapshot-dir=" + out.resolve("snapshots")));
+      List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
+      for (int r = 0; r < replicas; r++) {
+        int port =
+            services.start(
+                "trainer-" + r,
+                "trainer-service",
+                List.of("-Xmx1g"),
+                List.of(
+                    "--optimizer-target=127.0.0.1:" + optimizerPort,
+                    "--run-id=" + RUN,
+                    "--replica=" + r,
+                    "--replicas=" + replicas,
+                    "--model=" + s.text("model"),
+                    "--steps=" + steps,
+                    "--global-batch=" + s.integer("global-batch"),
+                    "--variant=" + s.text("variant"),
+                    "--lr=" + s.text("lr"),
+                    "--warmup-steps=" + s.integer("warmup-steps"),
+                    "--data-seed=1",
+                    "--progress-every=100"),
+                Map.of("OMP_NUM_THREADS", "1"));
+        ManagedChannel c = channel(port);
+        channels.add(c);
+        trainers.add(TrainerServiceGrpc.newBlockingStub(c));
+      }
+      ManagedChannel toOptimizer = channel(optimizerPort);
+      channels.add(toOptimizer);
+      OptimizerClient optimizer = new OptimizerClient(toOptimizer, ClientOptions.defaults());
+      new Demo(optimizer, trainers, steps, s.integer("eval-every"), out).run();
+    } finally {
+      channels.forEach(ManagedChannel::shutdownNow);
+      services.close();
+    }
+  }
+
+  private static ManagedChannel channel(int port) {
+    return Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
+        .build();
+  }
+
+  /** The demo's course: watch training, evaluate at x along the way, then the final report. */
+  private record Demo(
+      OptimizerClient optimizer,
+      List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers,
+      int steps,
+      int evalEvery,
+      Path out) {
+
+    void run() throws Exception {
+      List<double[]> trainLoss = new CopyOnWriteArrayList<>();
+      List<double[]> xLoss = new ArrayList<>();
+      List<double[]> xAcc = new ArrayList<>();
+      List<double[]> staleAcc = new ArrayList<>();
+      Thread sampler = new Thread(() -> sampleTrainingLoss(trainLoss), "demo-sampler");
+      sampler.setDaemon(true);
+      sampler.start();
+      long t0 = System.nanoTime();
+      for (long k = Math.min(evalEvery, steps); ; k = Math.min(k + evalEvery, steps)) {
+        optimizer.parameters(RUN, Sequence.SEQUENCE_EVAL, k);
+        EvaluateResponse recomputed =
+            evaluate(
+                statistics(0, BatchNormStatisticsMode.BATCH_NORM_STATISTICS_MODE_PRECISE, 10),
+                1000);
+        EvaluateResponse stale = evaluateStale(1000);
+        xLoss.add(new double[] {recomputed.getStep(), recomputed.getLoss()});
+        xAcc.add(new double[] {recomputed.getStep(), 100 * recomputed.getAccuracy()});
+        staleAcc.add(new double[] {stale.getStep(), 100 * stale.getAccuracy()});
+        double lrK = optimizer.status(RUN).getGroups(0).getLrK();
+        System.out.printf(
+            "step %5d  train loss at y %.4f  hold-out at x: loss %.4f acc %.2f%% (stale BN %.2f%%)  lr_k %.4g  %.0f s%n",
+            recomputed.getStep(),
+            trainLoss.isEmpty() ? Double.NaN : trainLoss.get(trainLoss.size() - 1)[1],
+            recomputed.getLoss(),
+            100 * recomputed.getAccuracy(),
+            100 * stale.getAccuracy(),
+            lrK,
+            (System.nanoTime() - t0) / 1e9);
+        if (k >= steps) {
+          break;
+        }
+      }
+      sampler.interrupt();
+      report(trainLoss, xLoss, xAcc, staleAcc);
+    }
+
+    private void report(
+        List<double[]> trainLoss,
+        List<double[]> xLoss,
+        List<double[]> xAcc,
+        List<double[]> staleAcc)
+        throws Exception {
+      EvaluateResponse stale = evaluateStale(0);
+      ComputeBatchNormStatisticsResponse ema = statisticsEma(0, 50);
+      EvaluateResponse atEma = evaluate(ema, 0);
+      EvaluateResponse precise =
+          evaluate(
+              statistics(0, BatchNormStatisticsMode.BATCH_NORM_STATISTICS_MODE_PRECISE, 50), 0);
+      List<String> lines =
+          List.of(
+              String.format("Hold-out (2,000 real MNIST digits) at x, step %d:", stale.getStep()),
+              String.format(
+                  "  stale BN statistics from training at y  accuracy %6.2f%%  loss %.4f",
+                  100 * stale.getAccuracy(), stale.getLoss()),
+              String.format(
+                  "  after EMA warmup (50 batches, m=0.1)     accuracy %6.2f%%  loss %.4f",
+                  100 * atEma.getAccuracy(), atEma.getLoss()),
+              String.format(
+                  "  precise BN (50 batches, pooled)          accuracy %6.2f%%  loss %.4f",
+                  100 * precise.getAccuracy(), precise.getLoss()));
+      System.out.println();
+      lines.forEach(System.out::println);
+      Path plot = out.resolve("demo.html");
+      Plot.write(
+          plot,
+          "Roadless demo: Schedule-Free training on MNIST",
+          lines,
+          List.of(
+              new Plot.Chart(
+                  "Loss",
+                  "cross-entropy",
+                  List.of(
+                      new Plot.Series("train loss at y", "#1f77b4", trainLoss),
+                      new Plot.Series("hold-out loss at x", "#d62728", xLoss))),
+              new Plot.Chart(
+                  "Hold-out accuracy at x",
+                  "accuracy %",
+                  List.of(
+                      new Plot.Series("recomputed BN", "#2ca02c", xAcc),
+                      new Plot.Series("stale BN from y", "#ff7f0e", staleAcc)))));
+      System.out.println("Plot: " + plot);
+    }
+
+    private void sampleTrainingLoss(List<double[]> points) {
+      long last = -1;
+      while (!Thread.currentThread().isInterrupted()) {
+        try {
+          double sum = 0;
+          long step = Long.MAX_VALUE;
+          for (var t : trainers) {
+            var st =
+                t.withDeadlineAfter(5, TimeUnit.SECONDS)
+                    .getStatus(GetStatusRequest.getDefaultInstance())
+                    .getStatus();
+            sum += st.getLoss();
+            step = Math.min(step, st.getStep());
+          }
+          if (step != last && step > 0) {
+            points.add(new double[] {step, sum / trainers.size()});
+            last = step;
+          }
+          TimeUnit.MILLISECONDS.sleep(500);
+        } catch (InterruptedException e) {
+          return;
+        } catch (RuntimeException e) {
+          // a trainer is busy or gone; the next sample will tell
+        }
+      }
+    }
+
+    private ComputeBatchNormStatisticsResponse statistics(
+        int replica, BatchNormStatisticsMode mode, int batches) {
+      return trainers
+          .get(replica)
+          .withDeadlineAfter(5, TimeUnit.MINUTES)
+          .computeBatchNormStatistics(
+              ComputeBatchNormStatisticsRequest.newBuilder()
+                  .setRunId(RUN)
+                  .setSequence(Sequence.SEQUENCE_EVAL)
+                  .setMode(mode)
+                  .setBatches(batches)
+                  .setDataSeed(7)
+                  .build());
+    }
+
+    private ComputeBatchNormStatisticsResponse statisticsEma(int replica, int batches) {
+      return statistics(replica, BatchNormStatisticsMode.BATCH_NORM_STATISTICS_MODE_EMA, batches);
+    }
+
+    private EvaluateResponse evaluate(ComputeBatchNormStatisticsResponse stats, long maxExamples) {
+      return trainers
+          .get(0)
+          .withDeadlineAfter(5, TimeUnit.MINUTES)
+          .evaluate(
+              EvaluateRequest.newBuilder()
+                  .setRunId(RUN)
+                  .setSequence(Sequence.SEQUENCE_EVAL)
+                  .addAllStatistics(stats.getLayersList())
+                  .setMaxExamples(maxExamples)
+                  .build());
+    }
+
+    private EvaluateResponse evaluateStale(long maxExamples) {
+      return trainers
+          .get(0)
+          .withDeadlineAfter(5, TimeUnit.MINUTES)
+          .evaluate(
+              EvaluateRequest.newBuilder()
+                  .setRunId(RUN)
+                  .setSequence(Sequence.SEQUENCE_EVAL)
+                  .setUseTrainingStatistics(true)
+                  .setMaxExamples(maxExamples)
+                  .build());
+    }
+  }
+}
