@@ -131,12 +131,18 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
           "batch_size",
           "batch_size must be in [1, 4096]");
     }
+    if (request.getUseTrainingStatistics() && request.getStatisticsCount() > 0) {
+      throw TrainingJob.invalid(
+          ErrorReason.ERROR_REASON_INVALID_RUN_SPEC,
+          "statistics",
+          "statistics must be empty with use_training_statistics");
+    }
     Map<String, BatchNormStatistics> statistics = new LinkedHashMap<>();
     for (BatchNormLayerStatistics s : request.getStatisticsList()) {
       statistics.put(s.getLayer(), statistics(job, s));
     }
     for (String layer : job.model().batchNormLayers()) {
-      if (!statistics.containsKey(layer)) {
+      if (!request.getUseTrainingStatistics() && !statistics.containsKey(layer)) {
         throw RunException.of(
                 ErrorReason.ERROR_REASON_MISSING_TENSOR,
                 "no statistics for BatchNorm layer " + layer)
@@ -149,8 +155,13 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
     if (request.getMaxExamples() > 0 && request.getMaxExamples() < data.size()) {
       data = data.first((int) request.getMaxExamples());
     }
+    // The training buffers (stale for x) are copied as they are now; training may go on.
     Evaluation.Result r =
-        Evaluation.evaluateWithStatistics(job.model(), weights(p), statistics, data, batchSize);
+        request.getUseTrainingStatistics()
+            ? Evaluation.evaluate(
+                job.model(), weights(p), job.model().batchNormBuffers(), data, batchSize)
+            : Evaluation.evaluateWithStatistics(
+                job.model(), weights(p), statistics, data, batchSize);
     responses.onNext(
         EvaluateResponse.newBuilder()
             .setSequence(sequence)
