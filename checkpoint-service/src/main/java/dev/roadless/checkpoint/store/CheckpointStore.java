@@ -69,10 +69,14 @@ public final class CheckpointStore {
     this.trash = this.dir.resolve(".trash");
     Files.createDirectories(this.dir);
     for (Path leftovers : List.of(staging, trash)) {
-      if (Files.exists(leftovers)) {
-        LOG.info("removing interrupted writes and deletes in " + leftovers);
+      if (Files.isDirectory(leftovers)) {
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(leftovers)) {
+          for (Path p : entries) {
+            LOG.info("removing what an interrupted write or delete left: " + p);
+            Durable.deleteTree(p);
+          }
+        }
       }
-      Durable.deleteTree(leftovers);
       Files.createDirectories(leftovers);
     }
     Durable.fsyncDirectory(this.dir);
