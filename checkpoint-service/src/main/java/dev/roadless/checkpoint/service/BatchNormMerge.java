@@ -7,7 +7,6 @@ import dev.roadless.trainer.bn.BatchNormBuffers;
 import dev.roadless.trainer.bn.BatchNormStatistics;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Merges the trainer replicas' BatchNorm statistics into one set of PyTorch buffers per layer, with
@@ -110,12 +109,5 @@ public final class BatchNormMerge {
       out.add(Tensor.ofLongScalar(l.layer() + ".num_batches_tracked", b.numBatchesTracked()));
     }
     return out;
-  }
-
-  /** Layer name to merged layer. */
-  static Map<String, Layer> byName(List<Layer> layers) {
-    Map<String, Layer> m = new java.util.LinkedHashMap<>();
-    layers.forEach(l -> m.put(l.layer(), l));
-    return m;
   }
 }
