@@ -3,6 +3,11 @@ package dev.roadless.deploy.demo;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.config.Settings;
+import dev.roadless.proto.checkpoint.v1.BatchNormMode;
+import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
+import dev.roadless.proto.checkpoint.v1.CheckpointInfo;
+import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
+import dev.roadless.proto.checkpoint.v1.SaveCheckpointRequest;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import dev.roadless.proto.trainer.v1.BatchNormStatisticsMode;
 import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsRequest;
@@ -71,6 +76,7 @@ public final class LocalDemo {
               List.of("-Xmx1g"),
               List.of("--threads=1", "--snapshot-dir=" + out.resolve("snapshots")));
       List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
+      List<String> trainerTargets = new ArrayList<>();
       for (int r = 0; r < replicas; r++) {
         int port =
             services.start(
@@ -93,12 +99,31 @@ public final class LocalDemo {
                 Map.of("OMP_NUM_THREADS", "1"));
         ManagedChannel c = channel(port);
         channels.add(c);
+        trainerTargets.add("127.0.0.1:" + port);
         trainers.add(TrainerServiceGrpc.newBlockingStub(c));
       }
+      int checkpointPort =
+          services.start(
+              "checkpoint",
+              "checkpoint-service",
+              List.of("-Xmx512m"),
+              List.of(
+                  "--checkpoint-dir=" + out.resolve("checkpoints"),
+                  "--optimizer-target=127.0.0.1:" + optimizerPort,
+                  "--trainer-targets=" + String.join(",", trainerTargets)));
       ManagedChannel toOptimizer = channel(optimizerPort);
+      ManagedChannel toCheckpoint = channel(checkpointPort);
       channels.add(toOptimizer);
+      channels.add(toCheckpoint);
       OptimizerClient optimizer = new OptimizerClient(toOptimizer, ClientOptions.defaults());
-      new Demo(optimizer, trainers, steps, s.integer("eval-every"), out).run();
+      new Demo(
+              optimizer,
+              trainers,
+              CheckpointServiceGrpc.newBlockingStub(toCheckpoint),
+              steps,
+              s.integer("eval-every"),
+              out)
+          .run();
     } finally {
       channels.forEach(ManagedChannel::shutdownNow);
       services.close();
@@ -114,6 +139,7 @@ public final class LocalDemo {
   private record Demo(
       OptimizerClient optimizer,
       List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers,
+      CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpoints,
       int steps,
       int evalEvery,
       Path out) {
@@ -161,24 +187,27 @@ public final class LocalDemo {
         List<double[]> xAcc,
         List<double[]> staleAcc)
         throws Exception {
-      EvaluateResponse stale = evaluateStale(0);
-      ComputeBatchNormStatisticsResponse ema = statisticsEma(0, 50);
-      EvaluateResponse atEma = evaluate(ema, 0);
-      EvaluateResponse precise =
-          evaluate(
-              statistics(0, BatchNormStatisticsMode.BATCH_NORM_STATISTICS_MODE_PRECISE, 50), 0);
+      CheckpointInfo ema = save(BatchNormMode.BATCH_NORM_MODE_EMA);
+      CheckpointInfo precise = save(BatchNormMode.BATCH_NORM_MODE_PRECISE);
+      Path dir = out.resolve("checkpoints").resolve(ema.getName());
       List<String> lines =
           List.of(
-              String.format("Hold-out (2,000 real MNIST digits) at x, step %d:", stale.getStep()),
+              String.format("Hold-out (2,000 real MNIST digits) at x, step %d:", ema.getStep()),
               String.format(
                   "  stale BN statistics from training at y  accuracy %6.2f%%  loss %.4f",
-                  100 * stale.getAccuracy(), stale.getLoss()),
+                  100 * ema.getStaleMetrics().getAccuracy(), ema.getStaleMetrics().getLoss()),
               String.format(
                   "  after EMA warmup (50 batches, m=0.1)     accuracy %6.2f%%  loss %.4f",
-                  100 * atEma.getAccuracy(), atEma.getLoss()),
+                  100 * ema.getRecomputedMetrics().getAccuracy(),
+                  ema.getRecomputedMetrics().getLoss()),
               String.format(
                   "  precise BN (50 batches, pooled)          accuracy %6.2f%%  loss %.4f",
-                  100 * precise.getAccuracy(), precise.getLoss()));
+                  100 * precise.getRecomputedMetrics().getAccuracy(),
+                  precise.getRecomputedMetrics().getLoss()),
+              "Eval checkpoint (x, EMA-warmed BN, PyTorch state_dict names): " + dir,
+              "Load it in PyTorch: the same architecture as an nn.Sequential with these module"
+                  + " names, then model.load_state_dict(tensors, strict=True); see"
+                  + " checkpoint-service/README.md");
       System.out.println();
       lines.forEach(System.out::println);
       Path plot = out.resolve("demo.html");
@@ -244,8 +273,17 @@ public final class LocalDemo {
                   .build());
     }
 
-    private ComputeBatchNormStatisticsResponse statisticsEma(int replica, int batches) {
-      return statistics(replica, BatchNormStatisticsMode.BATCH_NORM_STATISTICS_MODE_EMA, batches);
+    private CheckpointInfo save(BatchNormMode mode) {
+      return checkpoints
+          .withDeadlineAfter(10, TimeUnit.MINUTES)
+          .saveCheckpoint(
+              SaveCheckpointRequest.newBuilder()
+                  .setRunId(RUN)
+                  .setMinStep(steps)
+                  .setBatchNorm(
+                      BatchNormSettings.newBuilder().setMode(mode).setBatches(50).setDataSeed(7))
+                  .build())
+          .getCheckpoint();
     }
 
     private EvaluateResponse evaluate(ComputeBatchNormStatisticsResponse stats, long maxExamples) {
