@@ -6,9 +6,8 @@ import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.optimizer.store.SnapshotStore;
-import io.grpc.Grpc;
-import io.grpc.InsecureServerCredentials;
 import io.grpc.ServerBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.charset.StandardCharsets;
@@ -43,7 +42,8 @@ public final class OptimizerServerMain {
                 .registry(PrometheusRegistry.defaultRegistry)
                 .buildAndStart();
     ServerBuilder<?> builder =
-        Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
+        NettyServerBuilder.forPort(config.port())
+            .flowControlWindow(config.flowControlWindow())
             .maxInboundMessageSize(config.maxMessageBytes());
     OptimizerServer server =
         new OptimizerServer(
