@@ -1,5 +1,6 @@
 package dev.roadless.optimizer;
 
+import dev.roadless.optimizer.client.NettyTuning;
 import dev.roadless.optimizer.config.ServerConfig;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.server.JsonLogFormatter;
@@ -22,6 +23,7 @@ public final class OptimizerServerMain {
   private OptimizerServerMain() {}
 
   public static void main(String[] args) throws Exception {
+    NettyTuning.apply(); // before anything touches gRPC's buffer pool
     JsonLogFormatter.install();
     ServerConfig config;
     try {

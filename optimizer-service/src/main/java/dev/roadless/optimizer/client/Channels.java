@@ -17,8 +17,12 @@ public final class Channels {
 
   private Channels() {}
 
-  /** A plaintext channel builder to {@code host:port} with the settings above. */
+  /**
+   * A plaintext channel builder to {@code host:port} with the settings above; also applies {@link
+   * NettyTuning} if this is the process's first gRPC channel.
+   */
   public static ManagedChannelBuilder<?> plaintext(String host, int port) {
+    NettyTuning.apply();
     return NettyChannelBuilder.forAddress(host, port)
         .usePlaintext()
         .flowControlWindow(FLOW_CONTROL_WINDOW)
