@@ -7,6 +7,7 @@ import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.optimizer.store.SnapshotStore;
+import dev.roadless.optimizer.wire.CompositeCumulation;
 import io.grpc.ServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
@@ -44,7 +45,7 @@ public final class OptimizerServerMain {
                 .registry(PrometheusRegistry.defaultRegistry)
                 .buildAndStart();
     ServerBuilder<?> builder =
-        NettyServerBuilder.forPort(config.port())
+        CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
             .flowControlWindow(config.flowControlWindow())
             .maxInboundMessageSize(config.maxMessageBytes());
     OptimizerServer server =

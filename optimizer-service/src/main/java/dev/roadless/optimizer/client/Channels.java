@@ -1,12 +1,14 @@
 package dev.roadless.optimizer.client;
 
+import dev.roadless.optimizer.wire.CompositeCumulation;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 
 /**
  * Channel settings for streaming tensors to the optimizer server. HTTP/2 lets a sender have only
  * one flow-control window of unacknowledged bytes in flight; gRPC's 1 MiB default holds a 40 MB
- * push to one 1 MiB chunk per round trip through the receiver, so the window here is much larger.
+ * push to one 1 MiB chunk per round trip through the receiver, so the window here is larger. Also
+ * keeps received bytes where the socket read put them ({@link CompositeCumulation}).
  */
 public final class Channels {
   /** Per-stream and per-connection receive window: room for eight 1 MiB chunks in flight. */
@@ -23,8 +25,8 @@ public final class Channels {
    */
   public static ManagedChannelBuilder<?> plaintext(String host, int port) {
     NettyTuning.apply();
-    return NettyChannelBuilder.forAddress(host, port)
-        .usePlaintext()
+    return CompositeCumulation.plaintextChannel(
+            NettyChannelBuilder.forAddress(host, port).usePlaintext())
         .flowControlWindow(FLOW_CONTROL_WINDOW)
         .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES);
   }
