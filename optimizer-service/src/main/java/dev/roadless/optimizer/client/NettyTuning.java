@@ -16,10 +16,20 @@ public final class NettyTuning {
 
   private NettyTuning() {}
 
-  /** Sets the pool's chunk size unless the user chose one; call before the first channel. */
+  /**
+   * Netty's leak detector: by default it records a stack trace for one buffer in 128, about 1.5% of
+   * the server's CPU at 10M parameters. Our receive buffers are released by {@code InboundChunk}
+   * (with a cleaner as a safety net); set the property to {@code simple} to look for leaks.
+   */
+  public static final String LEAK_DETECTION = "io.grpc.netty.shaded.io.netty.leakDetection.level";
+
+  /** Sets both properties unless the user chose them; call before the first channel. */
   public static void apply() {
     if (System.getProperty(MAX_ORDER) == null) {
       System.setProperty(MAX_ORDER, "11");
+    }
+    if (System.getProperty(LEAK_DETECTION) == null) {
+      System.setProperty(LEAK_DETECTION, "disabled");
     }
   }
 }

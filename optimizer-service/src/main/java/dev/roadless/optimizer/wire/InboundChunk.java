@@ -79,11 +79,13 @@ public final class InboundChunk implements AutoCloseable {
   /** Copies the little-endian float32 data into {@code dst[offset, offset + byteLength / 4)}. */
   public void readFloat32(float[] dst, int offset) {
     check(4);
+    // Asked once: on gRPC's composite buffers every call walks all of them.
+    boolean zeroCopy = data instanceof HasByteBuffer h && h.byteBufferSupported();
     try {
       int remaining = byteLength;
       int at = offset;
       while (remaining > 0) {
-        ByteBuffer direct = byteBuffer();
+        ByteBuffer direct = zeroCopy ? ((HasByteBuffer) data).getByteBuffer() : null;
         if (direct != null && direct.remaining() >= 4) {
           // Zero-copy view of the transport's buffer: one bulk copy into the array.
           int n = Math.min(direct.remaining(), remaining) & ~3;
@@ -149,13 +151,6 @@ public final class InboundChunk implements AutoCloseable {
           "data length " + byteLength + " is not a multiple of " + width);
     }
     consumed = true;
-  }
-
-  private ByteBuffer byteBuffer() {
-    if (data instanceof HasByteBuffer h && h.byteBufferSupported()) {
-      return h.getByteBuffer();
-    }
-    return null;
   }
 
   private void skipFully(int n) throws IOException {
