@@ -1,14 +1,15 @@
 package dev.roadless.optimizer;
 
+import dev.roadless.optimizer.client.NettyTuning;
 import dev.roadless.optimizer.config.ServerConfig;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.optimizer.store.SnapshotStore;
-import io.grpc.Grpc;
-import io.grpc.InsecureServerCredentials;
+import dev.roadless.optimizer.wire.CompositeCumulation;
 import io.grpc.ServerBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.charset.StandardCharsets;
@@ -23,6 +24,7 @@ public final class OptimizerServerMain {
   private OptimizerServerMain() {}
 
   public static void main(String[] args) throws Exception {
+    NettyTuning.apply(); // before anything touches gRPC's buffer pool
     JsonLogFormatter.install();
     ServerConfig config;
     try {
@@ -43,7 +45,8 @@ public final class OptimizerServerMain {
                 .registry(PrometheusRegistry.defaultRegistry)
                 .buildAndStart();
     ServerBuilder<?> builder =
-        Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
+        CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
+            .flowControlWindow(config.flowControlWindow())
             .maxInboundMessageSize(config.maxMessageBytes());
     OptimizerServer server =
         new OptimizerServer(

@@ -2,6 +2,8 @@ package dev.roadless.optimizer.client;
 
 import com.google.protobuf.UnsafeByteOperations;
 import dev.roadless.optimizer.server.Errors;
+import dev.roadless.optimizer.wire.InboundChunk;
+import dev.roadless.optimizer.wire.WireMethods;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.optimizer.v1.CreateRunRequest;
@@ -9,7 +11,6 @@ import dev.roadless.proto.optimizer.v1.CreateRunResponse;
 import dev.roadless.proto.optimizer.v1.GetParametersRequest;
 import dev.roadless.proto.optimizer.v1.GetParametersResponse;
 import dev.roadless.proto.optimizer.v1.GetRunStatusRequest;
-import dev.roadless.proto.optimizer.v1.GradientHeader;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
 import dev.roadless.proto.optimizer.v1.PushGradientsRequest;
@@ -28,13 +29,14 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCalls;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -50,6 +52,13 @@ import java.util.stream.Stream;
  * as {@link StatusRuntimeException} with ErrorInfo ({@link #reason}).
  */
 public final class OptimizerClient {
+  /**
+   * Bytes a tensor stream may queue in the transport before it waits: a few 1 MiB chunks, so the
+   * socket stays busy while the next chunk is encoded (gRPC's default is 32 KiB).
+   */
+  static final int ON_READY_BYTES = 4 << 20;
+
+  private final Channel channel;
   private final OptimizerServiceGrpc.OptimizerServiceBlockingStub blocking;
   private final OptimizerServiceGrpc.OptimizerServiceStub async;
   private final ClientOptions options;
@@ -57,6 +66,7 @@ public final class OptimizerClient {
   private final CircuitBreaker breaker;
 
   public OptimizerClient(Channel channel, ClientOptions options) {
+    this.channel = channel;
     this.blocking = OptimizerServiceGrpc.newBlockingStub(channel);
     this.async = OptimizerServiceGrpc.newStub(channel);
     this.options = options;
@@ -140,27 +150,24 @@ public final class OptimizerClient {
       DataType dtype) {
     return call(
         () -> {
-          Iterator<PushGradientsRequest> messages =
-              Stream.concat(
-                      Stream.of(
-                          PushGradientsRequest.newBuilder()
-                              .setHeader(
-                                  GradientHeader.newBuilder()
-                                      .setRunId(runId)
-                                      .setReplica(replica)
-                                      .setStep(step)
-                                      .setDtype(dtype))
-                              .build()),
-                      Stream.concat(
-                          chunks(names, gradient, dtype)
-                              .map(c -> PushGradientsRequest.newBuilder().setChunk(c).build()),
-                          Stream.of(
-                              PushGradientsRequest.newBuilder()
-                                  .setCommit(commit(gradient))
-                                  .build())))
-                  .iterator();
-          return ClientStreams.<PushGradientsRequest, PushGradientsResponse>send(
-              obs -> deadline(async).pushGradients(obs), messages);
+          Iterator<Object> messages =
+              new PushMessages<>(
+                  PushGradientsRequest.newBuilder()
+                      .setHeader(PushMessages.header(runId, replica, step, dtype))
+                      .build(),
+                  c -> PushGradientsRequest.newBuilder().setChunk(c).build(),
+                  c -> PushGradientsRequest.newBuilder().setCommit(c).build(),
+                  names,
+                  gradient,
+                  dtype,
+                  options.chunkBytes());
+          return ClientStreams.<Object, PushGradientsResponse>send(
+              obs ->
+                  ClientCalls.asyncClientStreamingCall(
+                      channel.newCall(
+                          WireMethods.PUSH_GRADIENTS, streamOptions(options.callDeadline())),
+                      obs),
+              messages);
         });
   }
 
@@ -187,9 +194,23 @@ public final class OptimizerClient {
             .build();
     Duration deadline = minStep > 0 ? options.waitDeadline() : options.callDeadline();
     return ParameterReader.read(
-        blocking
-            .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-            .getParameters(request));
+        ClientCalls.blockingServerStreamingCall(
+            channel, WireMethods.GET_PARAMETERS, streamOptions(deadline), request));
+  }
+
+  /** Opens a Train stream (no deadline: it lives as long as training; each step has its own). */
+  TrainStream openTrain() {
+    return new TrainStream(channel, CallOptions.DEFAULT.withOnReadyThreshold(ON_READY_BYTES));
+  }
+
+  ClientOptions options() {
+    return options;
+  }
+
+  private static CallOptions streamOptions(Duration deadline) {
+    return CallOptions.DEFAULT
+        .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+        .withOnReadyThreshold(ON_READY_BYTES);
   }
 
   /** Changes a group's hyperparameters from the next step on (only the fields set). */
@@ -205,7 +226,8 @@ public final class OptimizerClient {
                         .build()));
   }
 
-  private <T> T call(Supplier<T> attempt) {
+  /** Runs {@code attempt} with retries on UNAVAILABLE and the circuit breaker. */
+  <T> T call(Supplier<T> attempt) {
     return Retry.decorateSupplier(retry, CircuitBreaker.decorateSupplier(breaker, attempt)).get();
   }
 
@@ -272,44 +294,28 @@ public final class OptimizerClient {
   static final class ParameterReader {
     private ParameterReader() {}
 
-    static Parameters read(Iterator<GetParametersResponse> stream) {
-      if (!stream.hasNext()) {
-        throw Status.DATA_LOSS.withDescription("empty parameter stream").asRuntimeException();
-      }
-      var header = stream.next().getHeader();
-      List<String> names = new ArrayList<>();
-      float[][] values = new float[header.getTensorsCount()][];
-      for (int t = 0; t < values.length; t++) {
-        var d = header.getTensors(t);
-        names.add(d.getName());
-        long n = 1;
-        for (long dim : d.getShapeList()) {
-          n *= dim;
-        }
-        values[t] = new float[Math.toIntExact(n)];
-      }
-      long received = 0;
+    static Parameters read(Iterator<Object> stream) {
+      ParametersDecoder decoder = new ParametersDecoder(null);
+      boolean first = true;
       while (stream.hasNext()) {
-        GetParametersResponse m = stream.next();
-        if (m.hasEnd()) {
-          if (m.getEnd().getTotalElements() != received) {
-            throw Status.DATA_LOSS
-                .withDescription("expected " + m.getEnd().getTotalElements() + " got " + received)
-                .asRuntimeException();
+        Object m = stream.next();
+        try {
+          if (m instanceof InboundChunk c) {
+            decoder.chunk(c);
+          } else if (m instanceof GetParametersResponse r && r.hasHeader() && first) {
+            decoder.header(r.getHeader());
+          } else if (m instanceof GetParametersResponse r && r.hasEnd()) {
+            return decoder.end(r.getEnd());
+          } else {
+            throw ParametersDecoder.dataLoss("unexpected parameter message");
           }
-          return new Parameters(header.getStep(), List.copyOf(names), values);
+          first = false;
+        } finally {
+          WireMethods.discard(m);
         }
-        TensorChunk c = m.getChunk();
-        float[] dst = values[names.indexOf(c.getName())];
-        int n = c.getData().size() / 4;
-        c.getData()
-            .asReadOnlyByteBuffer()
-            .order(ByteOrder.LITTLE_ENDIAN)
-            .asFloatBuffer()
-            .get(dst, (int) c.getElementOffset(), n);
-        received += n;
       }
-      throw Status.DATA_LOSS.withDescription("parameter stream ended early").asRuntimeException();
+      throw ParametersDecoder.dataLoss(
+          first ? "empty parameter stream" : "parameter stream ended early");
     }
   }
 }

@@ -18,6 +18,7 @@ public record ServerConfig(
     long snapshotEverySeconds,
     int threads,
     int maxMessageBytes,
+    int flowControlWindow,
     long drainSeconds) {
 
   /** Every configuration key with its default and meaning. */
@@ -50,6 +51,13 @@ public record ServerConfig(
               64 << 20,
               "largest inbound gRPC message; bigger ones get RESOURCE_EXHAUSTED"),
           Settings.Key.integer(
+              "flow-control-window",
+              "8388608",
+              65535,
+              Integer.MAX_VALUE,
+              "HTTP/2 receive window per stream and connection, bytes: several 1 MiB chunks in"
+                  + " flight (gRPC's 1 MiB default lets a push send one chunk per round trip)"),
+          Settings.Key.integer(
               "drain-seconds", "30", 0, 3600, "how long shutdown waits for in-flight calls"));
 
   /** Parses flags and environment; throws IllegalArgumentException naming the bad key. */
@@ -65,6 +73,7 @@ public record ServerConfig(
         s.integer("snapshot-every-seconds"),
         threads == 0 ? Runtime.getRuntime().availableProcessors() : threads,
         s.integer("max-message-bytes"),
+        s.integer("flow-control-window"),
         s.integer("drain-seconds"));
   }
 }

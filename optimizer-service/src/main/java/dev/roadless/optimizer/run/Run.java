@@ -39,6 +39,10 @@ public final class Run {
   private final java.util.concurrent.ConcurrentLinkedDeque<float[][]> freeBuffers =
       new java.util.concurrent.ConcurrentLinkedDeque<>();
 
+  /** y arrays of TRAIN snapshots nobody reads any more (at most two sets are kept). */
+  private final java.util.concurrent.ConcurrentLinkedDeque<float[][]> freeY =
+      new java.util.concurrent.ConcurrentLinkedDeque<>();
+
   private byte[] initialDigest;
   private long step;
   private ParameterSnapshot train;
@@ -53,7 +57,7 @@ public final class Run {
     this.initialDigest = initialDigest;
     this.step = optimizer.stepCount();
     if (initialDigest != null) {
-      this.train = read(Sequence.TRAIN);
+      this.train = readTrain();
     }
   }
 
@@ -109,7 +113,7 @@ public final class Run {
       }
       optimizer.setInitialValues(byName(values));
       initialDigest = digest;
-      train = read(Sequence.TRAIN);
+      publish(readTrain());
       return true;
     }
   }
@@ -149,7 +153,11 @@ public final class Run {
     }
   }
 
-  /** Takes one replica's mean gradient computed at y_{pushStep}. */
+  /**
+   * Takes one replica's mean gradient computed at y_{pushStep}. Every element must already have
+   * been checked finite (the server does so chunk by chunk as the push arrives), so the step skips
+   * a second scan.
+   */
   public PushResult push(int replica, long pushStep, float[][] gradient) {
     checkReplica(replica);
     synchronized (lock) {
@@ -265,22 +273,87 @@ public final class Run {
   }
 
   private void applyStep(Map<String, float[][]> byTensor) {
-    float[][] y = new float[names.size()][];
+    // The fused pass writes every element of y, so recycled arrays need no clearing.
+    float[][] y = yArrays();
     Map<String, float[]> yOut = new LinkedHashMap<>();
     for (int t = 0; t < y.length; t++) {
-      y[t] = new float[(int) sizes[t]];
       yOut.put(names.get(t), y[t]);
     }
-    step = optimizer.step(byTensor, yOut);
-    train = new ParameterSnapshot(step, Sequence.TRAIN, names, y);
+    try {
+      // Every gradient was checked finite chunk by chunk on arrival (ChunkAssembler).
+      step = optimizer.stepFiniteGradients(byTensor, yOut);
+    } catch (RuntimeException e) {
+      recycleY(y); // nothing was published; the arrays are still ours
+      throw e;
+    }
+    publish(new ParameterSnapshot(step, Sequence.TRAIN, names, y, this::recycleY));
     completeWaiters();
   }
 
-  /** Every tensor of a sequence, all from one step. */
+  /** Makes {@code next} the current TRAIN snapshot and drops the run's hold on the previous one. */
+  private void publish(ParameterSnapshot next) {
+    ParameterSnapshot previous = train;
+    train = next;
+    if (previous != null) {
+      previous.release();
+    }
+  }
+
+  private float[][] yArrays() {
+    float[][] y = freeY.poll();
+    if (y != null) {
+      return y;
+    }
+    y = new float[names.size()][];
+    for (int t = 0; t < y.length; t++) {
+      y[t] = new float[(int) sizes[t]];
+    }
+    return y;
+  }
+
+  private void recycleY(float[][] y) {
+    if (freeY.size() < 2) {
+      freeY.push(y);
+    }
+  }
+
+  /**
+   * Every tensor of a sequence, all from one step. A TRAIN snapshot returned here is never
+   * recycled; streams should use {@link #acquireParameters} instead.
+   */
   public ParameterSnapshot parameters(Sequence sequence) {
     synchronized (lock) {
       requireInitialized();
-      return sequence == Sequence.TRAIN ? train : read(sequence);
+      if (sequence != Sequence.TRAIN) {
+        return read(sequence);
+      }
+      train.pin();
+      return train;
+    }
+  }
+
+  /**
+   * Every tensor of a sequence, all from one step, held for the caller until it calls {@link
+   * ParameterSnapshot#release} (once, when it no longer reads the arrays).
+   */
+  public ParameterSnapshot acquireParameters(Sequence sequence) {
+    synchronized (lock) {
+      requireInitialized();
+      if (sequence != Sequence.TRAIN) {
+        return read(sequence);
+      }
+      // The run holds the current snapshot, so this cannot come too late.
+      if (!train.retain()) {
+        throw new IllegalStateException("current TRAIN snapshot was released");
+      }
+      return train;
+    }
+  }
+
+  /** Throws INITIAL_VALUES_MISSING unless the run has its initial values. */
+  public void checkInitialized() {
+    synchronized (lock) {
+      requireInitialized();
     }
   }
 
@@ -367,6 +440,16 @@ public final class Run {
     }
     long now = step;
     ready.forEach(f -> f.complete(now));
+  }
+
+  private ParameterSnapshot readTrain() {
+    float[][] y = yArrays();
+    Map<String, float[]> out = new LinkedHashMap<>();
+    for (int t = 0; t < y.length; t++) {
+      out.put(names.get(t), y[t]);
+    }
+    long at = optimizer.read(Sequence.TRAIN, out);
+    return new ParameterSnapshot(at, Sequence.TRAIN, names, y, this::recycleY);
   }
 
   private ParameterSnapshot read(Sequence sequence) {

@@ -1,12 +1,10 @@
 package dev.roadless.optimizer.server;
 
-import com.google.protobuf.ByteString;
 import dev.roadless.optimizer.run.RunException;
+import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.common.v1.TensorChunk;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -67,39 +65,55 @@ final class ChunkAssembler {
 
   /** Decodes one chunk into place; throws without side effects on other tensors. */
   void accept(TensorChunk chunk) {
-    Integer t = index.get(chunk.getName());
+    try (InboundChunk in = InboundChunk.of(chunk)) {
+      accept(in);
+    }
+  }
+
+  /**
+   * Decodes one chunk into place, straight from the transport's buffers; throws without side
+   * effects on other tensors. The caller closes the chunk.
+   */
+  void accept(InboundChunk chunk) {
+    Integer t = index.get(chunk.name());
     if (t == null) {
       throw RunException.of(
               ErrorReason.ERROR_REASON_UNKNOWN_TENSOR,
-              "tensor '" + chunk.getName() + "' is not part of the run")
-          .with("tensor", chunk.getName())
+              "tensor '" + chunk.name() + "' is not part of the run")
+          .with("tensor", chunk.name())
           .build();
     }
-    if (chunk.getDtype() != dtype) {
+    if (chunk.dtype() != dtype) {
       throw RunException.of(
               ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
-              "chunk of '" + chunk.getName() + "' is " + chunk.getDtype() + ", stream is " + dtype)
-          .with("tensor", chunk.getName())
+              "chunk of '" + chunk.name() + "' is " + chunk.dtype() + ", stream is " + dtype)
+          .with("tensor", chunk.name())
           .build();
     }
     int width = dtype == DataType.DATA_TYPE_FLOAT32 ? 4 : 2;
-    ByteString data = chunk.getData();
+    int bytes = chunk.byteLength();
     long size = values[t].length;
-    long offset = chunk.getElementOffset();
-    if (data.isEmpty() || data.size() % width != 0) {
+    long offset = chunk.elementOffset();
+    if (bytes == 0 || bytes % width != 0) {
       throw sizeMismatch(
-          chunk, "data length " + data.size() + " is not a positive multiple of " + width);
+          chunk.name(), "data length " + bytes + " is not a positive multiple of " + width);
     }
-    long count = data.size() / width;
+    long count = bytes / width;
     if (offset < 0 || offset + count > size) {
       throw sizeMismatch(
-          chunk, "elements [" + offset + ", " + (offset + count) + ") outside [0, " + size + ")");
+          chunk.name(),
+          "elements [" + offset + ", " + (offset + count) + ") outside [0, " + size + ")");
     }
     claim(t, offset, offset + count);
-    decode(data, values[t], (int) offset, (int) count);
+    if (width == 4) {
+      chunk.readFloat32(values[t], (int) offset);
+    } else {
+      chunk.readBfloat16(values[t], (int) offset);
+    }
     elements += count;
-    if (nonFiniteReason != null) {
-      checkFinite(t, (int) offset, (int) count);
+    // Checked right after the copy, while the chunk is still in the cache.
+    if (nonFiniteReason != null && !allFinite(values[t], (int) offset, (int) (offset + count))) {
+      reportNonFinite(t, (int) offset, (int) count);
     }
   }
 
@@ -168,18 +182,31 @@ final class ChunkAssembler {
     ranges.put(newStart, newEnd);
   }
 
-  private void decode(ByteString data, float[] dst, int offset, int count) {
-    ByteBuffer buf = data.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    if (dtype == DataType.DATA_TYPE_FLOAT32) {
-      buf.asFloatBuffer().get(dst, offset, count);
-    } else {
-      for (int i = 0; i < count; i++) {
-        dst[offset + i] = Float.intBitsToFloat((buf.getShort(2 * i) & 0xFFFF) << 16);
-      }
+  /**
+   * True when no element is NaN or infinite: {@code a - a} is 0 for a finite value and NaN
+   * otherwise. Eight independent sums, as in the core's scan: a scalar {@code Float.isFinite} loop
+   * runs at a fraction of the speed.
+   */
+  private static boolean allFinite(float[] a, int from, int to) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    int i = from;
+    for (; i + 8 <= to; i += 8) {
+      s0 += a[i] - a[i];
+      s1 += a[i + 1] - a[i + 1];
+      s2 += a[i + 2] - a[i + 2];
+      s3 += a[i + 3] - a[i + 3];
+      s4 += a[i + 4] - a[i + 4];
+      s5 += a[i + 5] - a[i + 5];
+      s6 += a[i + 6] - a[i + 6];
+      s7 += a[i + 7] - a[i + 7];
     }
+    for (; i < to; i++) {
+      s0 += a[i] - a[i];
+    }
+    return (s0 + s1 + s2 + s3) + (s4 + s5 + s6 + s7) == 0;
   }
 
-  private void checkFinite(int t, int offset, int count) {
+  private void reportNonFinite(int t, int offset, int count) {
     float[] v = values[t];
     for (int i = offset; i < offset + count; i++) {
       if (!Float.isFinite(v[i])) {
@@ -192,10 +219,10 @@ final class ChunkAssembler {
     }
   }
 
-  private RunException sizeMismatch(TensorChunk chunk, String detail) {
+  private RunException sizeMismatch(String tensor, String detail) {
     return RunException.of(
-            ErrorReason.ERROR_REASON_SIZE_MISMATCH, "chunk of '" + chunk.getName() + "': " + detail)
-        .with("tensor", chunk.getName())
+            ErrorReason.ERROR_REASON_SIZE_MISMATCH, "chunk of '" + tensor + "': " + detail)
+        .with("tensor", tensor)
         .build();
   }
 }

@@ -1,6 +1,8 @@
 package dev.roadless.optimizer.server;
 
 import dev.roadless.optimizer.run.RunException;
+import dev.roadless.optimizer.wire.InboundChunk;
+import dev.roadless.optimizer.wire.WireMethods;
 import dev.roadless.proto.common.v1.ErrorReason;
 import io.grpc.stub.StreamObserver;
 
@@ -46,11 +48,22 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
 
   @Override
   public final synchronized void onNext(Q message) {
+    try {
+      accept(message);
+    } finally {
+      // A chunk's receive buffers go back once it was read, or at once when it is refused.
+      WireMethods.discard(message);
+    }
+  }
+
+  private void accept(Q message) {
     if (failed) {
       return;
     }
     if (message instanceof com.google.protobuf.MessageLite lite) {
       bytesIn.add(lite.getSerializedSize());
+    } else if (message instanceof InboundChunk chunk) {
+      bytesIn.add(chunk.byteLength());
     }
     try {
       Kind kind = kind(message);

@@ -53,7 +53,7 @@ public final class OptimizerServer {
         builder
             .addService(
                 ServerInterceptors.intercept(
-                    service,
+                    service.definition(),
                     dev.roadless.optimizer.server.ServerInterceptors.exceptionMapper(),
                     dev.roadless.optimizer.server.ServerInterceptors.readiness(ready::get),
                     dev.roadless.optimizer.server.ServerInterceptors.metrics(metrics)))

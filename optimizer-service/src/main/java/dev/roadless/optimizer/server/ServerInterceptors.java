@@ -38,6 +38,8 @@ public final class ServerInterceptors {
           public void onMessage(Q message) {
             if (!guarded.closed) {
               guarded.run(() -> super.onMessage(message));
+            } else {
+              dev.roadless.optimizer.wire.WireMethods.discard(message);
             }
           }
 

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.bench;
 
 import dev.roadless.optimizer.OptimizerServerMain;
+import dev.roadless.optimizer.client.Channels;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
@@ -11,8 +12,6 @@ import dev.roadless.proto.optimizer.v1.OptimizerVariant;
 import dev.roadless.proto.optimizer.v1.ParameterGroup;
 import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.optimizer.v1.StepMode;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -36,7 +35,10 @@ import java.util.concurrent.TimeUnit;
  * </ol>
  *
  * <p>Run: {@code ./mvnw -q -pl optimizer-service -am -Pserving-bench process-test-classes}, with
- * {@code -Dserving.args="all params=10000000 steps=40"} to change the size.
+ * {@code -Dserving.args="all params=10000000 steps=40"} to change the size; {@code runs=one} or
+ * {@code runs=two} runs only one part. The JVM flags of the server and client processes can be
+ * replaced with {@code -Dserving.serverJvm="..."} and {@code -Dserving.clientJvm="..."} (for
+ * example to add a flight recording).
  */
 public final class ServingBench {
   private ServingBench() {}
@@ -52,11 +54,19 @@ public final class ServingBench {
 
   private static void orchestrate(String[] args) throws Exception {
     long params = 10_000_000;
-    int warmup = 10;
+    // Enough for C2 to settle: with fewer steps the compiler still takes a fifth of the CPU.
+    int warmup = 50;
     int steps = 40;
+    String which = "one,two";
     for (String a : args) {
+      if (a.startsWith("runs=")) {
+        which = a.substring(5);
+      }
       if (a.startsWith("params=")) {
         params = Long.parseLong(a.substring(7));
+      }
+      if (a.startsWith("warmup=")) {
+        warmup = Integer.parseInt(a.substring(7));
       }
       if (a.startsWith("steps=")) {
         steps = Integer.parseInt(a.substring(6));
@@ -69,7 +79,7 @@ public final class ServingBench {
     }
     Process server =
         java(
-            List.of("-Xmx6g", "-XX:+UseParallelGC"),
+            jvmFlags("serving.serverJvm", "-Xmx6g -XX:+UseParallelGC"),
             OptimizerServerMain.class.getName(),
             "--port=" + port,
             "--metrics-port=-1",
@@ -82,10 +92,16 @@ public final class ServingBench {
       System.out.printf(
           "serving bench: %,d float32 parameters (%.0f MB per tensor set), AdamW-SF, loopback%n",
           params, params * 4 / 1e6);
-      List<String> one = runClients(port, "one", 1, params, warmup, steps);
-      System.out.println("1 replica  push+step+pull round trip: " + one.get(0));
-      List<String> two = runClients(port, "two", 2, params, warmup, steps);
-      two.forEach(line -> System.out.println("2 replicas SYNC: " + line));
+      System.out.println("load average before: " + loadAverage());
+      if (which.contains("one")) {
+        List<String> one = runClients(server, port, "one", 1, params, warmup, steps);
+        one.forEach(line -> System.out.println("1 replica  push+step+pull round trip: " + line));
+      }
+      if (which.contains("two")) {
+        List<String> two = runClients(server, port, "two", 2, params, warmup, steps);
+        two.forEach(line -> System.out.println("2 replicas SYNC: " + line));
+      }
+      System.out.println("load average after: " + loadAverage());
     } finally {
       server.destroy();
       server.waitFor(30, TimeUnit.SECONDS);
@@ -93,12 +109,13 @@ public final class ServingBench {
   }
 
   private static List<String> runClients(
-      int port, String run, int replicas, long params, int warmup, int steps) throws Exception {
+      Process server, int port, String run, int replicas, long params, int warmup, int steps)
+      throws Exception {
     List<Process> clients = new ArrayList<>();
     for (int r = 0; r < replicas; r++) {
       clients.add(
           java(
-              List.of("-Xmx3g", "-XX:+UseParallelGC"),
+              jvmFlags("serving.clientJvm", "-Xmx3g -XX:+UseParallelGC"),
               ServingBench.class.getName(),
               "client",
               Integer.toString(port),
@@ -110,12 +127,20 @@ public final class ServingBench {
               Integer.toString(steps)));
     }
     List<String> out = new ArrayList<>();
+    long serverCpu = 0;
+    long serverFaults = 0;
     for (Process p : clients) {
       try (BufferedReader reader =
           new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
         String line;
         while ((line = reader.readLine()) != null) {
-          if (line.startsWith("RESULT ")) {
+          if (line.equals("TIMED start")) {
+            serverCpu -= cpuNanos(server);
+            serverFaults -= minorFaults(server.pid());
+          } else if (line.equals("TIMED end")) {
+            serverCpu += cpuNanos(server);
+            serverFaults += minorFaults(server.pid());
+          } else if (line.startsWith("RESULT ")) {
             out.add(line.substring(7));
           } else {
             System.err.println(line);
@@ -124,7 +149,36 @@ public final class ServingBench {
       }
       p.waitFor();
     }
+    // Replica 0 marks the timed steps; the server's CPU over them, per step.
+    out.add(
+        String.format(
+            "server CPU %.1f ms, %d page faults per step",
+            serverCpu / 1e6 / steps, serverFaults / steps));
     return out;
+  }
+
+  private static long cpuNanos(Process p) {
+    return p.info().totalCpuDuration().map(java.time.Duration::toNanos).orElse(0L);
+  }
+
+  /** Minor page faults of a process so far (Linux; 0 elsewhere): fresh memory being touched. */
+  private static long minorFaults(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      // Fields after the command name, which is in parentheses and may contain spaces.
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      return Long.parseLong(f[7]);
+    } catch (java.io.IOException | RuntimeException e) {
+      return 0;
+    }
+  }
+
+  private static String loadAverage() {
+    try {
+      return Files.readString(Path.of("/proc/loadavg")).trim();
+    } catch (java.io.IOException e) {
+      return "unknown";
+    }
   }
 
   private static void client(String[] args) throws Exception {
@@ -135,10 +189,7 @@ public final class ServingBench {
     long params = Long.parseLong(args[5]);
     int warmup = Integer.parseInt(args[6]);
     int steps = Integer.parseInt(args[7]);
-    ManagedChannel channel =
-        Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
-            .maxInboundMessageSize(8 << 20)
-            .build();
+    ManagedChannel channel = Channels.plaintext("127.0.0.1", port).build();
     OptimizerClient client = new OptimizerClient(channel, ClientOptions.defaults());
     RunSpec spec = spec(params, replicas);
     List<String> names = spec.getTensorsList().stream().map(TensorDescriptor::getName).toList();
@@ -154,12 +205,24 @@ public final class ServingBench {
     if (replica == 0) {
       client.uploadInitialValues(run, names, grad);
     }
-    ReplicaSession session = new ReplicaSession(client, run, replica, DataType.DATA_TYPE_FLOAT32);
+    ReplicaSession session =
+        new ReplicaSession(client, run, replica, DataType.DATA_TYPE_FLOAT32, true);
     Parameters y = waitForValues(session);
     long[] nanos = new long[steps];
     long start = 0;
+    var os =
+        (com.sun.management.OperatingSystemMXBean)
+            java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    long cpu0 = 0;
+    long gc0 = 0;
+    long faults0 = 0;
     for (int i = 0; i < warmup + steps; i++) {
       if (i == warmup) {
+        System.out.println("TIMED start");
+        System.out.flush();
+        cpu0 = os.getProcessCpuTime();
+        gc0 = gcMillis();
+        faults0 = minorFaults(ProcessHandle.current().pid());
         start = System.nanoTime();
       }
       long t0 = System.nanoTime();
@@ -169,11 +232,30 @@ public final class ServingBench {
       }
     }
     double seconds = (System.nanoTime() - start) / 1e9;
+    double cpuMs = (os.getProcessCpuTime() - cpu0) / 1e6 / steps;
+    double gcMs = (gcMillis() - gc0) / (double) steps;
+    long faults = (minorFaults(ProcessHandle.current().pid()) - faults0) / steps;
+    System.out.println("TIMED end");
     Arrays.sort(nanos);
     System.out.printf(
-        "RESULT replica %d: median %.1f ms, p90 %.1f ms per step, %.1f steps/s over %d steps%n",
-        replica, nanos[steps / 2] / 1e6, nanos[steps * 9 / 10] / 1e6, steps / seconds, steps);
+        "RESULT replica %d: median %.1f ms, p90 %.1f ms, min %.1f ms per step, %.1f steps/s over %d steps"
+            + " (client CPU %.1f ms, GC pauses %.1f ms, %d page faults per step)%n",
+        replica,
+        nanos[steps / 2] / 1e6,
+        nanos[steps * 9 / 10] / 1e6,
+        nanos[0] / 1e6,
+        steps / seconds,
+        steps,
+        cpuMs,
+        gcMs,
+        faults);
     channel.shutdownNow();
+  }
+
+  private static long gcMillis() {
+    return java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+        .mapToLong(java.lang.management.GarbageCollectorMXBean::getCollectionTime)
+        .sum();
   }
 
   private static Parameters waitForValues(ReplicaSession session) throws InterruptedException {
@@ -200,6 +282,14 @@ public final class ServingBench {
       g.addTensorNames(name);
     }
     return b.addParameterGroups(g).build();
+  }
+
+  /**
+   * JVM flags of a child process: the system property if set (space-separated), else the default.
+   */
+  private static List<String> jvmFlags(String property, String defaults) {
+    String flags = System.getProperty(property, defaults).trim();
+    return flags.isEmpty() ? List.of() : List.of(flags.split("\\s+"));
   }
 
   private static Process java(List<String> jvm, String main, String... args) throws Exception {

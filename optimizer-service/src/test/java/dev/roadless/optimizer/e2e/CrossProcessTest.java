@@ -4,14 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.roadless.optimizer.client.Channels;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.optimizer.v1.Sequence;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,9 +79,7 @@ class CrossProcessTest {
   /** Runs both replicas to STEPS and returns x; counts down {@code reached} at {@code at}. */
   private static float[][] train(String run, int port, CountDownLatch reached, long at)
       throws Exception {
-    ManagedChannel channel =
-        Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
-            .build();
+    ManagedChannel channel = Channels.plaintext("127.0.0.1", port).build();
     ExecutorService pool = Executors.newFixedThreadPool(REPLICAS);
     try {
       OptimizerClient client = new OptimizerClient(channel, ClientOptions.defaults());

@@ -49,14 +49,15 @@ final class Harness implements AutoCloseable {
   }
 
   /**
-   * With {@code loopback}, a real HTTP/2 server on 127.0.0.1 (the in-process transport does not
-   * enforce message limits).
+   * With {@code loopback}, a real HTTP/2 server on 127.0.0.1 with the production channel settings
+   * (the in-process transport does not enforce message limits nor use the zero-copy buffers).
    */
   Harness(Path snapshotDir, int maxMessageBytes, boolean loopback) throws Exception {
     String name = InProcessServerBuilder.generateName();
     io.grpc.ServerBuilder<?> builder =
         loopback
-            ? io.grpc.Grpc.newServerBuilderForPort(0, io.grpc.InsecureServerCredentials.create())
+            ? dev.roadless.optimizer.wire.CompositeCumulation.plaintextServer(
+                io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0))
             : InProcessServerBuilder.forName(name);
     server =
         new OptimizerServer(
@@ -69,9 +70,7 @@ final class Harness implements AutoCloseable {
             .start();
     channel =
         loopback
-            ? io.grpc.Grpc.newChannelBuilderForAddress(
-                    "127.0.0.1", server.port(), io.grpc.InsecureChannelCredentials.create())
-                .build()
+            ? dev.roadless.optimizer.client.Channels.plaintext("127.0.0.1", server.port()).build()
             : InProcessChannelBuilder.forName(name).build();
     client =
         new OptimizerClient(
