@@ -208,15 +208,13 @@ public final class Run {
         return new PushResult(false, pushStep, pushStep, step, false);
       }
     }
-    Map<String, float[][]> byTensor = new LinkedHashMap<>();
-    for (int t = 0; t < names.size(); t++) {
-      float[][] perReplica = new float[pending.length][];
-      for (int r = 0; r < pending.length; r++) {
-        perReplica[r] = pending[r][t];
-      }
-      byTensor.put(names.get(t), perReplica);
-    }
     try {
+      // The mean goes into replica 0's arrays (the run's own buffers, released below).
+      ReplicaAverage.intoFirst(pending);
+      Map<String, float[][]> byTensor = new LinkedHashMap<>();
+      for (int t = 0; t < names.size(); t++) {
+        byTensor.put(names.get(t), new float[][] {pending[0][t]});
+      }
       applyStep(byTensor);
     } finally {
       for (float[][] g : pending) {

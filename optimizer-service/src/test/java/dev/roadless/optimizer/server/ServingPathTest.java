@@ -110,6 +110,27 @@ class ServingPathTest {
     }
   }
 
+  @Test
+  void sync_threeReplicas_meanFormedByTheRun_equalsCoreLibraryBitForBit() throws Exception {
+    try (Harness h = new Harness()) {
+      h.newRun("three", Harness.spec(3, StepMode.STEP_MODE_SYNC, 0));
+      ScheduleFreeOptimizer ref = TrainingProtocolTest.reference();
+      for (int k = 0; k < 4; k++) {
+        // Arrival order differs from replica order; the mean must not depend on it.
+        for (int r : new int[] {2, 0, 1}) {
+          h.client.push(
+              "three", r, k, NAMES, TrainingProtocolTest.grad(k, r), DataType.DATA_TYPE_FLOAT32);
+        }
+        TrainingProtocolTest.referenceStep(
+            ref,
+            TrainingProtocolTest.grad(k, 0),
+            TrainingProtocolTest.grad(k, 1),
+            TrainingProtocolTest.grad(k, 2));
+      }
+      TrainingProtocolTest.assertSameAsReference(h, "three", ref);
+    }
+  }
+
   /** What the server sees of a bfloat16 push: each value rounded to bfloat16 and widened. */
   private static float[][] bfloat16(float[][] g) {
     float[][] out = new float[g.length][];
