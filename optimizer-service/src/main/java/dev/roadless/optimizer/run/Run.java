@@ -39,9 +39,7 @@ public final class Run {
   private final java.util.concurrent.ConcurrentLinkedDeque<float[][]> freeBuffers =
       new java.util.concurrent.ConcurrentLinkedDeque<>();
 
-  /** y arrays of TRAIN snapshots nobody reads any more (at most two sets are kept). */
-  private final java.util.concurrent.ConcurrentLinkedDeque<float[][]> freeY =
-      new java.util.concurrent.ConcurrentLinkedDeque<>();
+  private final TrainArrays yArrays;
 
   private byte[] initialDigest;
   private long step;
@@ -55,6 +53,7 @@ public final class Run {
     this.optimizer = optimizer;
     this.pending = new float[spec.getReplicas()][][];
     this.initialDigest = initialDigest;
+    this.yArrays = new TrainArrays(names, sizes);
     this.step = optimizer.stepCount();
     if (initialDigest != null) {
       this.train = readTrain();
@@ -272,7 +271,7 @@ public final class Run {
 
   private void applyStep(Map<String, float[][]> byTensor) {
     // The fused pass writes every element of y, so recycled arrays need no clearing.
-    float[][] y = yArrays();
+    float[][] y = yArrays.take();
     Map<String, float[]> yOut = new LinkedHashMap<>();
     for (int t = 0; t < y.length; t++) {
       yOut.put(names.get(t), y[t]);
@@ -281,10 +280,10 @@ public final class Run {
       // Every gradient was checked finite chunk by chunk on arrival (ChunkAssembler).
       step = optimizer.stepFiniteGradients(byTensor, yOut);
     } catch (RuntimeException e) {
-      recycleY(y); // nothing was published; the arrays are still ours
+      yArrays.give(y); // nothing was published; the arrays are still ours
       throw e;
     }
-    publish(new ParameterSnapshot(step, Sequence.TRAIN, names, y, this::recycleY));
+    publish(yArrays.snapshot(step, y));
     completeWaiters();
   }
 
@@ -294,24 +293,6 @@ public final class Run {
     train = next;
     if (previous != null) {
       previous.release();
-    }
-  }
-
-  private float[][] yArrays() {
-    float[][] y = freeY.poll();
-    if (y != null) {
-      return y;
-    }
-    y = new float[names.size()][];
-    for (int t = 0; t < y.length; t++) {
-      y[t] = new float[(int) sizes[t]];
-    }
-    return y;
-  }
-
-  private void recycleY(float[][] y) {
-    if (freeY.size() < 2) {
-      freeY.push(y);
     }
   }
 
@@ -441,13 +422,12 @@ public final class Run {
   }
 
   private ParameterSnapshot readTrain() {
-    float[][] y = yArrays();
+    float[][] y = yArrays.take();
     Map<String, float[]> out = new LinkedHashMap<>();
     for (int t = 0; t < y.length; t++) {
       out.put(names.get(t), y[t]);
     }
-    long at = optimizer.read(Sequence.TRAIN, out);
-    return new ParameterSnapshot(at, Sequence.TRAIN, names, y, this::recycleY);
+    return yArrays.snapshot(optimizer.read(Sequence.TRAIN, out), y);
   }
 
   private ParameterSnapshot read(Sequence sequence) {

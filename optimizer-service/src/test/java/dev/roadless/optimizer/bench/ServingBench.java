@@ -34,11 +34,16 @@ import java.util.concurrent.TimeUnit;
  *   <li>Two SYNC replicas in two processes: steps per second.
  * </ol>
  *
+ * <p>Every line also gives the CPU time and minor page faults per step of the server and of each
+ * client process, and the load average before and after: on a shared machine the CPU per step is
+ * the steadier figure.
+ *
  * <p>Run: {@code ./mvnw -q -pl optimizer-service -am -Pserving-bench process-test-classes}, with
- * {@code -Dserving.args="all params=10000000 steps=40"} to change the size; {@code runs=one} or
- * {@code runs=two} runs only one part. The JVM flags of the server and client processes can be
- * replaced with {@code -Dserving.serverJvm="..."} and {@code -Dserving.clientJvm="..."} (for
- * example to add a flight recording).
+ * {@code -Dserving.args="all params=10000000 warmup=50 steps=60"} to change the size and the number
+ * of untimed and timed steps; {@code runs=one} or {@code runs=two} runs only one part. When the
+ * class is run directly, the system properties {@code serving.serverJvm} and {@code
+ * serving.clientJvm} replace the JVM flags of the server and client processes (for example to add a
+ * flight recording).
  */
 public final class ServingBench {
   private ServingBench() {}
