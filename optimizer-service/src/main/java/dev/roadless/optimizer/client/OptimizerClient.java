@@ -176,14 +176,6 @@ public final class OptimizerClient {
     return call(() -> readParameters(runId, sequence, minStep));
   }
 
-  /**
-   * Waits once, without retrying, for the run to reach {@code minStep}; UNAVAILABLE comes back to
-   * the caller, who may have to push again (see {@link ReplicaSession}).
-   */
-  public Parameters awaitParameters(String runId, Sequence sequence, long minStep) {
-    return readParameters(runId, sequence, minStep);
-  }
-
   private Parameters readParameters(String runId, Sequence sequence, long minStep) {
     GetParametersRequest request =
         GetParametersRequest.newBuilder()
