@@ -23,6 +23,16 @@ public final class OptimizerServerMain {
 
   private OptimizerServerMain() {}
 
+  /** The configured shared-memory directory if it exists; otherwise shared memory is off. */
+  private static java.nio.file.Path sharedMemoryDir(ServerConfig config) {
+    java.nio.file.Path dir = config.sharedMemoryDir();
+    if (dir != null && !java.nio.file.Files.isDirectory(dir)) {
+      LOG.warning("shared-memory-dir " + dir + " is not a directory; shared memory is off");
+      return null;
+    }
+    return dir;
+  }
+
   public static void main(String[] args) throws Exception {
     NettyTuning.apply(); // before anything touches gRPC's buffer pool
     JsonLogFormatter.install();
@@ -55,7 +65,8 @@ public final class OptimizerServerMain {
             config.snapshotDir() == null ? null : new SnapshotStore(config.snapshotDir()),
             metrics,
             config.snapshotEverySteps(),
-            config.snapshotEverySeconds());
+            config.snapshotEverySeconds(),
+            sharedMemoryDir(config));
 
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime()

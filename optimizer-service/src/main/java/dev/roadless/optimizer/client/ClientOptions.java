@@ -12,6 +12,9 @@ import java.time.Duration;
  * @param initialBackoff first retry delay; doubles per attempt, with +-50% jitter
  * @param maxBackoff largest retry delay
  * @param chunkBytes payload bytes per streamed chunk (at most 3 MiB)
+ * @param sharedMemory whether a {@link ReplicaSession} tries the server's shared-memory segment
+ *     (AttachSharedMemory) before sending chunks; it falls back to chunks by itself when the server
+ *     is on another host or has shared memory off
  */
 public record ClientOptions(
     Duration callDeadline,
@@ -19,7 +22,8 @@ public record ClientOptions(
     int maxAttempts,
     Duration initialBackoff,
     Duration maxBackoff,
-    int chunkBytes) {
+    int chunkBytes,
+    boolean sharedMemory) {
 
   public ClientOptions {
     if (maxAttempts < 1) {
@@ -30,7 +34,21 @@ public record ClientOptions(
     }
   }
 
-  /** 30 s per call, 10 min for waits, 60 attempts with 50 ms .. 2 s backoff, 1 MiB chunks. */
+  /** Options with shared memory on. */
+  public ClientOptions(
+      Duration callDeadline,
+      Duration waitDeadline,
+      int maxAttempts,
+      Duration initialBackoff,
+      Duration maxBackoff,
+      int chunkBytes) {
+    this(callDeadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes, true);
+  }
+
+  /**
+   * 30 s per call, 10 min for waits, 60 attempts with 50 ms .. 2 s backoff, 1 MiB chunks, shared
+   * memory when the server offers it.
+   */
   public static ClientOptions defaults() {
     return new ClientOptions(
         Duration.ofSeconds(30),
@@ -38,16 +56,22 @@ public record ClientOptions(
         60,
         Duration.ofMillis(50),
         Duration.ofSeconds(2),
-        1 << 20);
+        1 << 20,
+        true);
   }
 
   public ClientOptions withMaxAttempts(int attempts) {
     return new ClientOptions(
-        callDeadline, waitDeadline, attempts, initialBackoff, maxBackoff, chunkBytes);
+        callDeadline, waitDeadline, attempts, initialBackoff, maxBackoff, chunkBytes, sharedMemory);
   }
 
   public ClientOptions withCallDeadline(Duration deadline) {
     return new ClientOptions(
-        deadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes);
+        deadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes, sharedMemory);
+  }
+
+  public ClientOptions withSharedMemory(boolean on) {
+    return new ClientOptions(
+        callDeadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes, on);
   }
 }

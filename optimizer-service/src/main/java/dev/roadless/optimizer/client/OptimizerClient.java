@@ -6,6 +6,8 @@ import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.optimizer.wire.WireMethods;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.TensorChunk;
+import dev.roadless.proto.optimizer.v1.AttachSharedMemoryRequest;
+import dev.roadless.proto.optimizer.v1.AttachSharedMemoryResponse;
 import dev.roadless.proto.optimizer.v1.CreateRunRequest;
 import dev.roadless.proto.optimizer.v1.CreateRunResponse;
 import dev.roadless.proto.optimizer.v1.GetParametersRequest;
@@ -188,6 +190,21 @@ public final class OptimizerClient {
     return ParameterReader.read(
         ClientCalls.blockingServerStreamingCall(
             channel, WireMethods.GET_PARAMETERS, streamOptions(deadline), request));
+  }
+
+  /**
+   * The replica's shared-memory segment, created by the server on first use. Most callers let
+   * {@link ReplicaSession} do this.
+   */
+  public AttachSharedMemoryResponse attachSharedMemory(String runId, int replica) {
+    return call(
+        () ->
+            deadline(blocking)
+                .attachSharedMemory(
+                    AttachSharedMemoryRequest.newBuilder()
+                        .setRunId(runId)
+                        .setReplica(replica)
+                        .build()));
   }
 
   /** Opens a Train stream (no deadline: it lives as long as training; each step has its own). */

@@ -73,6 +73,19 @@ final class ParametersDecoder {
     received += n;
   }
 
+  /** Reads every tensor from a shared-memory segment's parameters region (spec order). */
+  void fromSegment(dev.roadless.optimizer.shm.SharedSegment segment) {
+    if (header == null) {
+      throw dataLoss("parameters before the header");
+    }
+    try {
+      segment.readParameters(values);
+    } catch (IllegalArgumentException e) {
+      throw dataLoss("shared-memory answer does not fit the header: " + e.getMessage());
+    }
+    received = segment.totalElements();
+  }
+
   Parameters end(ParametersEnd end) {
     if (header == null) {
       throw dataLoss("end before the header");

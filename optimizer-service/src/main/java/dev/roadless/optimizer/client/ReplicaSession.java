@@ -1,9 +1,16 @@
 package dev.roadless.optimizer.client;
 
+import com.google.protobuf.ByteString;
+import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.optimizer.v1.AttachSharedMemoryResponse;
 import dev.roadless.proto.optimizer.v1.Sequence;
+import dev.roadless.proto.optimizer.v1.StreamCommit;
 import dev.roadless.proto.optimizer.v1.TrainRequest;
 import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.logging.Logger;
 
 /**
@@ -21,7 +28,14 @@ import java.util.logging.Logger;
  * new stream and pushes again once the server is back (pushes are idempotent). If the server came
  * back from an older snapshot, it returns y at the server's step instead, so the caller recomputes
  * from there; with deterministic data sharding the run continues exactly as if nothing had
- * happened. Not thread-safe: one session per replica thread.
+ * happened.
+ *
+ * <p>On the server's host the session moves the tensors through shared memory instead of the socket
+ * (AttachSharedMemory, when {@link ClientOptions#sharedMemory} is on): it writes the gradient into
+ * the replica's segment, pushes a header and a commit, and reads y from the segment. When the
+ * server offers no segment, or its file is not visible here (another host or container), it sends
+ * chunks as usual; it asks again on every new stream, so a restarted server is picked up. Not
+ * thread-safe: one session per replica thread.
  */
 public final class ReplicaSession implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(ReplicaSession.class.getName());
@@ -32,6 +46,7 @@ public final class ReplicaSession implements AutoCloseable {
   private final DataType dtype;
   private final boolean reuseArrays;
   private TrainStream stream;
+  private SharedSegment segment;
 
   public ReplicaSession(OptimizerClient client, String runId, int replica, DataType dtype) {
     this(client, runId, replica, dtype, false);
@@ -84,6 +99,11 @@ public final class ReplicaSession implements AutoCloseable {
     }
   }
 
+  /** True while pushes go through the server's shared-memory segment. */
+  public boolean usingSharedMemory() {
+    return segment != null;
+  }
+
   private Parameters attempt(Parameters at, float[][] gradient, float[][] into) {
     if (stream == null || stream.broken()) {
       if (stream != null) {
@@ -91,6 +111,23 @@ public final class ReplicaSession implements AutoCloseable {
         LOG.info("replica " + replica + ": Train stream broken; pushing again on a new one");
       }
       stream = client.openTrain();
+      segment = client.options().sharedMemory() ? attachSegment(gradient) : null;
+    }
+    if (segment != null) {
+      try {
+        return pushThroughSegment(at, gradient, into);
+      } catch (StatusRuntimeException e) {
+        if (!"SHARED_MEMORY_UNKNOWN".equals(OptimizerClient.reason(e))) {
+          throw e;
+        }
+        // The server lost the segment (a restart, or the run was re-created): ask again.
+        LOG.info("replica " + replica + ": shared-memory segment unknown to the server; attaching");
+        stream = client.openTrain();
+        segment = attachSegment(gradient);
+        if (segment != null) {
+          return pushThroughSegment(at, gradient, into);
+        }
+      }
     }
     PushMessages<TrainRequest> messages =
         new PushMessages<>(
@@ -103,6 +140,56 @@ public final class ReplicaSession implements AutoCloseable {
             gradient,
             dtype,
             client.options().chunkBytes());
-    return stream.step(messages, into, client.options().waitDeadline());
+    return stream.step(messages, into, null, client.options().waitDeadline());
+  }
+
+  private Parameters pushThroughSegment(Parameters at, float[][] gradient, float[][] into) {
+    segment.writeGradient(gradient);
+    List<Object> messages =
+        List.of(
+            TrainRequest.newBuilder()
+                .setHeader(
+                    PushMessages.header(runId, replica, at.step(), DataType.DATA_TYPE_FLOAT32)
+                        .toBuilder()
+                        .setSharedMemoryToken(ByteString.copyFrom(segment.token())))
+                .build(),
+            TrainRequest.newBuilder()
+                .setCommit(StreamCommit.newBuilder().setTotalElements(segment.totalElements()))
+                .build());
+    return stream.step(messages.iterator(), into, segment, client.options().waitDeadline());
+  }
+
+  /**
+   * Maps the replica's segment if the server offers one and its file is visible from here; null
+   * (send chunks) otherwise. Only float32 pushes use shared memory.
+   */
+  private SharedSegment attachSegment(float[][] gradient) {
+    if (dtype != DataType.DATA_TYPE_FLOAT32) {
+      return null;
+    }
+    long[] sizes = new long[gradient.length];
+    for (int t = 0; t < sizes.length; t++) {
+      sizes[t] = gradient[t].length;
+    }
+    try {
+      AttachSharedMemoryResponse r = client.attachSharedMemory(runId, replica);
+      SharedSegment mapped =
+          SharedSegment.open(Path.of(r.getPath()), r.getToken().toByteArray(), sizes);
+      LOG.info("replica " + replica + ": using shared memory " + r.getPath());
+      return mapped;
+    } catch (StatusRuntimeException e) {
+      LOG.info(
+          "replica "
+              + replica
+              + ": no shared memory ("
+              + e.getStatus().getCode()
+              + " "
+              + OptimizerClient.reason(e)
+              + "); sending chunks");
+    } catch (IOException | IllegalStateException | UnsupportedOperationException e) {
+      LOG.info(
+          "replica " + replica + ": shared memory not visible here (" + e + "); sending chunks");
+    }
+    return null;
   }
 }

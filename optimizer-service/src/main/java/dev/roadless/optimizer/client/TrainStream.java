@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.client;
 
+import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.optimizer.wire.WireMethods;
 import dev.roadless.proto.optimizer.v1.TrainResponse;
@@ -28,6 +29,7 @@ final class TrainStream {
   private Iterator<Object> outgoing;
   private ParametersDecoder decoder;
   private CompletableFuture<Parameters> answer;
+  private SharedSegment segment;
   private volatile Throwable failure;
 
   TrainStream(Channel channel, CallOptions options) {
@@ -43,10 +45,12 @@ final class TrainStream {
    * Sends one push ({@code messages}: header, chunks, commit) and waits for the answer.
    *
    * @param into arrays to receive y when they match (see {@link ParametersDecoder}), or null
+   * @param segment the shared-memory segment the push names (y is read from it), or null
    * @throws StatusRuntimeException the stream's error (the stream is then broken), or
    *     DEADLINE_EXCEEDED after {@code timeout}
    */
-  Parameters step(Iterator<Object> messages, float[][] into, Duration timeout) {
+  Parameters step(
+      Iterator<Object> messages, float[][] into, SharedSegment segment, Duration timeout) {
     CompletableFuture<Parameters> result = new CompletableFuture<>();
     synchronized (this) {
       if (failure != null) {
@@ -54,6 +58,7 @@ final class TrainStream {
       }
       answer = result;
       decoder = new ParametersDecoder(into);
+      this.segment = segment;
       outgoing = messages;
     }
     send();
@@ -135,6 +140,12 @@ final class TrainStream {
             decoder.chunk(chunk);
           } else if (m instanceof TrainResponse r && r.hasHeader()) {
             decoder.header(r.getHeader().getParameters());
+            if (r.getHeader().getParametersInSharedMemory()) {
+              if (segment == null) {
+                throw ParametersDecoder.dataLoss("shared-memory answer to a push with chunks");
+              }
+              decoder.fromSegment(segment);
+            }
           } else if (m instanceof TrainResponse r && r.hasEnd()) {
             answer.complete(decoder.end(r.getEnd()));
           } else {

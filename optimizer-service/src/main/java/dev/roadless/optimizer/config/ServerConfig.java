@@ -19,6 +19,7 @@ public record ServerConfig(
     int threads,
     int maxMessageBytes,
     int flowControlWindow,
+    Path sharedMemoryDir,
     long drainSeconds) {
 
   /** Every configuration key with its default and meaning. */
@@ -57,6 +58,11 @@ public record ServerConfig(
               Integer.MAX_VALUE,
               "HTTP/2 receive window per stream and connection, bytes: several 1 MiB chunks in"
                   + " flight (gRPC's 1 MiB default lets a push send one chunk per round trip)"),
+          Settings.Key.text(
+              "shared-memory-dir",
+              "/dev/shm",
+              "where same-host replicas' shared-memory segments are created (8 bytes per parameter"
+                  + " per attached replica); empty turns AttachSharedMemory off"),
           Settings.Key.integer(
               "drain-seconds", "30", 0, 3600, "how long shutdown waits for in-flight calls"));
 
@@ -74,6 +80,7 @@ public record ServerConfig(
         threads == 0 ? Runtime.getRuntime().availableProcessors() : threads,
         s.integer("max-message-bytes"),
         s.integer("flow-control-window"),
+        s.path("shared-memory-dir"),
         s.integer("drain-seconds"));
   }
 }

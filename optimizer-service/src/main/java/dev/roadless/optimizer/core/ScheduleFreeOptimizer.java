@@ -132,7 +132,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    * @throws IllegalStateException before {@link #setInitialValues}
    */
   public long step(Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
-    return step(replicaGradients, yOut, false);
+    return step(replicaGradients, yOut, false, null);
   }
 
   /**
@@ -143,11 +143,43 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    */
   public long stepFiniteGradients(
       Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
-    return step(replicaGradients, yOut, true);
+    return step(replicaGradients, yOut, true, null);
+  }
+
+  /**
+   * As {@link #stepFiniteGradients(Map, Map)}, and calls {@code yWritten} on the kernel's thread as
+   * soon as the new y of a chunk is in {@code yOut} (while it is still in that core's cache), so
+   * the caller can publish y during the step instead of after it. {@code yWritten} runs under the
+   * optimizer's write lock, concurrently for different chunks, and must not throw: an exception
+   * would stop the step half-way.
+   */
+  public long stepFiniteGradients(
+      Map<String, float[][]> replicaGradients, Map<String, float[]> yOut, RangeTask yWritten) {
+    return step(replicaGradients, yOut, true, yWritten);
+  }
+
+  /** Work on elements [from, to) of tensor {@code tensor} (an index into {@link #tensors}). */
+  @FunctionalInterface
+  public interface RangeTask {
+    void run(int tensor, int from, int to);
+  }
+
+  /**
+   * Runs {@code task} once for every chunk of every tensor, on the kernel's threads (the caller's
+   * included), and returns when all are done. Touches no optimizer state: the server uses it for
+   * data-parallel copies next to a step, on the threads the step would use.
+   */
+  public void forEachChunk(RangeTask task) {
+    executor.run(
+        layout.chunkCount(),
+        (w, c) -> task.run(layout.chunkTensor[c], layout.chunkFrom[c], layout.chunkTo[c]));
   }
 
   private long step(
-      Map<String, float[][]> replicaGradients, Map<String, float[]> yOut, boolean checked) {
+      Map<String, float[][]> replicaGradients,
+      Map<String, float[]> yOut,
+      boolean checked,
+      RangeTask yWritten) {
     float[][][] grads = Inputs.gradients(layout, replicaGradients);
     float[][] ys =
         yOut == null
@@ -168,7 +200,16 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         steps[g] = group.schedule.next(lrK, group.hp);
         kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
       }
-      executor.run(layout.chunkCount(), (w, c) -> stepper.run(w, c, grads, ys, kernels));
+      if (yWritten == null) {
+        executor.run(layout.chunkCount(), (w, c) -> stepper.run(w, c, grads, ys, kernels));
+      } else {
+        executor.run(
+            layout.chunkCount(),
+            (w, c) -> {
+              stepper.run(w, c, grads, ys, kernels);
+              yWritten.run(layout.chunkTensor[c], layout.chunkFrom[c], layout.chunkTo[c]);
+            });
+      }
       for (int g = 0; g < groups.length; g++) {
         groups[g].schedule.commit(steps[g], groups[g].hp.beta());
       }

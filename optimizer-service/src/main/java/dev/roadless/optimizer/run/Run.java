@@ -33,6 +33,7 @@ public final class Run {
   private final ScheduleFreeOptimizer optimizer;
   private final Object lock = new Object();
   private final float[][][] pending;
+  private final YSink[] pendingSinks;
   private final Map<Integer, LinkedHashMap<Long, PushResult>> asyncAnswers = new HashMap<>();
   private final TreeMap<Long, CompletableFuture<Long>> waiters = new TreeMap<>();
   private final Map<String, LongAdder> refused = new ConcurrentHashMap<>();
@@ -52,6 +53,10 @@ public final class Run {
     this.sizes = spec.getTensorsList().stream().mapToLong(SpecMapping::numel).toArray();
     this.optimizer = optimizer;
     this.pending = new float[spec.getReplicas()][][];
+    this.pendingSinks = new YSink[spec.getReplicas()];
+    if (!optimizer.tensors().stream().map(t -> t.name()).toList().equals(names)) {
+      throw new IllegalStateException("the optimizer's tensors are not in spec order");
+    }
     this.initialDigest = initialDigest;
     this.yArrays = new TrainArrays(names, sizes);
     this.step = optimizer.stepCount();
@@ -158,17 +163,42 @@ public final class Run {
    * a second scan.
    */
   public PushResult push(int replica, long pushStep, float[][] gradient) {
+    return push(replica, pushStep, gradient, null);
+  }
+
+  /**
+   * As {@link #push(int, long, float[][])}; if this push takes part in a step, {@code sink} sees
+   * that step's y as the kernel writes it (see {@link YSink}). A push answered as a duplicate, or
+   * refused, never calls it.
+   */
+  public PushResult push(int replica, long pushStep, float[][] gradient, YSink sink) {
     checkReplica(replica);
     synchronized (lock) {
       requireInitialized();
       checkNotFuture(pushStep);
       return spec.getMode() == StepMode.STEP_MODE_ASYNC
-          ? pushAsync(replica, pushStep, gradient)
-          : pushSync(replica, pushStep, gradient);
+          ? pushAsync(replica, pushStep, gradient, sink)
+          : pushSync(replica, pushStep, gradient, sink);
     }
   }
 
-  private void checkReplica(int replica) {
+  /**
+   * Receives y of the step a push took part in while the step runs: {@link #range} on the kernel's
+   * threads (concurrently, under the run's lock) for every chunk as soon as its y is written, then
+   * {@link #written} with the step's number once the step is applied. The server uses it to put y
+   * into a replica's shared-memory segment while it is still in cache. Must be quick; a sink that
+   * throws is ignored from then on, and must remember that itself.
+   */
+  public interface YSink {
+    /** Elements [from, to) of tensor {@code tensor} (spec order) of {@code y} are final. */
+    void range(float[][] y, int tensor, int from, int to);
+
+    /** The step is applied; every range went through {@link #range}: y is y_{step}. */
+    void written(long step);
+  }
+
+  /** Throws REPLICA_OUT_OF_RANGE unless {@code 0 <= replica < replicas}. */
+  public void checkReplica(int replica) {
     if (replica < 0 || replica >= pending.length) {
       throw RunException.of(
               ErrorReason.ERROR_REASON_REPLICA_OUT_OF_RANGE,
@@ -191,7 +221,7 @@ public final class Run {
     }
   }
 
-  private PushResult pushSync(int replica, long pushStep, float[][] gradient) {
+  private PushResult pushSync(int replica, long pushStep, float[][] gradient, YSink sink) {
     if (pushStep < step) {
       // Every replica contributed to every completed SYNC step: this is a re-send.
       releaseBuffers(gradient);
@@ -202,6 +232,7 @@ public final class Run {
       return new PushResult(false, pushStep, pushStep, step, true);
     }
     pending[replica] = gradient;
+    pendingSinks[replica] = sink;
     for (float[][] g : pending) {
       if (g == null) {
         return new PushResult(false, pushStep, pushStep, step, false);
@@ -214,17 +245,18 @@ public final class Run {
       for (int t = 0; t < names.size(); t++) {
         byTensor.put(names.get(t), new float[][] {pending[0][t]});
       }
-      applyStep(byTensor);
+      applyStep(byTensor, Arrays.stream(pendingSinks).filter(s -> s != null).toList());
     } finally {
       for (float[][] g : pending) {
         releaseBuffers(g);
       }
       Arrays.fill(pending, null);
+      Arrays.fill(pendingSinks, null);
     }
     return new PushResult(true, pushStep, pushStep, step, false);
   }
 
-  private PushResult pushAsync(int replica, long pushStep, float[][] gradient) {
+  private PushResult pushAsync(int replica, long pushStep, float[][] gradient, YSink sink) {
     LinkedHashMap<Long, PushResult> answers =
         asyncAnswers.computeIfAbsent(
             replica,
@@ -260,7 +292,7 @@ public final class Run {
     }
     long appliedAs = step;
     try {
-      applyStep(byTensor);
+      applyStep(byTensor, sink == null ? List.of() : List.of(sink));
     } finally {
       releaseBuffers(gradient);
     }
@@ -269,7 +301,7 @@ public final class Run {
     return result;
   }
 
-  private void applyStep(Map<String, float[][]> byTensor) {
+  private void applyStep(Map<String, float[][]> byTensor, List<YSink> sinks) {
     // The fused pass writes every element of y, so recycled arrays need no clearing.
     float[][] y = yArrays.take();
     Map<String, float[]> yOut = new LinkedHashMap<>();
@@ -278,13 +310,35 @@ public final class Run {
     }
     try {
       // Every gradient was checked finite chunk by chunk on arrival (ChunkAssembler).
-      step = optimizer.stepFiniteGradients(byTensor, yOut);
+      step =
+          sinks.isEmpty()
+              ? optimizer.stepFiniteGradients(byTensor, yOut)
+              : optimizer.stepFiniteGradients(
+                  byTensor, yOut, (t, from, to) -> toSinks(sinks, y, t, from, to));
     } catch (RuntimeException e) {
       yArrays.give(y); // nothing was published; the arrays are still ours
       throw e;
     }
     publish(yArrays.snapshot(step, y));
+    for (YSink s : sinks) {
+      try {
+        s.written(step);
+      } catch (RuntimeException e) {
+        // the sink's own business; the step stands
+      }
+    }
     completeWaiters();
+  }
+
+  /** Never throws: a failing sink must not stop the kernel half-way through the state. */
+  private static void toSinks(List<YSink> sinks, float[][] y, int t, int from, int to) {
+    for (YSink s : sinks) {
+      try {
+        s.range(y, t, from, to);
+      } catch (RuntimeException | InternalError e) {
+        // InternalError: a fault in mapped memory (for example a full tmpfs)
+      }
+    }
   }
 
   /** Makes {@code next} the current TRAIN snapshot and drops the run's hold on the previous one. */

@@ -187,7 +187,7 @@ final class ChunkAssembler {
    * otherwise. Eight independent sums, as in the core's scan: a scalar {@code Float.isFinite} loop
    * runs at a fraction of the speed.
    */
-  private static boolean allFinite(float[] a, int from, int to) {
+  static boolean allFinite(float[] a, int from, int to) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     int i = from;
     for (; i + 8 <= to; i += 8) {
@@ -207,16 +207,20 @@ final class ChunkAssembler {
   }
 
   private void reportNonFinite(int t, int offset, int count) {
-    float[] v = values[t];
-    for (int i = offset; i < offset + count; i++) {
+    throw nonFinite(nonFiniteReason, names.get(t), values[t], offset, offset + count);
+  }
+
+  /** The refusal naming the first NaN or infinity in {@code v[from, to)}, which holds one. */
+  static RunException nonFinite(ErrorReason reason, String tensor, float[] v, int from, int to) {
+    for (int i = from; i < to; i++) {
       if (!Float.isFinite(v[i])) {
-        throw RunException.of(
-                nonFiniteReason, "tensor '" + names.get(t) + "' element " + i + " is " + v[i])
-            .with("tensor", names.get(t))
+        return RunException.of(reason, "tensor '" + tensor + "' element " + i + " is " + v[i])
+            .with("tensor", tensor)
             .with("element", i)
             .build();
       }
     }
+    throw new IllegalStateException("no non-finite element in [" + from + ", " + to + ")");
   }
 
   private RunException sizeMismatch(String tensor, String detail) {

@@ -12,6 +12,7 @@ public final class Metrics {
   private final Counter pushesRefused;
   private final Counter bytes;
   private final Counter snapshots;
+  private final Counter sharedMemoryBytes;
 
   public Metrics(PrometheusRegistry registry) {
     this.registry = registry;
@@ -37,6 +38,14 @@ public final class Metrics {
         Counter.builder()
             .name("roadless_bytes_total")
             .help("protobuf payload bytes received (in) and sent (out)")
+            .labelNames("direction")
+            .register(registry);
+    this.sharedMemoryBytes =
+        Counter.builder()
+            .name("roadless_shared_memory_bytes_total")
+            .help(
+                "tensor bytes read from (in) and written to (out) same-host replicas' shared-memory"
+                    + " segments")
             .labelNames("direction")
             .register(registry);
     this.snapshots =
@@ -82,6 +91,14 @@ public final class Metrics {
 
   Bytes out() {
     return n -> bytes.labelValues("out").inc(n);
+  }
+
+  Bytes sharedMemoryIn() {
+    return n -> sharedMemoryBytes.labelValues("in").inc(n);
+  }
+
+  Bytes sharedMemoryOut() {
+    return n -> sharedMemoryBytes.labelValues("out").inc(n);
   }
 
   /** Counts payload bytes in one direction. */

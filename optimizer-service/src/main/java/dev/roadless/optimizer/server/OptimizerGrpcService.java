@@ -1,11 +1,15 @@
 package dev.roadless.optimizer.server;
 
+import com.google.protobuf.ByteString;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.optimizer.wire.WireMethods;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
+import dev.roadless.proto.optimizer.v1.AttachSharedMemoryRequest;
+import dev.roadless.proto.optimizer.v1.AttachSharedMemoryResponse;
 import dev.roadless.proto.optimizer.v1.CreateRunRequest;
 import dev.roadless.proto.optimizer.v1.CreateRunResponse;
 import dev.roadless.proto.optimizer.v1.DeleteRunRequest;
@@ -45,11 +49,12 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
   private final TrainingCalls training;
 
-  OptimizerGrpcService(RunRegistry runs, Metrics metrics, SnapshotScheduler snapshots) {
+  OptimizerGrpcService(
+      RunRegistry runs, Metrics metrics, SnapshotScheduler snapshots, SharedSegments segments) {
     this.runs = runs;
     this.metrics = metrics;
     this.snapshots = snapshots;
-    this.training = new TrainingCalls(runs, metrics, snapshots);
+    this.training = new TrainingCalls(runs, metrics, snapshots, segments);
   }
 
   /**
@@ -135,6 +140,23 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
         responses.onCompleted();
       }
     };
+  }
+
+  @Override
+  public void attachSharedMemory(
+      AttachSharedMemoryRequest request, StreamObserver<AttachSharedMemoryResponse> responses) {
+    SharedSegment segment = training.attachSharedMemory(request.getRunId(), request.getReplica());
+    long total = segment.totalElements();
+    responses.onNext(
+        AttachSharedMemoryResponse.newBuilder()
+            .setPath(segment.path().toAbsolutePath().toString())
+            .setToken(ByteString.copyFrom(segment.token()))
+            .setTotalElements(total)
+            .setGradientOffset(SharedSegment.gradientOffset())
+            .setParametersOffset(SharedSegment.parametersOffset(total))
+            .setSizeBytes(SharedSegment.sizeBytes(total))
+            .build());
+    responses.onCompleted();
   }
 
   @Override
@@ -224,6 +246,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
     RunRegistry.checkRunId(request.getRunId());
     boolean deleted = runs.delete(request.getRunId());
     snapshots.forget(request.getRunId());
+    training.forgetSegments(request.getRunId());
     responses.onNext(DeleteRunResponse.newBuilder().setDeleted(deleted).build());
     responses.onCompleted();
   }

@@ -27,14 +27,12 @@ public final class OptimizerServer {
   private final RunRegistry runs;
   private final SnapshotStore store;
   private final SnapshotScheduler snapshots;
+  private final SharedSegments segments;
   private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicBoolean ready = new AtomicBoolean(false);
   private final Server server;
 
-  /**
-   * @param builder where to listen; the caller chooses the transport and limits
-   * @param store snapshot storage, or null to keep state in memory only
-   */
+  /** A server without shared memory: every replica sends chunks. */
   public OptimizerServer(
       ServerBuilder<?> builder,
       RunRegistry runs,
@@ -42,13 +40,31 @@ public final class OptimizerServer {
       Metrics metrics,
       long snapshotEverySteps,
       long snapshotEverySeconds) {
+    this(builder, runs, store, metrics, snapshotEverySteps, snapshotEverySeconds, null);
+  }
+
+  /**
+   * @param builder where to listen; the caller chooses the transport and limits
+   * @param store snapshot storage, or null to keep state in memory only
+   * @param sharedMemoryDir where same-host replicas' segments live ({@code /dev/shm}), or null to
+   *     refuse AttachSharedMemory
+   */
+  public OptimizerServer(
+      ServerBuilder<?> builder,
+      RunRegistry runs,
+      SnapshotStore store,
+      Metrics metrics,
+      long snapshotEverySteps,
+      long snapshotEverySeconds,
+      java.nio.file.Path sharedMemoryDir) {
     this.runs = runs;
+    this.segments = new SharedSegments(sharedMemoryDir);
     this.store = store;
     this.snapshots =
         new SnapshotScheduler(store, runs, metrics, snapshotEverySteps, snapshotEverySeconds);
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
     health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
-    OptimizerGrpcService service = new OptimizerGrpcService(runs, metrics, snapshots);
+    OptimizerGrpcService service = new OptimizerGrpcService(runs, metrics, snapshots, segments);
     this.server =
         builder
             .addService(
@@ -115,6 +131,7 @@ public final class OptimizerServer {
     }
     snapshots.snapshotAllAndWait();
     snapshots.close();
+    segments.close();
     server.awaitTermination(5, TimeUnit.SECONDS);
     LOG.info("stopped");
   }

@@ -6,7 +6,9 @@ import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.optimizer.wire.InboundChunk;
+import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.GetParametersRequest;
 import dev.roadless.proto.optimizer.v1.GetParametersResponse;
@@ -27,6 +29,8 @@ import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.stream.IntStream;
 
 /**
@@ -38,11 +42,27 @@ final class TrainingCalls {
   private final RunRegistry runs;
   private final Metrics metrics;
   private final SnapshotScheduler snapshots;
+  private final SharedSegments segments;
 
-  TrainingCalls(RunRegistry runs, Metrics metrics, SnapshotScheduler snapshots) {
+  /**
+   * Where Train answers are prepared once their step is applied. The step completes every waiting
+   * replica's future on the thread that applied it, under the run's lock; preparing an answer (for
+   * shared memory, a 40 MB copy per 10M parameters) there would serialize the replicas' answers.
+   */
+  private final Executor answers =
+      Executors.newCachedThreadPool(
+          r -> {
+            Thread t = new Thread(r, "roadless-answer");
+            t.setDaemon(true);
+            return t;
+          });
+
+  TrainingCalls(
+      RunRegistry runs, Metrics metrics, SnapshotScheduler snapshots, SharedSegments segments) {
     this.runs = runs;
     this.metrics = metrics;
     this.snapshots = snapshots;
+    this.segments = segments;
   }
 
   StreamObserver<Object> pushGradients(StreamObserver<PushGradientsResponse> responses) {
@@ -107,27 +127,27 @@ final class TrainingCalls {
       @Override
       void onCommit(Object m) {
         Run run = current();
-        PushResult result = commit(commitTotal(m));
-        run.awaitStep(result.step() + 1)
+        SharedSegment segment = segment();
+        SegmentSink sink = segment == null ? null : new SegmentSink(segment);
+        PushResult result = commit(commitTotal(m), sink);
+        CompletableFuture<Long> applied = run.awaitStep(result.step() + 1);
+        (applied.isDone() ? applied : applied.thenApplyAsync(s -> s, answers))
             .whenComplete(
                 (step, error) -> {
                   if (error != null) {
                     fail(error instanceof CompletionException c ? c.getCause() : error);
                     return;
                   }
+                  if (segment != null) {
+                    answerInSharedMemory(run, result, segment, sink);
+                    return;
+                  }
                   ParameterSnapshot y = run.acquireParameters(Sequence.TRAIN);
-                  PushResult answered =
-                      new PushResult(
-                          result.applied() || y.step() > result.step(),
-                          result.step(),
-                          result.appliedAsStep(),
-                          y.step(),
-                          result.duplicate());
                   List<Integer> order = all(run);
                   TrainStepHeader header =
                       TrainStepHeader.newBuilder()
-                          .setPush(ProtoMapping.push(answered))
-                          .setParameters(header(run, y, order))
+                          .setPush(ProtoMapping.push(answered(result, y.step())))
+                          .setParameters(header(run, y.sequence(), y.step(), order))
                           .build();
                   pump.send(
                       new ParameterMessages(
@@ -140,11 +160,65 @@ final class TrainingCalls {
                 });
       }
 
+      /**
+       * The answer when y goes through the replica's segment. Normally the step's kernel already
+       * put y there (the sink); a push answered without a step of its own (a duplicate) copies the
+       * current y instead.
+       */
+      private void answerInSharedMemory(
+          Run run, PushResult result, SharedSegment segment, SegmentSink sink) {
+        long yStep = sink.step();
+        if (yStep < 0) {
+          ParameterSnapshot y = run.acquireParameters(Sequence.TRAIN);
+          try {
+            // One writer at a time: a replica's old stream may still be answering while its new
+            // one pushes again.
+            synchronized (segment) {
+              segment.writeParameters(y.values());
+            }
+            yStep = y.step();
+          } catch (RuntimeException | InternalError e) {
+            fail(
+                RunException.of(
+                        ErrorReason.ERROR_REASON_SHARED_MEMORY_UNKNOWN,
+                        "cannot write y to the shared-memory segment: " + e)
+                    .build());
+            return;
+          } finally {
+            y.release();
+          }
+        }
+        metrics.sharedMemoryOut().add(segment.totalElements() * 4);
+        List<Integer> order = all(run);
+        TrainStepHeader header =
+            TrainStepHeader.newBuilder()
+                .setPush(ProtoMapping.push(answered(result, yStep)))
+                .setParameters(header(run, Sequence.TRAIN, yStep, order))
+                .setParametersInSharedMemory(true)
+                .build();
+        pump.send(
+            List.<Object>of(
+                    TrainResponse.newBuilder().setHeader(header).build(),
+                    TrainResponse.newBuilder().setEnd(end(run, order)).build())
+                .iterator(),
+            null);
+      }
+
       @Override
       void onClientDone() {
         pump.send(Collections.emptyIterator(), responses::onCompleted);
       }
     };
+  }
+
+  /** AttachSharedMemory: the replica's segment, created on first use. */
+  SharedSegment attachSharedMemory(String runId, int replica) {
+    return segments.attach(runs.get(runId), replica);
+  }
+
+  /** Deletes a run's segments (DeleteRun). */
+  void forgetSegments(String runId) {
+    segments.forget(runId);
   }
 
   void getParameters(GetParametersRequest request, StreamObserver<Object> responses) {
@@ -182,7 +256,7 @@ final class TrainingCalls {
             pump.send(
                 new ParameterMessages(
                     GetParametersResponse.newBuilder()
-                        .setHeader(header(run, snapshot, order))
+                        .setHeader(header(run, snapshot.sequence(), snapshot.step(), order))
                         .build(),
                     snapshot,
                     order,
@@ -202,6 +276,7 @@ final class TrainingCalls {
     private float[][] buffers;
     private int replica;
     private long step;
+    private SharedSegment segment;
 
     PushStream(StreamObserver<?> responses) {
       super(responses, metrics.in());
@@ -228,6 +303,11 @@ final class TrainingCalls {
       return run;
     }
 
+    /** The shared-memory segment the current push names, or null when it sends chunks. */
+    final SharedSegment segment() {
+      return segment;
+    }
+
     @Override
     void onHeader(Object m) {
       GradientHeader header = gradientHeader(m);
@@ -236,6 +316,20 @@ final class TrainingCalls {
       step = header.getStep();
       // Refuse a push that can never apply before its megabytes arrive.
       run.checkPush(replica, step);
+      segment = null;
+      if (!header.getSharedMemoryToken().isEmpty()) {
+        DataType dtype = header.getDtype();
+        if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_UNSPECIFIED) {
+          throw RunException.of(
+                  ErrorReason.ERROR_REASON_SHARED_MEMORY_MISUSE,
+                  "a shared-memory push is float32; got " + dtype)
+              .with("field", "dtype")
+              .build();
+        }
+        segment = segments.get(run, replica, header.getSharedMemoryToken().toByteArray());
+        assembler = null;
+        return;
+      }
       buffers = run.acquireBuffers();
       assembler =
           new ChunkAssembler(
@@ -248,14 +342,30 @@ final class TrainingCalls {
 
     @Override
     final void onChunk(Object m) {
+      if (segment != null) {
+        throw RunException.of(
+                ErrorReason.ERROR_REASON_SHARED_MEMORY_MISUSE,
+                "a push that names a shared-memory segment sends no chunks")
+            .build();
+      }
       assembler.accept((InboundChunk) m);
     }
 
     final PushResult commit(long totalElements) {
-      float[][] gradient = assembler.finish(totalElements);
+      return commit(totalElements, null);
+    }
+
+    /** Applies the push; {@code sink} (or null) sees y of the step it takes part in. */
+    final PushResult commit(long totalElements, Run.YSink sink) {
+      float[][] gradient;
+      if (segment != null) {
+        gradient = readSegment(totalElements);
+      } else {
+        gradient = assembler.finish(totalElements);
+      }
       assembler = null;
       buffers = null; // the run owns them now
-      PushResult result = run.push(replica, step, gradient);
+      PushResult result = run.push(replica, step, gradient, sink);
       if (!result.duplicate() && result.applied()) {
         metrics.stepApplied(run.id());
         snapshots.stepApplied(run);
@@ -263,9 +373,56 @@ final class TrainingCalls {
       return result;
     }
 
+    /**
+     * Copies the gradient out of the segment (never used in place: the replica could rewrite it).
+     */
+    private float[][] readSegment(long totalElements) {
+      long total = segment.totalElements();
+      if (totalElements != total) {
+        throw RunException.of(
+                ErrorReason.ERROR_REASON_SIZE_MISMATCH,
+                "commit says " + totalElements + " elements; the run has " + total)
+            .with("field", "total_elements")
+            .build();
+      }
+      buffers = run.acquireBuffers();
+      float[][] into = buffers;
+      List<String> names = run.tensorNames();
+      // Copy and check on the kernel's threads, each block while it is in that core's cache.
+      RunException[] first = new RunException[1];
+      long[] firstAt = {Long.MAX_VALUE};
+      run.optimizer()
+          .forEachChunk(
+              (t, from, to) -> {
+                segment.getGradient(t, into[t], from, to);
+                if (!ChunkAssembler.allFinite(into[t], from, to)) {
+                  RunException e =
+                      ChunkAssembler.nonFinite(
+                          ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT,
+                          names.get(t),
+                          into[t],
+                          from,
+                          to);
+                  long at = ((long) t << 32) | from;
+                  synchronized (first) {
+                    if (at < firstAt[0]) {
+                      firstAt[0] = at;
+                      first[0] = e;
+                    }
+                  }
+                }
+              });
+      if (first[0] != null) {
+        throw first[0]; // the lowest (tensor, element) that is not finite
+      }
+      metrics.sharedMemoryIn().add(total * 4);
+      return buffers;
+    }
+
     @Override
     void failed(Throwable t) {
       assembler = null;
+      segment = null;
       if (run != null) {
         run.releaseBuffers(buffers);
       }
@@ -300,12 +457,23 @@ final class TrainingCalls {
     return order;
   }
 
-  private static ParametersHeader header(Run run, ParameterSnapshot snapshot, List<Integer> order) {
+  /** The push's answer as of y at {@code yStep}: applied once the run has moved past it. */
+  private static PushResult answered(PushResult result, long yStep) {
+    return new PushResult(
+        result.applied() || yStep > result.step(),
+        result.step(),
+        result.appliedAsStep(),
+        yStep,
+        result.duplicate());
+  }
+
+  private static ParametersHeader header(
+      Run run, Sequence sequence, long step, List<Integer> order) {
     ParametersHeader.Builder header =
         ParametersHeader.newBuilder()
             .setRunId(run.id())
-            .setSequence(ProtoMapping.sequence(snapshot.sequence()))
-            .setStep(snapshot.step());
+            .setSequence(ProtoMapping.sequence(sequence))
+            .setStep(step);
     order.forEach(i -> header.addTensors(run.spec().getTensors(i)));
     return header.build();
   }

@@ -30,9 +30,15 @@ import java.util.concurrent.TimeUnit;
  * AdamW-SF over {@code --params} float32 parameters (default 10M, in 10 tensors).
  *
  * <ol>
+ *   <li>The floor: the same bytes as one round trip (40 MB there, 40 MB back per 10M parameters)
+ *       through a raw loopback TCP socket between two processes, no gRPC, no step.
  *   <li>One replica: push + step + pull round trip, median and p90 over the timed steps.
  *   <li>Two SYNC replicas in two processes: steps per second.
  * </ol>
+ *
+ * <p>Both runs go once per transport: {@code tcp} (the tensors in gRPC chunks over the loopback
+ * socket, what a replica on another host gets) and {@code shm} (the replica's shared-memory
+ * segment, what a replica on the server's host gets; gRPC still carries every push and answer).
  *
  * <p>Every line also gives the CPU time and minor page faults per step of the server and of each
  * client process, and the load average before and after: on a shared machine the CPU per step is
@@ -52,6 +58,7 @@ public final class ServingBench {
     String mode = args.length > 0 ? args[0] : "all";
     switch (mode) {
       case "client" -> client(args);
+      case "echo" -> echo(args);
       case "all" -> orchestrate(args);
       default -> throw new IllegalArgumentException("usage: ServingBench [all|client ...]");
     }
@@ -62,8 +69,12 @@ public final class ServingBench {
     // Enough for C2 to settle: with fewer steps the compiler still takes a fifth of the CPU.
     int warmup = 50;
     int steps = 40;
-    String which = "one,two";
+    String which = "floor,one,two";
+    String transports = "tcp,shm";
     for (String a : args) {
+      if (a.startsWith("transport=")) {
+        transports = a.substring(10);
+      }
       if (a.startsWith("runs=")) {
         which = a.substring(5);
       }
@@ -98,13 +109,22 @@ public final class ServingBench {
           "serving bench: %,d float32 parameters (%.0f MB per tensor set), AdamW-SF, loopback%n",
           params, params * 4 / 1e6);
       System.out.println("load average before: " + loadAverage());
-      if (which.contains("one")) {
-        List<String> one = runClients(server, port, "one", 1, params, warmup, steps);
-        one.forEach(line -> System.out.println("1 replica  push+step+pull round trip: " + line));
+      if (which.contains("floor")) {
+        System.out.println(
+            "floor, raw loopback TCP, no gRPC: " + rawTcpFloor(params * 4, warmup, steps));
       }
-      if (which.contains("two")) {
-        List<String> two = runClients(server, port, "two", 2, params, warmup, steps);
-        two.forEach(line -> System.out.println("2 replicas SYNC: " + line));
+      for (String transport : transports.split(",")) {
+        if (which.contains("one")) {
+          List<String> one = runClients(server, port, "one-" + transport, 1, params, warmup, steps);
+          one.forEach(
+              line ->
+                  System.out.println(
+                      "1 replica  " + transport + " push+step+pull round trip: " + line));
+        }
+        if (which.contains("two")) {
+          List<String> two = runClients(server, port, "two-" + transport, 2, params, warmup, steps);
+          two.forEach(line -> System.out.println("2 replicas " + transport + " SYNC: " + line));
+        }
       }
       System.out.println("load average after: " + loadAverage());
     } finally {
@@ -194,8 +214,10 @@ public final class ServingBench {
     long params = Long.parseLong(args[5]);
     int warmup = Integer.parseInt(args[6]);
     int steps = Integer.parseInt(args[7]);
+    boolean shm = run.endsWith("-shm");
     ManagedChannel channel = Channels.plaintext("127.0.0.1", port).build();
-    OptimizerClient client = new OptimizerClient(channel, ClientOptions.defaults());
+    OptimizerClient client =
+        new OptimizerClient(channel, ClientOptions.defaults().withSharedMemory(shm));
     RunSpec spec = spec(params, replicas);
     List<String> names = spec.getTensorsList().stream().map(TensorDescriptor::getName).toList();
     float[][] grad = new float[names.size()][];
@@ -232,6 +254,10 @@ public final class ServingBench {
       }
       long t0 = System.nanoTime();
       y = session.next(y, grad);
+      if (i == 0 && session.usingSharedMemory() != shm) {
+        throw new IllegalStateException(
+            "replica " + replica + " asked for shm=" + shm + " but got the other transport");
+      }
       if (i >= warmup) {
         nanos[i - warmup] = System.nanoTime() - t0;
       }
@@ -255,6 +281,80 @@ public final class ServingBench {
         gcMs,
         faults);
     channel.shutdownNow();
+  }
+
+  /**
+   * The floor of the tcp transport on this machine: a child process echoes {@code bytes} back for
+   * every {@code bytes} it receives over one loopback TCP connection (direct buffers, TCP_NODELAY).
+   */
+  private static String rawTcpFloor(long bytes, int warmup, int steps) throws Exception {
+    try (java.nio.channels.ServerSocketChannel listen =
+        java.nio.channels.ServerSocketChannel.open()) {
+      listen.bind(new java.net.InetSocketAddress("127.0.0.1", 0));
+      int port = ((java.net.InetSocketAddress) listen.getLocalAddress()).getPort();
+      Process echo =
+          java(
+              List.of("-Xmx256m"),
+              ServingBench.class.getName(),
+              "echo",
+              Integer.toString(port),
+              Long.toString(bytes));
+      try (java.nio.channels.SocketChannel s = listen.accept()) {
+        s.setOption(java.net.StandardSocketOptions.TCP_NODELAY, true);
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(Math.toIntExact(bytes));
+        long[] nanos = new long[steps];
+        for (int i = 0; i < warmup + steps; i++) {
+          long t0 = System.nanoTime();
+          buf.clear();
+          while (buf.hasRemaining()) {
+            s.write(buf);
+          }
+          buf.clear();
+          while (buf.hasRemaining()) {
+            if (s.read(buf) < 0) {
+              throw new java.io.EOFException("echo process ended");
+            }
+          }
+          if (i >= warmup) {
+            nanos[i - warmup] = System.nanoTime() - t0;
+          }
+        }
+        Arrays.sort(nanos);
+        return String.format(
+            "%.0f MB there and back: median %.1f ms, p90 %.1f ms, min %.1f ms over %d repeats",
+            bytes / 1e6,
+            nanos[steps / 2] / 1e6,
+            nanos[steps * 9 / 10] / 1e6,
+            nanos[0] / 1e6,
+            steps);
+      } finally {
+        echo.destroy();
+        echo.waitFor(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  /** The floor's echo process: reads {@code bytes}, writes them back, until the socket closes. */
+  private static void echo(String[] args) throws Exception {
+    int port = Integer.parseInt(args[1]);
+    int bytes = Integer.parseInt(args[2]);
+    try (java.nio.channels.SocketChannel s =
+        java.nio.channels.SocketChannel.open(new java.net.InetSocketAddress("127.0.0.1", port))) {
+      s.setOption(java.net.StandardSocketOptions.TCP_NODELAY, true);
+      java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(bytes);
+      while (true) {
+        buf.clear();
+        while (buf.hasRemaining()) {
+          if (s.read(buf) < 0) {
+            return;
+          }
+        }
+        buf.flip();
+        while (buf.hasRemaining()) {
+          s.write(buf);
+        }
+      }
+    }
   }
 
   private static long gcMillis() {

@@ -1,0 +1,184 @@
+package dev.roadless.optimizer.server;
+
+import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.RunException;
+import dev.roadless.optimizer.shm.SharedSegment;
+import dev.roadless.proto.common.v1.ErrorReason;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.logging.Logger;
+
+/**
+ * The server's shared-memory segments, one per (run, replica), in a directory of this process's own
+ * ({@code <base>/roadless-optimizer-<pid>}). On start it removes the directories of processes that
+ * no longer run (a server killed with SIGKILL leaves its files behind on tmpfs), and on close its
+ * own. Thread-safe.
+ */
+final class SharedSegments implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(SharedSegments.class.getName());
+  private static final String PREFIX = "roadless-optimizer-";
+
+  private final Path dir;
+  private final Map<String, Entry> segments = new HashMap<>();
+  private long created;
+
+  private record Entry(Run run, int replica, SharedSegment segment) {}
+
+  /**
+   * @param base the shared-memory directory ({@code /dev/shm} on Linux), or null to turn the
+   *     feature off
+   */
+  SharedSegments(Path base) {
+    this.dir = base == null ? null : base.resolve(PREFIX + ProcessHandle.current().pid());
+    if (dir != null) {
+      sweep(base);
+    }
+  }
+
+  /** A turned-off registry: every attach is refused with SHARED_MEMORY_UNAVAILABLE. */
+  static SharedSegments disabled() {
+    return new SharedSegments(null);
+  }
+
+  boolean enabled() {
+    return dir != null;
+  }
+
+  /** The replica's segment, created on first use. */
+  synchronized SharedSegment attach(Run run, int replica) {
+    if (dir == null) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_SHARED_MEMORY_UNAVAILABLE,
+              "this server has no shared-memory directory (shared-memory-dir); send chunks")
+          .build();
+    }
+    run.checkReplica(replica);
+    String key = run.id() + "/" + replica;
+    Entry e = segments.get(key);
+    if (e != null && e.run == run) {
+      return e.segment;
+    }
+    if (e != null) {
+      remove(key, e); // the run was deleted and created again
+    }
+    try {
+      Files.createDirectories(dir);
+      Path file = dir.resolve(run.id() + "." + replica + "." + (++created) + ".seg");
+      SharedSegment segment = SharedSegment.create(file, run.tensorSizes());
+      segments.put(key, new Entry(run, replica, segment));
+      LOG.info(
+          () ->
+              "shared-memory segment run_id="
+                  + run.id()
+                  + " replica="
+                  + replica
+                  + " bytes="
+                  + SharedSegment.sizeBytes(segment.totalElements())
+                  + " path="
+                  + file);
+      return segment;
+    } catch (IOException ex) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_SHARED_MEMORY_UNAVAILABLE,
+              "cannot create a shared-memory segment in " + dir + ": " + ex.getMessage())
+          .build();
+    }
+  }
+
+  /** The segment a push names, or SHARED_MEMORY_UNKNOWN. */
+  synchronized SharedSegment get(Run run, int replica, byte[] token) {
+    Entry e = segments.get(run.id() + "/" + replica);
+    if (e == null || e.run != run || !e.segment.hasToken(token)) {
+      throw RunException.of(
+              ErrorReason.ERROR_REASON_SHARED_MEMORY_UNKNOWN,
+              "no shared-memory segment with this token for run '"
+                  + run.id()
+                  + "' replica "
+                  + replica
+                  + "; call AttachSharedMemory again")
+          .with("run_id", run.id())
+          .with("replica", replica)
+          .build();
+    }
+    return e.segment;
+  }
+
+  /** Drops (and deletes) every segment of a run. */
+  synchronized void forget(String runId) {
+    Iterator<Map.Entry<String, Entry>> it = segments.entrySet().iterator();
+    while (it.hasNext()) {
+      Map.Entry<String, Entry> e = it.next();
+      if (e.getValue().run.id().equals(runId)) {
+        delete(e.getValue().segment.path());
+        it.remove();
+      }
+    }
+  }
+
+  /** Deletes every segment and this process's directory. */
+  @Override
+  public synchronized void close() {
+    segments.values().forEach(e -> delete(e.segment.path()));
+    segments.clear();
+    if (dir != null) {
+      deleteTree(dir);
+    }
+  }
+
+  private void remove(String key, Entry e) {
+    segments.remove(key);
+    delete(e.segment.path());
+  }
+
+  /** Removes directories left by dead servers, and a stale one of this pid (a reused pid). */
+  private static void sweep(Path base) {
+    if (!Files.isDirectory(base)) {
+      return;
+    }
+    try (DirectoryStream<Path> all = Files.newDirectoryStream(base, PREFIX + "*")) {
+      for (Path p : all) {
+        String suffix = p.getFileName().toString().substring(PREFIX.length());
+        long pid;
+        try {
+          pid = Long.parseLong(suffix);
+        } catch (NumberFormatException e) {
+          continue;
+        }
+        boolean alive =
+            pid != ProcessHandle.current().pid()
+                && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        if (!alive) {
+          LOG.info(() -> "removing stale shared-memory directory " + p);
+          deleteTree(p);
+        }
+      }
+    } catch (IOException | UncheckedIOException e) {
+      LOG.warning("cannot sweep " + base + ": " + e.getMessage());
+    }
+  }
+
+  private static void deleteTree(Path dir) {
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
+      for (Path f : files) {
+        delete(f);
+      }
+    } catch (IOException e) {
+      // already gone
+    }
+    delete(dir);
+  }
+
+  private static void delete(Path p) {
+    try {
+      Files.deleteIfExists(p);
+    } catch (IOException e) {
+      LOG.warning("cannot delete " + p + ": " + e.getMessage());
+    }
+  }
+}
