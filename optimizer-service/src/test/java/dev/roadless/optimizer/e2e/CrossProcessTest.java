@@ -21,35 +21,41 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The optimizer server in its own JVM on loopback, two trainer replicas as clients: 50 SYNC steps
- * end at exactly the x the core library computes in one process, also across a kill -9.
+ * end at exactly the x the core library computes in one process, also across a kill -9. Every test
+ * runs once per transport: tensors in gRPC chunks, and through shared-memory segments.
  */
 class CrossProcessTest {
   private static final int STEPS = 50;
   private static final int REPLICAS = 2;
 
-  @Test
-  void sync_twoReplicasAcrossProcesses_equalsCoreLibraryBitForBit(@TempDir Path work)
-      throws Exception {
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void sync_twoReplicasAcrossProcesses_equalsCoreLibraryBitForBit(
+      boolean sharedMemory, @TempDir Path work) throws Exception {
     int port = ServerProcess.freePort();
-    try (ServerProcess server = ServerProcess.start(port, null, work)) {
-      float[][] x = train("cross", port, null, -1);
+    Path shm = Files.createDirectory(work.resolve("shm"));
+    try (ServerProcess server =
+        ServerProcess.start(port, null, work, "--shared-memory-dir=" + shm)) {
+      float[][] x = train("cross", port, null, -1, sharedMemory);
       assertBitEqual(SyntheticTraining.referenceX(REPLICAS, STEPS), x);
     }
   }
 
-  @Test
-  void kill9MidRun_clientsResumeByThemselves_finalXBitIdentical(@TempDir Path work)
-      throws Exception {
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void kill9MidRun_clientsResumeByThemselves_finalXBitIdentical(
+      boolean sharedMemory, @TempDir Path work) throws Exception {
     int port = ServerProcess.freePort();
     Path snapshots = Files.createDirectory(work.resolve("snapshots"));
-    ServerProcess[] server = {
-      ServerProcess.start(port, snapshots, work, "--snapshot-every-steps=7")
-    };
+    Path shm = Files.createDirectory(work.resolve("shm"));
+    String[] flags = {"--snapshot-every-steps=7", "--shared-memory-dir=" + shm};
+    ServerProcess[] server = {ServerProcess.start(port, snapshots, work, flags)};
     try {
       CountDownLatch reached = new CountDownLatch(1);
       float[][][] result = new float[1][][];
@@ -57,7 +63,7 @@ class CrossProcessTest {
           new Thread(
               () -> {
                 try {
-                  result[0] = train("kill9", port, reached, 24);
+                  result[0] = train("kill9", port, reached, 24, sharedMemory);
                 } catch (Exception e) {
                   throw new IllegalStateException(e);
                 }
@@ -66,23 +72,34 @@ class CrossProcessTest {
       assertTrue(reached.await(120, TimeUnit.SECONDS), "training did not reach step 24");
       String firstLog = server[0].log();
       server[0].kill();
-      server[0] = ServerProcess.start(port, snapshots, work, "--snapshot-every-steps=7");
+      server[0] = ServerProcess.start(port, snapshots, work, flags);
       trainer.join(TimeUnit.MINUTES.toMillis(4));
       assertTrue(result[0] != null, "training did not finish:\n" + firstLog + server[0].log());
       assertTrue(server[0].log().contains("restored runs=1"), server[0].log());
       assertBitEqual(SyntheticTraining.referenceX(REPLICAS, STEPS), result[0]);
+      if (sharedMemory) {
+        // The killed server's segments were swept by its successor; only the live one's remain.
+        try (var dirs = Files.list(shm)) {
+          assertEquals(1, dirs.count(), "segment directories left in " + shm);
+        }
+      }
     } finally {
       server[0].close();
+    }
+    try (var dirs = Files.list(shm)) {
+      assertEquals(0, dirs.count(), "a drained server removes its segments");
     }
   }
 
   /** Runs both replicas to STEPS and returns x; counts down {@code reached} at {@code at}. */
-  private static float[][] train(String run, int port, CountDownLatch reached, long at)
+  private static float[][] train(
+      String run, int port, CountDownLatch reached, long at, boolean sharedMemory)
       throws Exception {
     ManagedChannel channel = Channels.plaintext("127.0.0.1", port).build();
     ExecutorService pool = Executors.newFixedThreadPool(REPLICAS);
     try {
-      OptimizerClient client = new OptimizerClient(channel, ClientOptions.defaults());
+      OptimizerClient client =
+          new OptimizerClient(channel, ClientOptions.defaults().withSharedMemory(sharedMemory));
       client.createRun(run, SyntheticTraining.spec(REPLICAS));
       client.uploadInitialValues(run, SyntheticTraining.NAMES, SyntheticTraining.initial());
       List<Future<?>> replicas = new ArrayList<>();
@@ -99,6 +116,7 @@ class CrossProcessTest {
                       reached.countDown();
                     }
                     y = session.next(y, SyntheticTraining.gradient(y.values(), y.step(), replica));
+                    assertEquals(sharedMemory, session.usingSharedMemory(), "transport");
                   }
                   return null;
                 }));

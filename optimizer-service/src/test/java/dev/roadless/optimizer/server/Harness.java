@@ -53,6 +53,12 @@ final class Harness implements AutoCloseable {
    * (the in-process transport does not enforce message limits nor use the zero-copy buffers).
    */
   Harness(Path snapshotDir, int maxMessageBytes, boolean loopback) throws Exception {
+    this(snapshotDir, maxMessageBytes, loopback, null);
+  }
+
+  /** As above, with shared-memory segments in {@code sharedMemoryDir} (null: turned off). */
+  Harness(Path snapshotDir, int maxMessageBytes, boolean loopback, Path sharedMemoryDir)
+      throws Exception {
     String name = InProcessServerBuilder.generateName();
     io.grpc.ServerBuilder<?> builder =
         loopback
@@ -66,7 +72,8 @@ final class Harness implements AutoCloseable {
                 snapshotDir == null ? null : new SnapshotStore(snapshotDir),
                 metrics,
                 0,
-                0)
+                0,
+                sharedMemoryDir)
             .start();
     channel =
         loopback

@@ -1,0 +1,378 @@
+package dev.roadless.optimizer.server;
+
+import static dev.roadless.optimizer.server.Harness.NAMES;
+import static dev.roadless.optimizer.server.Harness.assertRefused;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.client.Parameters;
+import dev.roadless.optimizer.client.ReplicaSession;
+import dev.roadless.optimizer.shm.SharedSegment;
+import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.common.v1.TensorChunk;
+import dev.roadless.proto.optimizer.v1.AttachSharedMemoryRequest;
+import dev.roadless.proto.optimizer.v1.AttachSharedMemoryResponse;
+import dev.roadless.proto.optimizer.v1.DeleteRunRequest;
+import dev.roadless.proto.optimizer.v1.GradientHeader;
+import dev.roadless.proto.optimizer.v1.Sequence;
+import dev.roadless.proto.optimizer.v1.StepMode;
+import dev.roadless.proto.optimizer.v1.StreamCommit;
+import dev.roadless.proto.optimizer.v1.TrainRequest;
+import dev.roadless.proto.optimizer.v1.TrainResponse;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Same-host replicas through shared-memory segments: the same numbers as chunks, the same refusals,
+ * and the segment's lifecycle (attach, delete, shutdown, sweep of dead servers' files).
+ */
+class SharedMemoryTest {
+  private static final long[] SIZES = {12, 5};
+
+  @TempDir Path shm;
+
+  private Harness harness() throws Exception {
+    return new Harness(null, 4 << 20, false, shm);
+  }
+
+  private static float[][] gradient(long step, int replica) {
+    return Harness.random(1000 * step + replica);
+  }
+
+  /** Trains {@code steps} SYNC steps with {@code replicas} sessions in parallel; returns y. */
+  private static Parameters train(
+      Harness h, String run, int replicas, int steps, boolean sharedMemory) throws Exception {
+    OptimizerClient client =
+        new OptimizerClient(
+            h.channel,
+            ClientOptions.defaults()
+                .withMaxAttempts(1)
+                .withCallDeadline(Duration.ofSeconds(20))
+                .withSharedMemory(sharedMemory));
+    ExecutorService pool = Executors.newFixedThreadPool(replicas);
+    try {
+      List<Future<Parameters>> results = new ArrayList<>();
+      for (int r = 0; r < replicas; r++) {
+        int replica = r;
+        results.add(
+            pool.submit(
+                () -> {
+                  try (ReplicaSession s =
+                      new ReplicaSession(client, run, replica, DataType.DATA_TYPE_FLOAT32, true)) {
+                    Parameters y = s.current();
+                    while (y.step() < steps) {
+                      y = s.next(y, gradient(y.step(), replica));
+                      assertEquals(sharedMemory, s.usingSharedMemory(), "transport");
+                    }
+                    return y;
+                  }
+                }));
+      }
+      Parameters last = null;
+      for (Future<Parameters> f : results) {
+        last = f.get(60, TimeUnit.SECONDS);
+      }
+      return last;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void sync_sharedMemory_bitIdenticalToChunks() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("chunks", Harness.spec(3, StepMode.STEP_MODE_SYNC, 0));
+      h.newRun("shm", Harness.spec(3, StepMode.STEP_MODE_SYNC, 0));
+      Parameters viaChunks = train(h, "chunks", 3, 12, false);
+      Parameters viaShm = train(h, "shm", 3, 12, true);
+      assertEquals(12, viaShm.step());
+      for (int t = 0; t < NAMES.size(); t++) {
+        assertArrayEquals(viaChunks.values()[t], viaShm.values()[t], NAMES.get(t));
+      }
+      assertEquals(
+          h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
+      // 3 replicas x 12 steps x 17 floats, each way
+      assertEquals(3 * 12 * 17 * 4.0, sharedMemoryBytes(h, "in"));
+      assertEquals(3 * 12 * 17 * 4.0, sharedMemoryBytes(h, "out"));
+    }
+  }
+
+  @Test
+  void async_sharedMemory_bitIdenticalToChunks() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("chunks", Harness.spec(1, StepMode.STEP_MODE_ASYNC, 4));
+      h.newRun("shm", Harness.spec(1, StepMode.STEP_MODE_ASYNC, 4));
+      Parameters viaChunks = train(h, "chunks", 1, 9, false);
+      Parameters viaShm = train(h, "shm", 1, 9, true);
+      for (int t = 0; t < NAMES.size(); t++) {
+        assertArrayEquals(viaChunks.values()[t], viaShm.values()[t], NAMES.get(t));
+      }
+      assertEquals(
+          h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
+    }
+  }
+
+  @Test
+  void attach_isIdempotent_andLaysOutTheDocumentedFile() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("r", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse a = attach(h, "r", 1);
+      AttachSharedMemoryResponse b = attach(h, "r", 1);
+      assertEquals(a, b);
+      assertNotEquals(a.getPath(), attach(h, "r", 0).getPath());
+      assertEquals(17, a.getTotalElements());
+      assertEquals(64, a.getGradientOffset());
+      assertEquals(0, a.getParametersOffset() % 64);
+      assertTrue(a.getParametersOffset() >= 64 + 17 * 4);
+      byte[] file = Files.readAllBytes(Path.of(a.getPath()));
+      assertEquals(a.getSizeBytes(), file.length);
+      assertEquals("RDLSHM01", new String(file, 0, 8, java.nio.charset.StandardCharsets.US_ASCII));
+      assertArrayEquals(a.getToken().toByteArray(), java.util.Arrays.copyOfRange(file, 8, 24));
+      assertEquals(
+          17L,
+          java.nio.ByteBuffer.wrap(file, 24, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong());
+    }
+  }
+
+  @Test
+  void attach_refusals() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("r", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      assertRefused(Status.Code.NOT_FOUND, "RUN_NOT_FOUND", () -> attach(h, "nope", 0));
+      assertRefused(Status.Code.INVALID_ARGUMENT, "REPLICA_OUT_OF_RANGE", () -> attach(h, "r", 2));
+    }
+    try (Harness off = new Harness()) {
+      off.newRun("r", Harness.spec(1, StepMode.STEP_MODE_SYNC, 0));
+      assertRefused(
+          Status.Code.FAILED_PRECONDITION, "SHARED_MEMORY_UNAVAILABLE", () -> attach(off, "r", 0));
+      // A session falls back to chunks by itself.
+      OptimizerClient client = new OptimizerClient(off.channel, ClientOptions.defaults());
+      try (ReplicaSession s = new ReplicaSession(client, "r", 0, DataType.DATA_TYPE_FLOAT32)) {
+        Parameters y = s.next(s.current(), gradient(0, 0));
+        assertEquals(1, y.step());
+        assertFalse(s.usingSharedMemory());
+      }
+    }
+  }
+
+  @Test
+  void nonFiniteGradient_inSegment_refusedAndCounted_stateUnchanged() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("r", Harness.spec(1, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse a = attach(h, "r", 0);
+      SharedSegment segment = map(a);
+      String before = h.fingerprint("r");
+      float[][] g = gradient(0, 0);
+      g[1][3] = Float.NaN;
+      segment.writeGradient(g);
+      Object error = pushThroughSegment(h, "r", 0, 0, a.getToken());
+      assertReason(error, Status.Code.INVALID_ARGUMENT, "NON_FINITE_GRADIENT");
+      String message = ((Throwable) error).getMessage();
+      assertTrue(message.contains("'b' element 3"), message);
+      assertEquals(before, h.fingerprint("r"));
+      assertEquals(1.0, h.metrics.refusedCount("NON_FINITE_GRADIENT"));
+      // The replica may push a corrected gradient for the same step.
+      segment.writeGradient(gradient(0, 0));
+      Object answer = pushThroughSegment(h, "r", 0, 0, a.getToken());
+      TrainResponse header = assertInstanceOf(TrainResponse.class, answer);
+      assertTrue(header.getHeader().getParametersInSharedMemory());
+      assertEquals(1, header.getHeader().getParameters().getStep());
+      float[][] y = new float[][] {new float[12], new float[5]};
+      segment.readParameters(y);
+      Parameters served = h.read("r", Sequence.SEQUENCE_TRAIN);
+      for (int t = 0; t < y.length; t++) {
+        assertArrayEquals(served.values()[t], y[t]);
+      }
+    }
+  }
+
+  @Test
+  void segmentPush_misuse_refusedAndStateUnchanged() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("r", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse a = attach(h, "r", 0);
+      AttachSharedMemoryResponse other = attach(h, "r", 1);
+      map(a).writeGradient(gradient(0, 0));
+      String before = h.fingerprint("r");
+
+      assertReason(
+          pushThroughSegment(h, "r", 0, 0, ByteString.copyFrom(new byte[16])),
+          Status.Code.FAILED_PRECONDITION,
+          "SHARED_MEMORY_UNKNOWN");
+      assertReason(
+          pushThroughSegment(h, "r", 0, 0, other.getToken()),
+          Status.Code.FAILED_PRECONDITION,
+          "SHARED_MEMORY_UNKNOWN");
+      assertReason(
+          push(h, header("r", 0, 0, a.getToken(), DataType.DATA_TYPE_BFLOAT16), false, 17),
+          Status.Code.INVALID_ARGUMENT,
+          "SHARED_MEMORY_MISUSE");
+      assertReason(
+          push(h, header("r", 0, 0, a.getToken(), DataType.DATA_TYPE_FLOAT32), true, 17),
+          Status.Code.INVALID_ARGUMENT,
+          "SHARED_MEMORY_MISUSE");
+      assertReason(
+          push(h, header("r", 0, 0, a.getToken(), DataType.DATA_TYPE_FLOAT32), false, 16),
+          Status.Code.INVALID_ARGUMENT,
+          "SIZE_MISMATCH");
+      assertReason(
+          pushThroughSegment(h, "r", 0, 5, a.getToken()),
+          Status.Code.FAILED_PRECONDITION,
+          "STEP_IN_FUTURE");
+      assertEquals(before, h.fingerprint("r"), "a refused push changed the run");
+      assertEquals(List.of(), h.server.runs().get("r").pendingReplicas());
+    }
+  }
+
+  @Test
+  void deleteRun_removesSegments_andOldTokensAreUnknown() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("r", Harness.spec(1, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse a = attach(h, "r", 0);
+      assertTrue(Files.exists(Path.of(a.getPath())));
+      h.blocking.deleteRun(DeleteRunRequest.newBuilder().setRunId("r").build());
+      assertFalse(Files.exists(Path.of(a.getPath())));
+      h.newRun("r", Harness.spec(1, StepMode.STEP_MODE_SYNC, 0));
+      assertReason(
+          pushThroughSegment(h, "r", 0, 0, a.getToken()),
+          Status.Code.FAILED_PRECONDITION,
+          "SHARED_MEMORY_UNKNOWN");
+      assertNotEquals(a.getToken(), attach(h, "r", 0).getToken());
+    }
+  }
+
+  @Test
+  void shutdownRemovesSegments_startSweepsDeadServersDirectories() throws Exception {
+    Path dead = Files.createDirectories(shm.resolve("roadless-optimizer-" + deadPid()));
+    Files.writeString(dead.resolve("old.0.1.seg"), "stale");
+    Path other = Files.createDirectories(shm.resolve("not-ours"));
+    Path segment;
+    try (Harness h = harness()) {
+      assertFalse(Files.exists(dead), "a dead server's directory is swept at start");
+      h.newRun("r", Harness.spec(1, StepMode.STEP_MODE_SYNC, 0));
+      segment = Path.of(attach(h, "r", 0).getPath());
+      assertTrue(Files.exists(segment));
+    }
+    assertFalse(Files.exists(segment.getParent()), "shutdown removes the server's directory");
+    assertTrue(Files.exists(other), "other files are left alone");
+  }
+
+  // --- helpers ---
+
+  private static long deadPid() {
+    long pid = 4_000_000; // above Linux's pid_max ceiling (2^22): never alive
+    while (ProcessHandle.of(pid).isPresent()) {
+      pid++;
+    }
+    return pid;
+  }
+
+  private static double sharedMemoryBytes(Harness h, String direction) {
+    return h.metrics.registry().scrape().stream()
+        .filter(m -> m.getMetadata().getName().equals("roadless_shared_memory_bytes"))
+        .flatMap(m -> m.getDataPoints().stream())
+        .filter(p -> p.getLabels().get("direction").equals(direction))
+        .mapToDouble(
+            p ->
+                ((io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot) p)
+                    .getValue())
+        .sum();
+  }
+
+  private static AttachSharedMemoryResponse attach(Harness h, String run, int replica) {
+    return h.blocking.attachSharedMemory(
+        AttachSharedMemoryRequest.newBuilder().setRunId(run).setReplica(replica).build());
+  }
+
+  private static SharedSegment map(AttachSharedMemoryResponse a) throws Exception {
+    return SharedSegment.open(Path.of(a.getPath()), a.getToken().toByteArray(), SIZES);
+  }
+
+  private static GradientHeader header(
+      String run, int replica, long step, ByteString token, DataType dtype) {
+    return GradientHeader.newBuilder()
+        .setRunId(run)
+        .setReplica(replica)
+        .setStep(step)
+        .setDtype(dtype)
+        .setSharedMemoryToken(token)
+        .build();
+  }
+
+  private static Object pushThroughSegment(
+      Harness h, String run, int replica, long step, ByteString token) throws Exception {
+    return push(h, header(run, replica, step, token, DataType.DATA_TYPE_FLOAT32), false, 17);
+  }
+
+  /**
+   * Sends one push on a fresh Train stream; returns the answer's header message, or the stream's
+   * error.
+   */
+  private static Object push(Harness h, GradientHeader header, boolean withChunk, long total)
+      throws Exception {
+    BlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
+    StreamObserver<TrainRequest> out =
+        h.async.train(
+            new StreamObserver<>() {
+              @Override
+              public void onNext(TrainResponse v) {
+                inbox.add(v);
+              }
+
+              @Override
+              public void onError(Throwable t) {
+                inbox.add(t);
+              }
+
+              @Override
+              public void onCompleted() {
+                inbox.add("completed");
+              }
+            });
+    out.onNext(TrainRequest.newBuilder().setHeader(header).build());
+    if (withChunk) {
+      out.onNext(
+          TrainRequest.newBuilder()
+              .setChunk(
+                  TensorChunk.newBuilder()
+                      .setName("b")
+                      .setDtype(DataType.DATA_TYPE_FLOAT32)
+                      .setData(ByteString.copyFrom(new byte[20])))
+              .build());
+    }
+    out.onNext(
+        TrainRequest.newBuilder()
+            .setCommit(StreamCommit.newBuilder().setTotalElements(total))
+            .build());
+    Object first = inbox.poll(20, TimeUnit.SECONDS);
+    out.onCompleted();
+    return first;
+  }
+
+  private static void assertReason(Object error, Status.Code code, String reason) {
+    StatusRuntimeException e = assertInstanceOf(StatusRuntimeException.class, error);
+    assertEquals(code, e.getStatus().getCode(), e.getStatus().toString());
+    assertEquals(reason, OptimizerClient.reason(e), e.getStatus().toString());
+  }
+}
