@@ -183,6 +183,72 @@ public final class Run {
   }
 
   /**
+   * A gradient still in a replica's shared-memory segment, which the run asks for in one of two
+   * forms (see {@link #pushShared}). Both check every element and throw a {@link RunException},
+   * having kept nothing, when one is not finite.
+   */
+  public interface SharedGradient {
+    /** Copies the gradient into {@code into} (the run's arrays, spec order). */
+    void copyInto(float[][] into);
+
+    /**
+     * Writes the SYNC mean of one or two replicas into {@code out}: every element summed left to
+     * right in replica order in float32 (this replica's value read from the segment, the others'
+     * from {@code others[r]}; {@code others[self]} is null), then divided by R in float32, exactly
+     * as {@code ReplicaAverage} does.
+     */
+    void meanInto(float[][][] others, int self, float[][] out);
+  }
+
+  /**
+   * A push whose gradient is in shared memory. When it completes a SYNC step of one or two
+   * replicas, the mean is formed straight from the segment (one pass instead of a copy and then a
+   * mean over the copies), under the run's lock; otherwise the gradient is copied out and checked
+   * first, outside the lock (while the other replicas are still writing theirs), and pushed as
+   * {@link #push(int, long, float[][], YSink)} does.
+   */
+  public PushResult pushShared(int replica, long pushStep, SharedGradient gradient, YSink sink) {
+    checkReplica(replica);
+    if (spec.getMode() == StepMode.STEP_MODE_SYNC) {
+      synchronized (lock) {
+        requireInitialized();
+        checkNotFuture(pushStep);
+        if (pushStep < step || pending[replica] != null) {
+          return pushSync(replica, pushStep, null, sink); // a duplicate: answered, nothing read
+        }
+        if (othersPending(replica) && pending.length <= 2) {
+          float[][] mean = acquireBuffers();
+          try {
+            gradient.meanInto(pending, replica, mean);
+          } catch (RuntimeException e) {
+            releaseBuffers(mean);
+            throw e;
+          }
+          pendingSinks[replica] = sink;
+          return applySync(pushStep, mean);
+        }
+      }
+    }
+    float[][] copy = acquireBuffers();
+    try {
+      gradient.copyInto(copy);
+    } catch (RuntimeException e) {
+      releaseBuffers(copy);
+      throw e;
+    }
+    return push(replica, pushStep, copy, sink);
+  }
+
+  private boolean othersPending(int replica) {
+    for (int r = 0; r < pending.length; r++) {
+      if (r != replica && pending[r] == null) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
    * Receives y of the step a push took part in while the step runs: {@link #range} on the kernel's
    * threads (concurrently, under the run's lock) for every chunk as soon as its y is written, then
    * {@link #written} with the step's number once the step is applied. The server uses it to put y
@@ -238,17 +304,30 @@ public final class Run {
         return new PushResult(false, pushStep, pushStep, step, false);
       }
     }
+    // The mean goes into replica 0's arrays (the run's own buffers, released below).
+    ReplicaAverage.intoFirst(pending);
+    return applySync(pushStep, pending[0]);
+  }
+
+  /**
+   * Applies the SYNC step with {@code mean} (replica 0's arrays, or arrays of its own) and releases
+   * every replica's arrays and {@code mean}, whatever happens.
+   */
+  private PushResult applySync(long pushStep, float[][] mean) {
     try {
-      // The mean goes into replica 0's arrays (the run's own buffers, released below).
-      ReplicaAverage.intoFirst(pending);
       Map<String, float[][]> byTensor = new LinkedHashMap<>();
       for (int t = 0; t < names.size(); t++) {
-        byTensor.put(names.get(t), new float[][] {pending[0][t]});
+        byTensor.put(names.get(t), new float[][] {mean[t]});
       }
       applyStep(byTensor, Arrays.stream(pendingSinks).filter(s -> s != null).toList());
     } finally {
+      boolean meanIsPending = false;
       for (float[][] g : pending) {
+        meanIsPending |= g == mean;
         releaseBuffers(g);
+      }
+      if (!meanIsPending) {
+        releaseBuffers(mean);
       }
       Arrays.fill(pending, null);
       Arrays.fill(pendingSinks, null);

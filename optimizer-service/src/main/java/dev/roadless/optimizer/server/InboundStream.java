@@ -121,6 +121,11 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
     }
   }
 
+  /** True once the stream failed (it sends nothing more). */
+  final synchronized boolean hasFailed() {
+    return failed;
+  }
+
   /** Sends the error once and ignores the rest of the stream. */
   final void fail(Throwable t) {
     if (failed) {

@@ -134,6 +134,9 @@ final class TrainingCalls {
         (applied.isDone() ? applied : applied.thenApplyAsync(s -> s, answers))
             .whenComplete(
                 (step, error) -> {
+                  if (hasFailed()) {
+                    return; // the client went away
+                  }
                   if (error != null) {
                     fail(error instanceof CompletionException c ? c.getCause() : error);
                     return;
@@ -357,66 +360,31 @@ final class TrainingCalls {
 
     /** Applies the push; {@code sink} (or null) sees y of the step it takes part in. */
     final PushResult commit(long totalElements, Run.YSink sink) {
-      float[][] gradient;
+      PushResult result;
       if (segment != null) {
-        gradient = readSegment(totalElements);
+        long total = segment.totalElements();
+        if (totalElements != total) {
+          throw RunException.of(
+                  ErrorReason.ERROR_REASON_SIZE_MISMATCH,
+                  "commit says " + totalElements + " elements; the run has " + total)
+              .with("field", "total_elements")
+              .build();
+        }
+        result = run.pushShared(replica, step, new SegmentGradient(segment, run), sink);
+        if (!result.duplicate()) {
+          metrics.sharedMemoryIn().add(total * 4);
+        }
       } else {
-        gradient = assembler.finish(totalElements);
+        float[][] gradient = assembler.finish(totalElements);
+        assembler = null;
+        buffers = null; // the run owns them now
+        result = run.push(replica, step, gradient, sink);
       }
-      assembler = null;
-      buffers = null; // the run owns them now
-      PushResult result = run.push(replica, step, gradient, sink);
       if (!result.duplicate() && result.applied()) {
         metrics.stepApplied(run.id());
         snapshots.stepApplied(run);
       }
       return result;
-    }
-
-    /**
-     * Copies the gradient out of the segment (never used in place: the replica could rewrite it).
-     */
-    private float[][] readSegment(long totalElements) {
-      long total = segment.totalElements();
-      if (totalElements != total) {
-        throw RunException.of(
-                ErrorReason.ERROR_REASON_SIZE_MISMATCH,
-                "commit says " + totalElements + " elements; the run has " + total)
-            .with("field", "total_elements")
-            .build();
-      }
-      buffers = run.acquireBuffers();
-      float[][] into = buffers;
-      List<String> names = run.tensorNames();
-      // Copy and check on the kernel's threads, each block while it is in that core's cache.
-      RunException[] first = new RunException[1];
-      long[] firstAt = {Long.MAX_VALUE};
-      run.optimizer()
-          .forEachChunk(
-              (t, from, to) -> {
-                segment.getGradient(t, into[t], from, to);
-                if (!ChunkAssembler.allFinite(into[t], from, to)) {
-                  RunException e =
-                      ChunkAssembler.nonFinite(
-                          ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT,
-                          names.get(t),
-                          into[t],
-                          from,
-                          to);
-                  long at = ((long) t << 32) | from;
-                  synchronized (first) {
-                    if (at < firstAt[0]) {
-                      firstAt[0] = at;
-                      first[0] = e;
-                    }
-                  }
-                }
-              });
-      if (first[0] != null) {
-        throw first[0]; // the lowest (tensor, element) that is not finite
-      }
-      metrics.sharedMemoryIn().add(total * 4);
-      return buffers;
     }
 
     @Override

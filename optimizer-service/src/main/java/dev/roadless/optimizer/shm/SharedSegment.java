@@ -163,6 +163,11 @@ public final class SharedSegment {
     gradient.get(starts[tensor] + from, dst, from, to - from);
   }
 
+  /** Reads elements [from, to) of tensor {@code tensor} into {@code dst[at ..]}. */
+  public void getGradient(int tensor, int from, int to, float[] dst, int at) {
+    gradient.get(starts[tensor] + from, dst, at, to - from);
+  }
+
   /** Writes a gradient (one array per tensor, spec order and sizes) into the gradient region. */
   public void writeGradient(float[][] values) {
     copyOut(values, gradient);

@@ -21,6 +21,9 @@ import dev.roadless.proto.optimizer.v1.AttachSharedMemoryRequest;
 import dev.roadless.proto.optimizer.v1.AttachSharedMemoryResponse;
 import dev.roadless.proto.optimizer.v1.DeleteRunRequest;
 import dev.roadless.proto.optimizer.v1.GradientHeader;
+import dev.roadless.proto.optimizer.v1.PushGradientsRequest;
+import dev.roadless.proto.optimizer.v1.PushGradientsResponse;
+import dev.roadless.proto.optimizer.v1.PushOutcome;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import dev.roadless.proto.optimizer.v1.StepMode;
 import dev.roadless.proto.optimizer.v1.StreamCommit;
@@ -42,6 +45,8 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Same-host replicas through shared-memory segments: the same numbers as chunks, the same refusals,
@@ -127,6 +132,107 @@ class SharedMemoryTest {
       Parameters viaShm = train(h, "shm", 1, 9, true);
       for (int t = 0; t < NAMES.size(); t++) {
         assertArrayEquals(viaChunks.values()[t], viaShm.values()[t], NAMES.get(t));
+      }
+      assertEquals(
+          h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
+    }
+  }
+
+  /**
+   * The mean is the same bits whichever replica pushes last: with one or two replicas the last
+   * one's segment is averaged in the same pass that reads it, with more every gradient is copied
+   * out first.
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3})
+  void sync_anyArrivalOrder_sameBitsAsChunks(int replicas) throws Exception {
+    List<List<Integer>> orders = new ArrayList<>();
+    permutations(new ArrayList<>(), replicas, orders);
+    try (Harness h = harness()) {
+      h.newRun("chunks", Harness.spec(replicas, StepMode.STEP_MODE_SYNC, 0));
+      for (int step = 0; step < 4; step++) {
+        for (int r = 0; r < replicas; r++) {
+          h.client.push("chunks", r, step, NAMES, gradient(step, r), DataType.DATA_TYPE_FLOAT32);
+        }
+      }
+      String expected = h.fingerprint("chunks").replace("chunks", "?");
+      for (int o = 0; o < orders.size(); o++) {
+        List<Integer> order = orders.get(o);
+        String run = "order" + o;
+        h.newRun(run, Harness.spec(replicas, StepMode.STEP_MODE_SYNC, 0));
+        AttachSharedMemoryResponse[] a = new AttachSharedMemoryResponse[replicas];
+        SharedSegment[] segments = new SharedSegment[replicas];
+        for (int r = 0; r < replicas; r++) {
+          a[r] = attach(h, run, r);
+          segments[r] = map(a[r]);
+        }
+        for (int step = 0; step < 4; step++) {
+          for (int r : order) {
+            segments[r].writeGradient(gradient(step, r));
+            PushGradientsResponse answer = pushGradients(h, header(run, r, step, a[r].getToken()));
+            assertEquals(
+                r == order.get(replicas - 1),
+                answer.getOutcome() == PushOutcome.PUSH_OUTCOME_APPLIED);
+          }
+        }
+        assertEquals(expected, h.fingerprint(run).replace(run, "?"), "order " + order);
+      }
+    }
+  }
+
+  private static void permutations(List<Integer> prefix, int n, List<List<Integer>> out) {
+    if (prefix.size() == n) {
+      out.add(List.copyOf(prefix));
+      return;
+    }
+    for (int r = 0; r < n; r++) {
+      if (!prefix.contains(r)) {
+        prefix.add(r);
+        permutations(prefix, n, out);
+        prefix.remove(prefix.size() - 1);
+      }
+    }
+  }
+
+  /**
+   * SYNC, two replicas: a non-finite gradient in a segment refuses that push (on its own stream)
+   * and nothing else; the other replica's push waits for the corrected one.
+   */
+  @Test
+  void sync_nonFinitePush_refused_otherWaitsForItsCorrection() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("chunks", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      for (int r = 0; r < 2; r++) {
+        h.client.push("chunks", r, 0, NAMES, gradient(0, r), DataType.DATA_TYPE_FLOAT32);
+      }
+      h.newRun("shm", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse a0 = attach(h, "shm", 0);
+      AttachSharedMemoryResponse a1 = attach(h, "shm", 1);
+      SharedSegment s0 = map(a0);
+      SharedSegment s1 = map(a1);
+      String before = values(h, "shm");
+
+      float[][] bad = gradient(0, 0);
+      bad[0][7] = Float.POSITIVE_INFINITY;
+      s0.writeGradient(bad);
+      BlockingQueue<Object> first = open(h, header("shm", 0, 0, a0.getToken()), 17);
+      assertReason(
+          first.poll(20, TimeUnit.SECONDS), Status.Code.INVALID_ARGUMENT, "NON_FINITE_GRADIENT");
+      awaitPending(h, "shm", List.of());
+      s1.writeGradient(gradient(0, 1));
+      BlockingQueue<Object> second = open(h, header("shm", 1, 0, a1.getToken()), 17);
+      awaitPending(h, "shm", List.of(1));
+      assertEquals(null, second.poll(300, TimeUnit.MILLISECONDS), "replica 1 must still wait");
+      assertEquals(List.of(1), h.server.runs().get("shm").pendingReplicas());
+      assertEquals(before, values(h, "shm"), "a refused push changed the run");
+      assertEquals(1.0, h.metrics.refusedCount("NON_FINITE_GRADIENT"));
+
+      s0.writeGradient(gradient(0, 0));
+      BlockingQueue<Object> corrected = open(h, header("shm", 0, 0, a0.getToken()), 17);
+      for (BlockingQueue<Object> q : List.of(second, corrected)) {
+        TrainResponse answer = assertInstanceOf(TrainResponse.class, q.poll(20, TimeUnit.SECONDS));
+        assertTrue(answer.getHeader().getParametersInSharedMemory());
+        assertEquals(1, answer.getHeader().getParameters().getStep());
       }
       assertEquals(
           h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
@@ -280,6 +386,23 @@ class SharedMemoryTest {
 
   // --- helpers ---
 
+  /** Waits (up to 10 s) until the run's pending replicas are {@code expected}. */
+  private static void awaitPending(Harness h, String run, List<Integer> expected)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!h.server.runs().get(run).pendingReplicas().equals(expected)
+        && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertEquals(expected, h.server.runs().get(run).pendingReplicas());
+  }
+
+  /** y, x and z of a run (its fingerprint without the status, which lists pending replicas). */
+  private static String values(Harness h, String run) {
+    String all = h.fingerprint(run);
+    return all.substring(0, all.indexOf("run_id"));
+  }
+
   private static long deadPid() {
     long pid = 4_000_000; // above Linux's pid_max ceiling (2^22): never alive
     while (ProcessHandle.of(pid).isPresent()) {
@@ -309,6 +432,10 @@ class SharedMemoryTest {
     return SharedSegment.open(Path.of(a.getPath()), a.getToken().toByteArray(), SIZES);
   }
 
+  private static GradientHeader header(String run, int replica, long step, ByteString token) {
+    return header(run, replica, step, token, DataType.DATA_TYPE_FLOAT32);
+  }
+
   private static GradientHeader header(
       String run, int replica, long step, ByteString token, DataType dtype) {
     return GradientHeader.newBuilder()
@@ -331,6 +458,16 @@ class SharedMemoryTest {
    */
   private static Object push(Harness h, GradientHeader header, boolean withChunk, long total)
       throws Exception {
+    return open(h, header, withChunk, total).poll(20, TimeUnit.SECONDS);
+  }
+
+  private static BlockingQueue<Object> open(Harness h, GradientHeader header, long total) {
+    return open(h, header, false, total);
+  }
+
+  /** Opens a Train stream and sends one push; answers and errors arrive in the queue. */
+  private static BlockingQueue<Object> open(
+      Harness h, GradientHeader header, boolean withChunk, long total) {
     BlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
     StreamObserver<TrainRequest> out =
         h.async.train(
@@ -365,9 +502,37 @@ class SharedMemoryTest {
         TrainRequest.newBuilder()
             .setCommit(StreamCommit.newBuilder().setTotalElements(total))
             .build());
-    Object first = inbox.poll(20, TimeUnit.SECONDS);
+    return inbox;
+  }
+
+  /** One PushGradients call naming the segment: header and commit, no chunks. */
+  private static PushGradientsResponse pushGradients(Harness h, GradientHeader header)
+      throws Exception {
+    java.util.concurrent.CompletableFuture<PushGradientsResponse> answer =
+        new java.util.concurrent.CompletableFuture<>();
+    StreamObserver<PushGradientsRequest> out =
+        h.async.pushGradients(
+            new StreamObserver<>() {
+              @Override
+              public void onNext(PushGradientsResponse v) {
+                answer.complete(v);
+              }
+
+              @Override
+              public void onError(Throwable t) {
+                answer.completeExceptionally(t);
+              }
+
+              @Override
+              public void onCompleted() {}
+            });
+    out.onNext(PushGradientsRequest.newBuilder().setHeader(header).build());
+    out.onNext(
+        PushGradientsRequest.newBuilder()
+            .setCommit(StreamCommit.newBuilder().setTotalElements(17))
+            .build());
     out.onCompleted();
-    return first;
+    return answer.get(20, TimeUnit.SECONDS);
   }
 
   private static void assertReason(Object error, Status.Code code, String reason) {
