@@ -196,7 +196,8 @@ public final class OptimizerClient {
    * The replica's shared-memory segment, created by the server on first use. Most callers let
    * {@link ReplicaSession} do this.
    */
-  public AttachSharedMemoryResponse attachSharedMemory(String runId, int replica) {
+  public AttachSharedMemoryResponse attachSharedMemory(
+      String runId, int replica, byte[] localityProof) {
     return call(
         () ->
             deadline(blocking)
@@ -204,6 +205,7 @@ public final class OptimizerClient {
                     AttachSharedMemoryRequest.newBuilder()
                         .setRunId(runId)
                         .setReplica(replica)
+                        .setLocalityProof(com.google.protobuf.ByteString.copyFrom(localityProof))
                         .build()));
   }
 

@@ -172,7 +172,12 @@ public final class ReplicaSession implements AutoCloseable {
       sizes[t] = gradient[t].length;
     }
     try {
-      AttachSharedMemoryResponse r = client.attachSharedMemory(runId, replica);
+      AttachSharedMemoryResponse probe = client.attachSharedMemory(runId, replica, new byte[0]);
+      byte[] proof = java.nio.file.Files.readAllBytes(Path.of(probe.getProbePath()));
+      AttachSharedMemoryResponse r = client.attachSharedMemory(runId, replica, proof);
+      if (r.getPath().isEmpty()) {
+        throw new IllegalStateException("the probe file " + probe.getProbePath() + " is another");
+      }
       SharedSegment mapped =
           SharedSegment.open(Path.of(r.getPath()), r.getToken().toByteArray(), sizes);
       LOG.info("replica " + replica + ": using shared memory " + r.getPath());

@@ -145,10 +145,19 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
   @Override
   public void attachSharedMemory(
       AttachSharedMemoryRequest request, StreamObserver<AttachSharedMemoryResponse> responses) {
-    SharedSegment segment = training.attachSharedMemory(request.getRunId(), request.getReplica());
+    SharedSegment segment =
+        training.attachSharedMemory(
+            request.getRunId(), request.getReplica(), request.getLocalityProof().toByteArray());
+    String probe = training.probe().toAbsolutePath().toString();
+    if (segment == null) {
+      responses.onNext(AttachSharedMemoryResponse.newBuilder().setProbePath(probe).build());
+      responses.onCompleted();
+      return;
+    }
     long total = segment.totalElements();
     responses.onNext(
         AttachSharedMemoryResponse.newBuilder()
+            .setProbePath(probe)
             .setPath(segment.path().toAbsolutePath().toString())
             .setToken(ByteString.copyFrom(segment.token()))
             .setTotalElements(total)

@@ -27,6 +27,7 @@ final class SharedSegments implements AutoCloseable {
   private final Path dir;
   private final Map<String, Entry> segments = new HashMap<>();
   private long created;
+  private byte[] probe;
 
   private record Entry(Run run, int replica, SharedSegment segment) {}
 
@@ -50,14 +51,53 @@ final class SharedSegments implements AutoCloseable {
     return dir != null;
   }
 
-  /** The replica's segment, created on first use. */
-  synchronized SharedSegment attach(Run run, int replica) {
+  /**
+   * The probe file, created on first use: 32 random bytes that only a process that can read this
+   * server's shared-memory directory can know.
+   */
+  synchronized Path probe() {
+    requireEnabled();
+    Path file = dir.resolve("probe");
+    if (probe == null) {
+      byte[] bytes = new byte[32];
+      new java.security.SecureRandom().nextBytes(bytes);
+      try {
+        Files.createDirectories(dir);
+        Path staged = dir.resolve("probe.tmp");
+        Files.write(staged, bytes);
+        Files.move(staged, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      } catch (IOException e) {
+        throw unavailable(e);
+      }
+      probe = bytes;
+    }
+    return file;
+  }
+
+  /** True when {@code proof} is the probe file's content. */
+  synchronized boolean proves(byte[] proof) {
+    return probe != null && java.security.MessageDigest.isEqual(probe, proof);
+  }
+
+  private void requireEnabled() {
     if (dir == null) {
       throw RunException.of(
               ErrorReason.ERROR_REASON_SHARED_MEMORY_UNAVAILABLE,
               "this server has no shared-memory directory (shared-memory-dir); send chunks")
           .build();
     }
+  }
+
+  private RunException unavailable(IOException e) {
+    return RunException.of(
+            ErrorReason.ERROR_REASON_SHARED_MEMORY_UNAVAILABLE,
+            "cannot create a shared-memory file in " + dir + ": " + e.getMessage())
+        .build();
+  }
+
+  /** The replica's segment, created on first use. */
+  synchronized SharedSegment attach(Run run, int replica) {
+    requireEnabled();
     run.checkReplica(replica);
     String key = run.id() + "/" + replica;
     Entry e = segments.get(key);
@@ -67,10 +107,16 @@ final class SharedSegments implements AutoCloseable {
     if (e != null) {
       remove(key, e); // the run was deleted and created again
     }
+    Path file = dir.resolve(run.id() + "." + replica + "." + (++created) + ".seg");
     try {
       Files.createDirectories(dir);
-      Path file = dir.resolve(run.id() + "." + replica + "." + (++created) + ".seg");
-      SharedSegment segment = SharedSegment.create(file, run.tensorSizes());
+      SharedSegment segment;
+      try {
+        segment = SharedSegment.create(file, run.tensorSizes());
+      } catch (IOException failed) {
+        delete(file); // for example ENOSPC half-way: leave no partial file behind
+        throw failed;
+      }
       segments.put(key, new Entry(run, replica, segment));
       LOG.info(
           () ->
@@ -84,10 +130,7 @@ final class SharedSegments implements AutoCloseable {
                   + file);
       return segment;
     } catch (IOException ex) {
-      throw RunException.of(
-              ErrorReason.ERROR_REASON_SHARED_MEMORY_UNAVAILABLE,
-              "cannot create a shared-memory segment in " + dir + ": " + ex.getMessage())
-          .build();
+      throw unavailable(ex);
     }
   }
 

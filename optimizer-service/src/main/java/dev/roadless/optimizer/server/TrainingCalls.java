@@ -214,9 +214,21 @@ final class TrainingCalls {
     };
   }
 
-  /** AttachSharedMemory: the replica's segment, created on first use. */
-  SharedSegment attachSharedMemory(String runId, int replica) {
-    return segments.attach(runs.get(runId), replica);
+  /**
+   * AttachSharedMemory: the replica's segment (created on first use) once the caller proved it can
+   * read this server's shared-memory directory; until then null, and the caller gets {@link
+   * #probe}.
+   */
+  SharedSegment attachSharedMemory(String runId, int replica, byte[] localityProof) {
+    Run run = runs.get(runId);
+    run.checkReplica(replica);
+    segments.probe(); // also refuses when shared memory is off
+    return segments.proves(localityProof) ? segments.attach(run, replica) : null;
+  }
+
+  /** The probe file whose bytes prove locality. */
+  java.nio.file.Path probe() {
+    return segments.probe();
   }
 
   /** Deletes a run's segments (DeleteRun). */

@@ -261,6 +261,26 @@ class SharedMemoryTest {
     }
   }
 
+  /** A replica that cannot read the probe file (another host) never gets a segment allocated. */
+  @Test
+  void attach_withoutLocalityProof_namesTheProbe_allocatesNothing() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("r", Harness.spec(1, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse first = attachWith(h, "r", 0, ByteString.EMPTY);
+      assertEquals("", first.getPath());
+      assertEquals(32, Files.size(Path.of(first.getProbePath())));
+      AttachSharedMemoryResponse wrong = attachWith(h, "r", 0, ByteString.copyFrom(new byte[32]));
+      assertEquals("", wrong.getPath());
+      try (var files = Files.walk(shm)) {
+        assertEquals(
+            List.of(),
+            files.filter(f -> f.toString().endsWith(".seg")).toList(),
+            "no segment without a proof");
+      }
+      assertTrue(attach(h, "r", 0).getPath().endsWith(".seg"));
+    }
+  }
+
   @Test
   void attach_refusals() throws Exception {
     try (Harness h = harness()) {
@@ -423,9 +443,22 @@ class SharedMemoryTest {
         .sum();
   }
 
-  private static AttachSharedMemoryResponse attach(Harness h, String run, int replica) {
+  /** Both calls of AttachSharedMemory: the probe, then the segment with the probe's bytes. */
+  private static AttachSharedMemoryResponse attach(Harness h, String run, int replica)
+      throws Exception {
+    AttachSharedMemoryResponse probe = attachWith(h, run, replica, ByteString.EMPTY);
+    return attachWith(
+        h, run, replica, ByteString.copyFrom(Files.readAllBytes(Path.of(probe.getProbePath()))));
+  }
+
+  private static AttachSharedMemoryResponse attachWith(
+      Harness h, String run, int replica, ByteString proof) {
     return h.blocking.attachSharedMemory(
-        AttachSharedMemoryRequest.newBuilder().setRunId(run).setReplica(replica).build());
+        AttachSharedMemoryRequest.newBuilder()
+            .setRunId(run)
+            .setReplica(replica)
+            .setLocalityProof(proof)
+            .build());
   }
 
   private static SharedSegment map(AttachSharedMemoryResponse a) throws Exception {
