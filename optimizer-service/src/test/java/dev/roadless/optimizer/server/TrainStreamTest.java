@@ -3,7 +3,6 @@ package dev.roadless.optimizer.server;
 import static dev.roadless.optimizer.server.Harness.NAMES;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
@@ -101,7 +100,14 @@ class TrainStreamTest {
       Replica b = new Replica(h);
       for (int k = 0; k < 3; k++) {
         a.push(0, k, TrainingProtocolTest.grad(k, 0));
-        assertTrue(a.inbox.isEmpty(), "answered before the other replica pushed");
+        // Once the server holds replica 0's push, nothing may come back until replica 1's.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!h.server.runs().get("train").pendingReplicas().equals(List.of(0))
+            && System.nanoTime() < deadline) {
+          Thread.sleep(2);
+        }
+        assertEquals(List.of(0), h.server.runs().get("train").pendingReplicas());
+        assertEquals(null, a.inbox.poll(200, TimeUnit.MILLISECONDS), "answered before replica 1");
         b.push(1, k, TrainingProtocolTest.grad(k, 1));
         TrainingProtocolTest.referenceStep(
             ref, TrainingProtocolTest.grad(k, 0), TrainingProtocolTest.grad(k, 1));
