@@ -24,6 +24,7 @@ import dev.roadless.proto.optimizer.v1.GradientHeader;
 import dev.roadless.proto.optimizer.v1.PushGradientsRequest;
 import dev.roadless.proto.optimizer.v1.PushGradientsResponse;
 import dev.roadless.proto.optimizer.v1.PushOutcome;
+import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import dev.roadless.proto.optimizer.v1.StepMode;
 import dev.roadless.proto.optimizer.v1.StreamCommit;
@@ -41,7 +42,6 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -107,16 +107,7 @@ class SharedMemoryTest {
   @Test
   void sync_sharedMemory_bitIdenticalToChunks() throws Exception {
     try (Harness h = harness()) {
-      h.newRun("chunks", Harness.spec(3, StepMode.STEP_MODE_SYNC, 0));
-      h.newRun("shm", Harness.spec(3, StepMode.STEP_MODE_SYNC, 0));
-      Parameters viaChunks = train(h, "chunks", 3, 12, false);
-      Parameters viaShm = train(h, "shm", 3, 12, true);
-      assertEquals(12, viaShm.step());
-      for (int t = 0; t < NAMES.size(); t++) {
-        assertArrayEquals(viaChunks.values()[t], viaShm.values()[t], NAMES.get(t));
-      }
-      assertEquals(
-          h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
+      trainBothWays(h, Harness.spec(3, StepMode.STEP_MODE_SYNC, 0), 12);
       // 3 replicas x 12 steps x 17 floats, each way
       assertEquals(3 * 12 * 17 * 4.0, sharedMemoryBytes(h, "in"));
       assertEquals(3 * 12 * 17 * 4.0, sharedMemoryBytes(h, "out"));
@@ -126,16 +117,22 @@ class SharedMemoryTest {
   @Test
   void async_sharedMemory_bitIdenticalToChunks() throws Exception {
     try (Harness h = harness()) {
-      h.newRun("chunks", Harness.spec(1, StepMode.STEP_MODE_ASYNC, 4));
-      h.newRun("shm", Harness.spec(1, StepMode.STEP_MODE_ASYNC, 4));
-      Parameters viaChunks = train(h, "chunks", 1, 9, false);
-      Parameters viaShm = train(h, "shm", 1, 9, true);
-      for (int t = 0; t < NAMES.size(); t++) {
-        assertArrayEquals(viaChunks.values()[t], viaShm.values()[t], NAMES.get(t));
-      }
-      assertEquals(
-          h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
+      trainBothWays(h, Harness.spec(1, StepMode.STEP_MODE_ASYNC, 4), 9);
     }
+  }
+
+  /** Trains run "chunks" over chunks and run "shm" through segments; both end identical. */
+  private static void trainBothWays(Harness h, RunSpec spec, int steps) throws Exception {
+    h.newRun("chunks", spec);
+    h.newRun("shm", spec);
+    Parameters viaChunks = train(h, "chunks", spec.getReplicas(), steps, false);
+    Parameters viaShm = train(h, "shm", spec.getReplicas(), steps, true);
+    assertEquals(steps, viaShm.step());
+    for (int t = 0; t < NAMES.size(); t++) {
+      assertArrayEquals(viaChunks.values()[t], viaShm.values()[t], NAMES.get(t));
+    }
+    assertEquals(
+        h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
   }
 
   /**
@@ -501,25 +498,8 @@ class SharedMemoryTest {
   /** Opens a Train stream and sends one push; answers and errors arrive in the queue. */
   private static BlockingQueue<Object> open(
       Harness h, GradientHeader header, boolean withChunk, long total) {
-    BlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
-    StreamObserver<TrainRequest> out =
-        h.async.train(
-            new StreamObserver<>() {
-              @Override
-              public void onNext(TrainResponse v) {
-                inbox.add(v);
-              }
-
-              @Override
-              public void onError(Throwable t) {
-                inbox.add(t);
-              }
-
-              @Override
-              public void onCompleted() {
-                inbox.add("completed");
-              }
-            });
+    Inbox<TrainResponse> inbox = new Inbox<>();
+    StreamObserver<TrainRequest> out = h.async.train(inbox);
     out.onNext(TrainRequest.newBuilder().setHeader(header).build());
     if (withChunk) {
       out.onNext(
@@ -535,37 +515,21 @@ class SharedMemoryTest {
         TrainRequest.newBuilder()
             .setCommit(StreamCommit.newBuilder().setTotalElements(total))
             .build());
-    return inbox;
+    return inbox.queue;
   }
 
   /** One PushGradients call naming the segment: header and commit, no chunks. */
   private static PushGradientsResponse pushGradients(Harness h, GradientHeader header)
       throws Exception {
-    java.util.concurrent.CompletableFuture<PushGradientsResponse> answer =
-        new java.util.concurrent.CompletableFuture<>();
-    StreamObserver<PushGradientsRequest> out =
-        h.async.pushGradients(
-            new StreamObserver<>() {
-              @Override
-              public void onNext(PushGradientsResponse v) {
-                answer.complete(v);
-              }
-
-              @Override
-              public void onError(Throwable t) {
-                answer.completeExceptionally(t);
-              }
-
-              @Override
-              public void onCompleted() {}
-            });
+    Inbox<PushGradientsResponse> inbox = new Inbox<>();
+    StreamObserver<PushGradientsRequest> out = h.async.pushGradients(inbox);
     out.onNext(PushGradientsRequest.newBuilder().setHeader(header).build());
     out.onNext(
         PushGradientsRequest.newBuilder()
             .setCommit(StreamCommit.newBuilder().setTotalElements(17))
             .build());
     out.onCompleted();
-    return answer.get(20, TimeUnit.SECONDS);
+    return assertInstanceOf(PushGradientsResponse.class, inbox.queue.poll(20, TimeUnit.SECONDS));
   }
 
   private static void assertReason(Object error, Status.Code code, String reason) {

@@ -15,7 +15,6 @@ import io.grpc.stub.StreamObserver;
 import java.nio.ByteOrder;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -24,28 +23,13 @@ class TrainStreamTest {
 
   /** One replica's open Train stream; answers queue up as they arrive. */
   private static final class Replica {
-    final BlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
+    final BlockingQueue<Object> inbox;
     final StreamObserver<TrainRequest> out;
 
     Replica(Harness h) {
-      out =
-          h.async.train(
-              new StreamObserver<>() {
-                @Override
-                public void onNext(TrainResponse v) {
-                  inbox.add(v);
-                }
-
-                @Override
-                public void onError(Throwable t) {
-                  inbox.add(t);
-                }
-
-                @Override
-                public void onCompleted() {
-                  inbox.add("completed");
-                }
-              });
+      Inbox<TrainResponse> responses = new Inbox<>();
+      inbox = responses.queue;
+      out = h.async.train(responses);
     }
 
     void push(int replica, long step, float[][] g) {
