@@ -133,9 +133,12 @@ public final class Trainer implements AutoCloseable {
         for (int t = 0; t < names.size(); t++) {
           weights.put(names.get(t), y.get(names.get(t)));
         }
-        j.model().setParameters(weights);
         Batch batch = j.train().batch(sharding.slice(y.step(), r.getReplica()));
-        GradientResult g = j.model().computeGradient(batch.inputs(), batch.labels(), batch.size());
+        GradientResult g;
+        synchronized (j.model()) { // see TrainingJob.modelSnapshot
+          j.model().setParameters(weights);
+          g = j.model().computeGradient(batch.inputs(), batch.labels(), batch.size());
+        }
         loss = g.loss();
         float[][] gradient = names.stream().map(g.gradients()::get).toArray(float[][]::new);
         long pushed = y.step();

@@ -105,7 +105,7 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
       data.add(job.train().batch(sharding.slice(i, job.request().getReplica())));
     }
     RecomputedStatistics stats =
-        BatchNormRecalibration.recompute(job.model(), weights(p), data, options);
+        BatchNormRecalibration.recompute(job.modelSnapshot(), weights(p), data, options);
     ComputeBatchNormStatisticsResponse.Builder out =
         ComputeBatchNormStatisticsResponse.newBuilder()
             .setRunId(request.getRunId())
@@ -139,7 +139,7 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
     }
     Map<String, BatchNormBuffers> buffers = new LinkedHashMap<>();
     if (request.getUseTrainingStatistics()) {
-      buffers = job.model().batchNormBuffers();
+      buffers = job.modelSnapshot().batchNormBuffers();
     } else {
       for (BatchNormLayerStatistics s : request.getStatisticsList()) {
         buffers.put(
@@ -160,7 +160,8 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
     if (request.getMaxExamples() > 0 && request.getMaxExamples() < data.size()) {
       data = data.first((int) request.getMaxExamples());
     }
-    Evaluation.Result r = Evaluation.evaluate(job.model(), weights(p), buffers, data, batchSize);
+    Evaluation.Result r =
+        Evaluation.evaluate(job.modelSnapshot(), weights(p), buffers, data, batchSize);
     responses.onNext(
         EvaluateResponse.newBuilder()
             .setSequence(sequence)
@@ -223,7 +224,10 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
           .with("tensor", s.getLayer())
           .build();
     }
-    int channels = job.model().batchNormBuffers().get(s.getLayer()).channels();
+    int channels;
+    synchronized (job.model()) { // the training loop writes the buffers (TrainingJob.modelSnapshot)
+      channels = job.model().batchNormBuffers().get(s.getLayer()).channels();
+    }
     if (s.getMeanCount() != channels || s.getM2Count() != channels || s.getCount() < 2) {
       throw RunException.of(
               ErrorReason.ERROR_REASON_SIZE_MISMATCH,

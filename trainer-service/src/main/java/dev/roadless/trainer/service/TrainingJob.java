@@ -24,6 +24,17 @@ import java.util.List;
 record TrainingJob(
     StartRequest request, Model model, IdxDataset train, IdxDataset holdout, RunSpec runSpec) {
 
+  /**
+   * An independent copy of the live model, parameters and BatchNorm buffers from one moment: the
+   * training loop holds the model's monitor for each step (it sets y and runs forward and
+   * backward), so a copy is never torn between two steps.
+   */
+  Model modelSnapshot() {
+    synchronized (model) {
+      return model.copy();
+    }
+  }
+
   static TrainingJob of(StartRequest r) {
     dev.roadless.optimizer.run.RunRegistry.checkRunId(r.getRunId());
     if (r.getReplicas() < 1 || r.getReplicas() > 1024) {
