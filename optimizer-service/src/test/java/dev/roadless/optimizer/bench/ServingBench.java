@@ -71,7 +71,11 @@ public final class ServingBench {
     int steps = 40;
     String which = "floor,one,two";
     String transports = "tcp,shm";
+    int serverThreads = 2;
     for (String a : args) {
+      if (a.startsWith("server-threads=")) {
+        serverThreads = Integer.parseInt(a.substring(15));
+      }
       if (a.startsWith("transport=")) {
         transports = a.substring(10);
       }
@@ -99,7 +103,7 @@ public final class ServingBench {
             OptimizerServerMain.class.getName(),
             "--port=" + port,
             "--metrics-port=-1",
-            "--threads=2",
+            "--threads=" + serverThreads,
             "--port-file=" + work.resolve("port"));
     try {
       while (!Files.exists(work.resolve("port"))) {
