@@ -62,8 +62,10 @@ final class SharedSegments implements AutoCloseable {
       byte[] bytes = new byte[32];
       new java.security.SecureRandom().nextBytes(bytes);
       try {
-        Files.createDirectories(dir);
+        Files.createDirectories(dir, SharedSegment.ownerOnly(true));
         Path staged = dir.resolve("probe.tmp");
+        Files.deleteIfExists(staged);
+        Files.createFile(staged, SharedSegment.ownerOnly(false));
         Files.write(staged, bytes);
         Files.move(staged, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
       } catch (IOException e) {
@@ -109,7 +111,7 @@ final class SharedSegments implements AutoCloseable {
     }
     Path file = dir.resolve(run.id() + "." + replica + "." + (++created) + ".seg");
     try {
-      Files.createDirectories(dir);
+      Files.createDirectories(dir, SharedSegment.ownerOnly(true));
       SharedSegment segment;
       try {
         segment = SharedSegment.create(file, run.tensorSizes());

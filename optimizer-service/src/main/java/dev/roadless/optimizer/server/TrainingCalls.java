@@ -46,8 +46,9 @@ final class TrainingCalls {
 
   /**
    * Where Train answers are prepared once their step is applied. The step completes every waiting
-   * replica's future on the thread that applied it, under the run's lock; preparing an answer (for
-   * shared memory, a 40 MB copy per 10M parameters) there would serialize the replicas' answers.
+   * replica's future on the thread that applied it, under the run's lock; preparing the answers
+   * there (taking y and queuing its chunks, or for a duplicate shared-memory push copying y into
+   * the segment) would hold the lock and serialize the replicas' answers.
    */
   private final Executor answers =
       Executors.newCachedThreadPool(

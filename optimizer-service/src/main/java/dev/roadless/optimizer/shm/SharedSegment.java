@@ -52,6 +52,22 @@ public final class SharedSegment {
     this.parameters = new MappedFloats(channel, parametersOffset(total), total);
   }
 
+  /**
+   * Owner-only permissions ({@code rw-------}, or {@code rwx------} for a directory) where the file
+   * system has POSIX permissions: a segment holds the run's parameters, and only processes of the
+   * server's user should map it. Nothing elsewhere.
+   */
+  public static java.nio.file.attribute.FileAttribute<?>[] ownerOnly(boolean directory) {
+    if (!java.nio.file.FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+      return new java.nio.file.attribute.FileAttribute<?>[0];
+    }
+    return new java.nio.file.attribute.FileAttribute<?>[] {
+      java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+          java.nio.file.attribute.PosixFilePermissions.fromString(
+              directory ? "rwx------" : "rw-------"))
+    };
+  }
+
   /** Byte offset of the gradient region. */
   public static long gradientOffset() {
     return HEADER_BYTES;
@@ -78,9 +94,9 @@ public final class SharedSegment {
     try (FileChannel channel =
         FileChannel.open(
             file,
-            StandardOpenOption.CREATE_NEW,
-            StandardOpenOption.READ,
-            StandardOpenOption.WRITE)) {
+            java.util.Set.of(
+                StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE),
+            ownerOnly(false))) {
       channel.truncate(0);
       ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
       header.put(MAGIC).put(token).putLong(total);

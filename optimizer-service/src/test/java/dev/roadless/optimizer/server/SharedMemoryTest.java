@@ -248,6 +248,16 @@ class SharedMemoryTest {
       assertEquals(64, a.getGradientOffset());
       assertEquals(0, a.getParametersOffset() % 64);
       assertTrue(a.getParametersOffset() >= 64 + 17 * 4);
+      // Owner-only: the segment holds the run's parameters.
+      assertEquals(
+          java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"),
+          Files.getPosixFilePermissions(Path.of(a.getPath())));
+      assertEquals(
+          java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"),
+          Files.getPosixFilePermissions(Path.of(a.getProbePath())));
+      assertEquals(
+          java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"),
+          Files.getPosixFilePermissions(Path.of(a.getPath()).getParent()));
       byte[] file = Files.readAllBytes(Path.of(a.getPath()));
       assertEquals(a.getSizeBytes(), file.length);
       assertEquals("RDLSHM01", new String(file, 0, 8, java.nio.charset.StandardCharsets.US_ASCII));
