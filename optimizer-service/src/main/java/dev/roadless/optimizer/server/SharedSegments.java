@@ -42,15 +42,6 @@ final class SharedSegments implements AutoCloseable {
     }
   }
 
-  /** A turned-off registry: every attach is refused with SHARED_MEMORY_UNAVAILABLE. */
-  static SharedSegments disabled() {
-    return new SharedSegments(null);
-  }
-
-  boolean enabled() {
-    return dir != null;
-  }
-
   /**
    * The probe file, created on first use: 32 random bytes that only a process that can read this
    * server's shared-memory directory can know.
