@@ -9,6 +9,7 @@ import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
+import dev.roadless.optimizer.server.ServiceLogManager;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
@@ -27,6 +28,10 @@ import java.util.logging.Logger;
 
 /** Wiring: read config, open the store, connect upstream, start, block until SIGTERM, drain. */
 public final class CheckpointServerMain {
+  static {
+    JsonLogFormatter.selectLogManager(); // before the first Logger: keeps logging through the drain
+  }
+
   private static final Logger LOG = Logger.getLogger(CheckpointServerMain.class.getName());
 
   private CheckpointServerMain() {}
@@ -96,7 +101,9 @@ public final class CheckpointServerMain {
                     if (metricsServer != null) {
                       metricsServer.close();
                     }
+                    LOG.info("stopped");
                     stopped.countDown();
+                    ServiceLogManager.release();
                   }
                 },
                 "roadless-drain"));

@@ -6,6 +6,7 @@ import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
+import dev.roadless.optimizer.server.ServiceLogManager;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.wire.CompositeCumulation;
 import io.grpc.ServerBuilder;
@@ -19,6 +20,10 @@ import java.util.logging.Logger;
 
 /** Wiring: read config, build, start, block until SIGTERM, drain. */
 public final class OptimizerServerMain {
+  static {
+    JsonLogFormatter.selectLogManager(); // before the first Logger: keeps logging through the drain
+  }
+
   private static final Logger LOG = Logger.getLogger(OptimizerServerMain.class.getName());
 
   private OptimizerServerMain() {}
@@ -83,6 +88,7 @@ public final class OptimizerServerMain {
                       metricsServer.close();
                     }
                     stopped.countDown();
+                    ServiceLogManager.release();
                   }
                 },
                 "roadless-drain"));

@@ -5,6 +5,7 @@ import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.ServerInterceptors;
+import dev.roadless.optimizer.server.ServiceLogManager;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
 import dev.roadless.trainer.service.Trainer;
 import dev.roadless.trainer.service.TrainerConfig;
@@ -27,6 +28,10 @@ import java.util.logging.Logger;
 
 /** Wiring of a trainer replica: config, optimizer channel, control server, optional autostart. */
 public final class TrainerServerMain {
+  static {
+    JsonLogFormatter.selectLogManager(); // before the first Logger: keeps logging through the drain
+  }
+
   private static final Logger LOG = Logger.getLogger(TrainerServerMain.class.getName());
 
   private TrainerServerMain() {}
@@ -76,6 +81,7 @@ public final class TrainerServerMain {
         .addShutdownHook(
             new Thread(
                 () -> {
+                  LOG.info("shutdown requested; draining");
                   health.enterTerminalState();
                   try {
                     trainer.stop(true, TimeUnit.SECONDS.toMillis(config.drainSeconds()));
@@ -87,7 +93,9 @@ public final class TrainerServerMain {
                       metricsServer.close();
                     }
                     channel.shutdownNow();
+                    LOG.info("stopped");
                     stopped.countDown();
+                    ServiceLogManager.release();
                   }
                 },
                 "roadless-drain"));

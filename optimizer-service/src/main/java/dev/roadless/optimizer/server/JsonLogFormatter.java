@@ -13,7 +13,21 @@ import java.util.logging.Logger;
 /** One JSON object per log line on stderr: time, level, logger, thread, message, error. */
 public final class JsonLogFormatter extends Formatter {
 
-  /** Replaces the JDK's default console logging with JSON lines. */
+  /**
+   * Makes {@link ServiceLogManager} the JDK's LogManager, unless one is configured. Must run before
+   * anything creates a Logger (a static block above a main class's logger field), since the JDK
+   * reads the property once.
+   */
+  public static void selectLogManager() {
+    if (System.getProperty("java.util.logging.manager") == null) {
+      System.setProperty("java.util.logging.manager", ServiceLogManager.class.getName());
+    }
+  }
+
+  /**
+   * Replaces the JDK's default console logging with JSON lines, kept open through shutdown until
+   * {@link ServiceLogManager#release}.
+   */
   public static void install() {
     LogManager.getLogManager().reset();
     ConsoleHandler handler = new ConsoleHandler();
@@ -22,6 +36,7 @@ public final class JsonLogFormatter extends Formatter {
     Logger root = Logger.getLogger("");
     root.addHandler(handler);
     root.setLevel(Level.INFO);
+    ServiceLogManager.hold();
   }
 
   @Override

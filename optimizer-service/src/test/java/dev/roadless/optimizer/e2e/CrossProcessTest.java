@@ -21,6 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -89,6 +90,17 @@ class CrossProcessTest {
     try (var dirs = Files.list(shm)) {
       assertEquals(0, dirs.count(), "a drained server removes its segments");
     }
+  }
+
+  /** SIGTERM: the drain's own log lines reach the log (the JDK used to reset logging first). */
+  @Test
+  void sigterm_drainIsLoggedToTheLastLine(@TempDir Path work) throws Exception {
+    ServerProcess server = ServerProcess.start(ServerProcess.freePort(), null, work);
+    server.close(); // SIGTERM, waits for the exit
+    String log = server.log();
+    assertTrue(log.contains("shutdown requested; draining"), log);
+    String[] lines = log.strip().split("\n");
+    assertTrue(lines[lines.length - 1].contains("\"message\":\"stopped\""), log);
   }
 
   /** Runs both replicas to STEPS and returns x; counts down {@code reached} at {@code at}. */
