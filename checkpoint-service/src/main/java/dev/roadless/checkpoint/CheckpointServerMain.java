@@ -9,19 +9,15 @@ import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
-import dev.roadless.optimizer.server.ServiceLogManager;
+import dev.roadless.optimizer.server.ServiceRuntime;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
-import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.logging.Logger;
@@ -37,17 +33,8 @@ public final class CheckpointServerMain {
   private CheckpointServerMain() {}
 
   public static void main(String[] args) throws Exception {
-    JsonLogFormatter.install();
-    CheckpointConfig config;
-    try {
-      config = CheckpointConfig.from(args, System.getenv());
-    } catch (IllegalArgumentException e) {
-      System.err.println("checkpoint-service: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
-    LOG.info("config " + config);
-
+    ServiceRuntime runtime = new ServiceRuntime("checkpoint-service", LOG);
+    CheckpointConfig config = runtime.config(() -> CheckpointConfig.from(args, System.getenv()));
     CheckpointStore store = new CheckpointStore(config.checkpointDir());
     List<ManagedChannel> channels = new ArrayList<>();
     ManagedChannel optimizerChannel = channel(config.optimizerTarget(), config.maxMessageBytes());
@@ -71,47 +58,18 @@ public final class CheckpointServerMain {
             Clock.systemUTC());
 
     Metrics metrics = new Metrics(PrometheusRegistry.defaultRegistry);
-    HTTPServer metricsServer =
-        config.metricsPort() < 0
-            ? null
-            : HTTPServer.builder()
-                .port(config.metricsPort())
-                .registry(PrometheusRegistry.defaultRegistry)
-                .buildAndStart();
+    runtime.metrics(config.metricsPort());
     CheckpointServer server =
         new CheckpointServer(
             Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
                 .maxInboundMessageSize(config.maxMessageBytes()),
             checkpoints,
             metrics);
-
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  LOG.info("shutdown requested; draining");
-                  try {
-                    server.shutdown(config.drainSeconds());
-                  } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                  } finally {
-                    executor.shutdownNow();
-                    channels.forEach(ManagedChannel::shutdownNow);
-                    if (metricsServer != null) {
-                      metricsServer.close();
-                    }
-                    LOG.info("stopped");
-                    stopped.countDown();
-                    ServiceLogManager.release();
-                  }
-                },
-                "roadless-drain"));
+    runtime.closeAfterDrain(executor::shutdownNow);
+    runtime.closeAfterDrain(() -> channels.forEach(ManagedChannel::shutdownNow));
+    runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.start();
-    if (config.portFile() != null) {
-      Files.writeString(
-          config.portFile(), Integer.toString(server.port()), StandardCharsets.US_ASCII);
-    }
+    ServiceRuntime.writePortFile(config.portFile(), server.port());
     LOG.info(
         "listening port="
             + server.port()
@@ -121,7 +79,7 @@ public final class CheckpointServerMain {
             + store.dir()
             + " trainers="
             + config.trainerTargets().size());
-    stopped.await();
+    runtime.awaitStop();
   }
 
   private static ManagedChannel channel(String target, int maxMessageBytes) {

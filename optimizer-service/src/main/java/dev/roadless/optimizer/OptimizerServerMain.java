@@ -6,16 +6,12 @@ import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
-import dev.roadless.optimizer.server.ServiceLogManager;
+import dev.roadless.optimizer.server.ServiceRuntime;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.wire.CompositeCumulation;
 import io.grpc.ServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.util.concurrent.CountDownLatch;
 import java.util.logging.Logger;
 
 /** Wiring: read config, build, start, block until SIGTERM, drain. */
@@ -40,25 +36,10 @@ public final class OptimizerServerMain {
 
   public static void main(String[] args) throws Exception {
     NettyTuning.apply(); // before anything touches gRPC's buffer pool
-    JsonLogFormatter.install();
-    ServerConfig config;
-    try {
-      config = ServerConfig.from(args, System.getenv());
-    } catch (IllegalArgumentException e) {
-      System.err.println("optimizer-service: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
-    LOG.info("config " + config);
-
+    ServiceRuntime runtime = new ServiceRuntime("optimizer-service", LOG);
+    ServerConfig config = runtime.config(() -> ServerConfig.from(args, System.getenv()));
     Metrics metrics = new Metrics(PrometheusRegistry.defaultRegistry);
-    HTTPServer metricsServer =
-        config.metricsPort() < 0
-            ? null
-            : HTTPServer.builder()
-                .port(config.metricsPort())
-                .registry(PrometheusRegistry.defaultRegistry)
-                .buildAndStart();
+    runtime.metrics(config.metricsPort());
     ServerBuilder<?> builder =
         CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
             .flowControlWindow(config.flowControlWindow())
@@ -72,32 +53,10 @@ public final class OptimizerServerMain {
             config.snapshotEverySteps(),
             config.snapshotEverySeconds(),
             sharedMemoryDir(config));
-
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  LOG.info("shutdown requested; draining");
-                  try {
-                    server.shutdown(config.drainSeconds());
-                  } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                  } finally {
-                    if (metricsServer != null) {
-                      metricsServer.close();
-                    }
-                    stopped.countDown();
-                    ServiceLogManager.release();
-                  }
-                },
-                "roadless-drain"));
+    runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.start();
-    if (config.portFile() != null) {
-      Files.writeString(
-          config.portFile(), Integer.toString(server.port()), StandardCharsets.US_ASCII);
-    }
+    ServiceRuntime.writePortFile(config.portFile(), server.port());
     LOG.info("listening port=" + server.port() + " metrics_port=" + config.metricsPort());
-    stopped.await();
+    runtime.awaitStop();
   }
 }

@@ -5,7 +5,7 @@ import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.ServerInterceptors;
-import dev.roadless.optimizer.server.ServiceLogManager;
+import dev.roadless.optimizer.server.ServiceRuntime;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
 import dev.roadless.trainer.service.Trainer;
 import dev.roadless.trainer.service.TrainerConfig;
@@ -18,11 +18,7 @@ import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
-import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
@@ -37,16 +33,8 @@ public final class TrainerServerMain {
   private TrainerServerMain() {}
 
   public static void main(String[] args) throws Exception {
-    JsonLogFormatter.install();
-    TrainerConfig config;
-    try {
-      config = TrainerConfig.from(args, System.getenv());
-    } catch (IllegalArgumentException e) {
-      System.err.println("trainer-service: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
-    LOG.info("config " + config);
+    ServiceRuntime runtime = new ServiceRuntime("trainer-service", LOG);
+    TrainerConfig config = runtime.config(() -> TrainerConfig.from(args, System.getenv()));
     ManagedChannel channel =
         Grpc.newChannelBuilder(config.optimizerTarget(), InsecureChannelCredentials.create())
             .maxInboundMessageSize(8 << 20)
@@ -65,43 +53,21 @@ public final class TrainerServerMain {
             .addService(ProtoReflectionServiceV1.newInstance())
             .build()
             .start();
-    HTTPServer metricsServer =
-        config.metricsPort() < 0
-            ? null
-            : HTTPServer.builder().port(config.metricsPort()).buildAndStart();
+    runtime.metrics(config.metricsPort());
     health.setStatus(TrainerServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
-    if (config.portFile() != null) {
-      Files.writeString(
-          config.portFile(), Integer.toString(server.getPort()), StandardCharsets.US_ASCII);
-    }
+    ServiceRuntime.writePortFile(config.portFile(), server.getPort());
     LOG.info("listening port=" + server.getPort());
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  LOG.info("shutdown requested; draining");
-                  health.enterTerminalState();
-                  try {
-                    trainer.stop(true, TimeUnit.SECONDS.toMillis(config.drainSeconds()));
-                    server.shutdown().awaitTermination(config.drainSeconds(), TimeUnit.SECONDS);
-                  } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                  } finally {
-                    if (metricsServer != null) {
-                      metricsServer.close();
-                    }
-                    channel.shutdownNow();
-                    LOG.info("stopped");
-                    stopped.countDown();
-                    ServiceLogManager.release();
-                  }
-                },
-                "roadless-drain"));
+    runtime.closeAfterDrain(channel::shutdownNow);
+    runtime.onShutdown(
+        () -> {
+          health.enterTerminalState();
+          trainer.stop(true, TimeUnit.SECONDS.toMillis(config.drainSeconds()));
+          server.shutdown().awaitTermination(config.drainSeconds(), TimeUnit.SECONDS);
+        });
     if (config.autostart() != null) {
       trainer.start(config.autostart());
     }
-    stopped.await();
+    runtime.awaitStop();
   }
 }

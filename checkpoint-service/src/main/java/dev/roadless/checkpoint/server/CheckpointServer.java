@@ -72,6 +72,6 @@ public final class CheckpointServer {
       server.shutdownNow();
       server.awaitTermination(5, TimeUnit.SECONDS);
     }
-    LOG.info("stopped");
+    LOG.info("drained");
   }
 }

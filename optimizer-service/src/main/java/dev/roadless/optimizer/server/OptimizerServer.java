@@ -133,7 +133,7 @@ public final class OptimizerServer {
     snapshots.close();
     segments.close();
     server.awaitTermination(5, TimeUnit.SECONDS);
-    LOG.info("stopped");
+    LOG.info("drained; final snapshots written");
   }
 
   public void awaitTermination() throws InterruptedException {
