@@ -44,14 +44,18 @@ public final class OptimizerHarness implements AutoCloseable {
 
   /** Starts another optimizer server; returns its index. */
   public int startOptimizer() throws Exception {
+    return startOptimizer(new io.grpc.ServerInterceptor[0]);
+  }
+
+  /** Starts another optimizer server whose calls also pass {@code interceptors}. */
+  public int startOptimizer(io.grpc.ServerInterceptor... interceptors) throws Exception {
+    io.grpc.ServerBuilder<?> builder =
+        Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create());
+    for (io.grpc.ServerInterceptor i : interceptors) {
+      builder.intercept(i);
+    }
     optimizers.add(
-        new OptimizerServer(
-                Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
-                new RunRegistry(1),
-                null,
-                Metrics.newIsolated(),
-                0,
-                0)
+        new OptimizerServer(builder, new RunRegistry(1), null, Metrics.newIsolated(), 0, 0)
             .start());
     return optimizers.size() - 1;
   }
