@@ -74,7 +74,7 @@ final class Inputs {
         layout.chunkCount(),
         (w, c) -> {
           for (float[] g : grads[layout.chunkTensor[c]]) {
-            bad[c] |= !allFinite(g, layout.chunkFrom[c], layout.chunkTo[c]);
+            bad[c] |= !Finite.all(g, layout.chunkFrom[c], layout.chunkTo[c]);
           }
         });
     for (int c = 0; c < bad.length; c++) {
@@ -88,7 +88,7 @@ final class Inputs {
   static void requireFinite(Layout layout, float[][] values, String role) {
     for (int t = 0; t < values.length; t++) {
       float[] a = values[t];
-      if (!allFinite(a, 0, a.length)) {
+      if (!Finite.all(a, 0, a.length)) {
         for (int i = 0; i < a.length; i++) {
           if (!Float.isFinite(a[i])) {
             throw new IllegalArgumentException(
@@ -104,30 +104,6 @@ final class Inputs {
         }
       }
     }
-  }
-
-  /**
-   * True when no element is NaN or infinite: {@code a - a} is 0 for a finite value and NaN
-   * otherwise, and a sum of those stays 0 only if all are 0. Eight independent sums, because a
-   * single loop-carried reduction runs at half the memory bandwidth on JDK 17.
-   */
-  static boolean allFinite(float[] a, int from, int to) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    int i = from;
-    for (; i + 8 <= to; i += 8) {
-      s0 += a[i] - a[i];
-      s1 += a[i + 1] - a[i + 1];
-      s2 += a[i + 2] - a[i + 2];
-      s3 += a[i + 3] - a[i + 3];
-      s4 += a[i + 4] - a[i + 4];
-      s5 += a[i + 5] - a[i + 5];
-      s6 += a[i + 6] - a[i + 6];
-      s7 += a[i + 7] - a[i + 7];
-    }
-    for (; i < to; i++) {
-      s0 += a[i] - a[i];
-    }
-    return (s0 + s1 + s2 + s3) + (s4 + s5 + s6 + s7) == 0;
   }
 
   private static void reportFirstNonFinite(Layout layout, float[][][] grads, int t) {

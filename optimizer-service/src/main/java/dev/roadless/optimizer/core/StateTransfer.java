@@ -116,7 +116,7 @@ final class StateTransfer {
               + " elements, expected "
               + dst.length);
     }
-    if (!Inputs.allFinite(src, 0, src.length)) {
+    if (!Finite.all(src, 0, src.length)) {
       throw new IllegalArgumentException(
           "tensor '" + tensor + "': state array " + field + " holds NaN or infinity");
     }

@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.optimizer.core.Finite;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.shm.SharedSegment;
@@ -73,7 +74,7 @@ final class SegmentGradient implements Run.SharedGradient {
    * remembers the lowest non-finite element of the whole gradient.
    */
   private boolean check(int t, float[] v, int at, int to, int from) {
-    if (ChunkAssembler.allFinite(v, at, to)) {
+    if (Finite.all(v, at, to)) {
       return true;
     }
     int i = at;
