@@ -2,6 +2,7 @@ package dev.roadless.checkpoint.remote;
 
 import dev.roadless.checkpoint.format.StateFile;
 import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.client.ClientStreams;
 import dev.roadless.proto.optimizer.v1.ExportStateRequest;
 import dev.roadless.proto.optimizer.v1.ExportStateResponse;
 import dev.roadless.proto.optimizer.v1.ImportStateRequest;
@@ -12,8 +13,6 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.retry.Retry;
 import io.grpc.Channel;
 import io.grpc.Status;
-import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.ClientResponseObserver;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -21,8 +20,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Iterator;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -103,65 +100,23 @@ public final class StateTransfer {
         });
   }
 
-  /** A client stream that sends only while the transport is ready, then waits for the answer. */
+  /** Streams the file's messages as an import under {@code runId} and waits for the answer. */
   private ImportStateResponse send(Iterator<ExportStateResponse> messages, String runId) {
-    CompletableFuture<ImportStateResponse> result = new CompletableFuture<>();
-    async
-        .withDeadlineAfter(options.waitDeadline().toMillis(), TimeUnit.MILLISECONDS)
-        .importState(
-            new ClientResponseObserver<ImportStateRequest, ImportStateResponse>() {
-              private ImportStateResponse response;
+    Iterator<ImportStateRequest> requests =
+        new Iterator<>() {
+          @Override
+          public boolean hasNext() {
+            return messages.hasNext();
+          }
 
-              @Override
-              public void beforeStart(ClientCallStreamObserver<ImportStateRequest> requests) {
-                requests.setOnReadyHandler(
-                    new Runnable() {
-                      private boolean done;
-
-                      @Override
-                      public synchronized void run() {
-                        try {
-                          while (!done && requests.isReady() && messages.hasNext()) {
-                            requests.onNext(StateFile.toImport(messages.next(), runId));
-                          }
-                          if (!done && !messages.hasNext()) {
-                            done = true;
-                            requests.onCompleted();
-                          }
-                        } catch (RuntimeException e) {
-                          done = true;
-                          requests.onError(e);
-                          result.completeExceptionally(e);
-                        }
-                      }
-                    });
-              }
-
-              @Override
-              public void onNext(ImportStateResponse value) {
-                response = value;
-              }
-
-              @Override
-              public void onError(Throwable t) {
-                result.completeExceptionally(t);
-              }
-
-              @Override
-              public void onCompleted() {
-                result.complete(response);
-              }
-            });
-    try {
-      return result.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw Status.CANCELLED.withCause(e).asRuntimeException();
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof RuntimeException re) {
-        throw re;
-      }
-      throw Status.UNKNOWN.withCause(e.getCause()).asRuntimeException();
-    }
+          @Override
+          public ImportStateRequest next() {
+            return StateFile.toImport(messages.next(), runId);
+          }
+        };
+    return ClientStreams.send(
+        async.withDeadlineAfter(options.waitDeadline().toMillis(), TimeUnit.MILLISECONDS)
+            ::importState,
+        requests);
   }
 }

@@ -10,11 +10,18 @@ import java.util.function.Function;
 
 /**
  * A client-streaming call that sends only while the transport is ready, and waits for the answer.
+ * If the message source fails (for example a file being streamed), the call is cancelled and that
+ * failure is thrown.
  */
-final class ClientStreams {
+public final class ClientStreams {
   private ClientStreams() {}
 
-  static <Q, R> R send(Function<StreamObserver<R>, StreamObserver<Q>> start, Iterator<Q> messages) {
+  /**
+   * @param start starts the call with the response observer (a stub method reference)
+   * @param messages every request message, made as the transport asks for them
+   */
+  public static <Q, R> R send(
+      Function<StreamObserver<R>, StreamObserver<Q>> start, Iterator<Q> messages) {
     CompletableFuture<R> result = new CompletableFuture<>();
     start.apply(
         new ClientResponseObserver<Q, R>() {
@@ -28,12 +35,18 @@ final class ClientStreams {
 
                   @Override
                   public synchronized void run() {
-                    while (!done && requests.isReady() && messages.hasNext()) {
-                      requests.onNext(messages.next());
-                    }
-                    if (!done && !messages.hasNext()) {
+                    try {
+                      while (!done && requests.isReady() && messages.hasNext()) {
+                        requests.onNext(messages.next());
+                      }
+                      if (!done && !messages.hasNext()) {
+                        done = true;
+                        requests.onCompleted();
+                      }
+                    } catch (RuntimeException e) {
                       done = true;
-                      requests.onCompleted();
+                      requests.onError(e);
+                      result.completeExceptionally(e);
                     }
                   }
                 });
