@@ -67,16 +67,19 @@ final class Inputs {
     return out;
   }
 
-  /** Throws {@link NonFiniteGradientException} for the first NaN or infinity, in tensor order. */
+  /**
+   * Throws {@link NonFiniteGradientException} for the first NaN or infinity, in tensor order, or
+   * for the first element where finite replicas' float32 sum overflows (their mean would be
+   * infinite).
+   */
   static void requireFinite(Layout layout, float[][][] grads, ChunkExecutor executor) {
     boolean[] bad = new boolean[layout.chunkCount()];
     executor.run(
         layout.chunkCount(),
-        (w, c) -> {
-          for (float[] g : grads[layout.chunkTensor[c]]) {
-            bad[c] |= !Finite.all(g, layout.chunkFrom[c], layout.chunkTo[c]);
-          }
-        });
+        (w, c) ->
+            bad[c] =
+                !Finite.sumAll(
+                    grads[layout.chunkTensor[c]], layout.chunkFrom[c], layout.chunkTo[c]));
     for (int c = 0; c < bad.length; c++) {
       if (bad[c]) {
         reportFirstNonFinite(layout, grads, layout.chunkTensor[c]);
@@ -113,6 +116,12 @@ final class Inputs {
         if (!Float.isFinite(reps[r][i])) {
           throw new NonFiniteGradientException(layout.tensors.get(t).name(), r, i, reps[r][i]);
         }
+      }
+    }
+    for (int i = 0; i < reps[0].length; i++) {
+      if (!Float.isFinite(Finite.sumAt(reps, i))) {
+        throw NonFiniteGradientException.meanOverflows(
+            layout.tensors.get(t).name(), reps.length, i);
       }
     }
   }

@@ -1,8 +1,8 @@
 package dev.roadless.optimizer.run;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.stream.IntStream;
+import dev.roadless.optimizer.core.Finite;
+import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The SYNC replicas' mean gradient, formed by the run before the step so the core runs its
@@ -15,43 +15,51 @@ import java.util.stream.IntStream;
  * float32, then divided by R in float32.
  */
 final class ReplicaAverage {
-  /** Elements per parallel task: three 256 KiB slices stay in L2. */
-  private static final int BLOCK = 1 << 16;
+  /** {@link #into}'s answer when every element of the mean is finite. */
+  static final long FINITE = -1;
 
   private ReplicaAverage() {}
 
   /**
-   * Overwrites {@code gradients[0]} with the mean of all replicas' gradients.
+   * Writes the mean of at least two replicas' gradients into {@code out}, chunk by chunk on the
+   * optimizer's kernel threads. Every replica's gradient was checked finite on arrival, but finite
+   * values can still sum to an infinity; with {@code check} each chunk of the mean is checked while
+   * it is in cache (needed only when some gradient is not {@link Finite#bounded}).
    *
-   * @param gradients {@code [replica][tensor]}, every replica with the same tensor sizes
+   * @param gradients {@code [replica][tensor]}, every replica with the run's tensor sizes
+   * @param out {@code [tensor]}, the run's sizes: {@code gradients[0]} itself, or arrays of its own
+   * @return {@link #FINITE}, or the lowest non-finite element as {@code tensor << 32 | element}
    */
-  static void intoFirst(float[][][] gradients) {
+  static long into(
+      ScheduleFreeOptimizer optimizer, float[][][] gradients, float[][] out, boolean check) {
     float count = gradients.length;
-    List<int[]> blocks = new ArrayList<>();
-    for (int t = 0; t < gradients[0].length; t++) {
-      for (int from = 0; from < gradients[0][t].length; from += BLOCK) {
-        blocks.add(new int[] {t, from, Math.min(from + BLOCK, gradients[0][t].length)});
-      }
-    }
-    IntStream.range(0, blocks.size())
-        .parallel()
-        .forEach(
-            b -> {
-              int[] block = blocks.get(b);
-              mean(gradients, block[0], block[1], block[2], count);
-            });
-  }
-
-  private static void mean(float[][][] gradients, int t, int from, int to, float count) {
-    float[] out = gradients[0][t];
-    for (int r = 1; r < gradients.length; r++) {
-      float[] g = gradients[r][t];
-      for (int i = from; i < to; i++) {
-        out[i] += g[i];
-      }
-    }
-    for (int i = from; i < to; i++) {
-      out[i] /= count;
-    }
+    AtomicLong lowest = new AtomicLong(Long.MAX_VALUE);
+    optimizer.forEachChunk(
+        (t, from, to) -> {
+          float[] o = out[t];
+          float[] g0 = gradients[0][t];
+          float[] g1 = gradients[1][t];
+          for (int i = from; i < to; i++) {
+            o[i] = g0[i] + g1[i];
+          }
+          for (int r = 2; r < gradients.length; r++) {
+            float[] g = gradients[r][t];
+            for (int i = from; i < to; i++) {
+              o[i] += g[i];
+            }
+          }
+          for (int i = from; i < to; i++) {
+            o[i] /= count;
+          }
+          if (check && !Finite.all(o, from, to)) {
+            int i = from;
+            while (Float.isFinite(o[i])) {
+              i++;
+            }
+            long key = ((long) t << 32) | i;
+            lowest.accumulateAndGet(key, Math::min);
+          }
+        });
+    return lowest.get() == Long.MAX_VALUE ? FINITE : lowest.get();
   }
 }

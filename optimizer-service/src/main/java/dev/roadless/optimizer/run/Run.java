@@ -34,6 +34,10 @@ public final class Run {
   private final Object lock = new Object();
   private final float[][][] pending;
   private final YSink[] pendingSinks;
+
+  /** Whether each pending gradient is {@link dev.roadless.optimizer.core.Finite#bounded}. */
+  private final boolean[] pendingBounded;
+
   private final Map<Integer, LinkedHashMap<Long, PushResult>> asyncAnswers = new HashMap<>();
   private final TreeMap<Long, CompletableFuture<Long>> waiters = new TreeMap<>();
   private final Map<String, LongAdder> refused = new ConcurrentHashMap<>();
@@ -54,6 +58,7 @@ public final class Run {
     this.optimizer = optimizer;
     this.pending = new float[spec.getReplicas()][][];
     this.pendingSinks = new YSink[spec.getReplicas()];
+    this.pendingBounded = new boolean[spec.getReplicas()];
     if (!optimizer.tensors().stream().map(t -> t.name()).toList().equals(names)) {
       throw new IllegalStateException("the optimizer's tensors are not in spec order");
     }
@@ -160,36 +165,37 @@ public final class Run {
   /**
    * Takes one replica's mean gradient computed at y_{pushStep}. Every element must already have
    * been checked finite (the server does so chunk by chunk as the push arrives), so the step skips
-   * a second scan.
+   * a second scan; a SYNC mean of several replicas is checked unless all are {@code bounded}.
+   *
+   * @param bounded every element passed {@link dev.roadless.optimizer.core.Finite#bounded}; false
+   *     when unknown
+   * @param sink if this push takes part in a step, sees that step's y as the kernel writes it (see
+   *     {@link YSink}); a push answered as a duplicate, or refused, never calls it. May be null.
    */
-  public PushResult push(int replica, long pushStep, float[][] gradient) {
-    return push(replica, pushStep, gradient, null);
-  }
-
-  /**
-   * As {@link #push(int, long, float[][])}; if this push takes part in a step, {@code sink} sees
-   * that step's y as the kernel writes it (see {@link YSink}). A push answered as a duplicate, or
-   * refused, never calls it.
-   */
-  public PushResult push(int replica, long pushStep, float[][] gradient, YSink sink) {
+  public PushResult push(
+      int replica, long pushStep, float[][] gradient, boolean bounded, YSink sink) {
     checkReplica(replica);
     synchronized (lock) {
       requireInitialized();
       checkNotFuture(pushStep);
       return spec.getMode() == StepMode.STEP_MODE_ASYNC
           ? pushAsync(replica, pushStep, gradient, sink)
-          : pushSync(replica, pushStep, gradient, sink);
+          : pushSync(replica, pushStep, gradient, bounded, sink);
     }
   }
 
   /**
    * A gradient still in a replica's shared-memory segment, which the run asks for in one of two
    * forms (see {@link #pushShared}). Both check every element and throw a {@link RunException},
-   * having kept nothing, when one is not finite.
+   * having kept nothing, when one is not finite; {@link #meanInto} also when the mean is not (two
+   * finite gradients whose sum overflows: {@link #meanOverflows}).
    */
   public interface SharedGradient {
-    /** Copies the gradient into {@code into} (the run's arrays, spec order). */
-    void copyInto(float[][] into);
+    /**
+     * Copies the gradient into {@code into} (the run's arrays, spec order); returns whether every
+     * element is {@link dev.roadless.optimizer.core.Finite#bounded}.
+     */
+    boolean copyInto(float[][] into);
 
     /**
      * Writes the SYNC mean of one or two replicas into {@code out}: every element summed left to
@@ -214,7 +220,8 @@ public final class Run {
         requireInitialized();
         checkNotFuture(pushStep);
         if (pushStep < step || pending[replica] != null) {
-          return pushSync(replica, pushStep, null, sink); // a duplicate: answered, nothing read
+          return pushSync(
+              replica, pushStep, null, true, sink); // a duplicate: answered, nothing read
         }
         if (othersPending(replica) && pending.length <= 2) {
           float[][] mean = acquireBuffers();
@@ -230,13 +237,14 @@ public final class Run {
       }
     }
     float[][] copy = acquireBuffers();
+    boolean bounded;
     try {
-      gradient.copyInto(copy);
+      bounded = gradient.copyInto(copy);
     } catch (RuntimeException e) {
       releaseBuffers(copy);
       throw e;
     }
-    return push(replica, pushStep, copy, sink);
+    return push(replica, pushStep, copy, bounded, sink);
   }
 
   private boolean othersPending(int replica) {
@@ -287,7 +295,8 @@ public final class Run {
     }
   }
 
-  private PushResult pushSync(int replica, long pushStep, float[][] gradient, YSink sink) {
+  private PushResult pushSync(
+      int replica, long pushStep, float[][] gradient, boolean bounded, YSink sink) {
     if (pushStep < step) {
       // Every replica contributed to every completed SYNC step: this is a re-send.
       releaseBuffers(gradient);
@@ -298,15 +307,55 @@ public final class Run {
       return new PushResult(false, pushStep, pushStep, step, true);
     }
     pending[replica] = gradient;
+    pendingBounded[replica] = bounded;
     pendingSinks[replica] = sink;
     for (float[][] g : pending) {
       if (g == null) {
         return new PushResult(false, pushStep, pushStep, step, false);
       }
     }
-    // The mean goes into replica 0's arrays (the run's own buffers, released below).
-    ReplicaAverage.intoFirst(pending);
-    return applySync(pushStep, pending[0]);
+    if (pending.length == 1) {
+      return applySync(pushStep, gradient); // the mean of one is the gradient, checked on arrival
+    }
+    boolean check = false;
+    for (boolean b : pendingBounded) {
+      check |= !b;
+    }
+    // Bounded gradients cannot overflow: the mean goes into replica 0's arrays (released with the
+    // step). Otherwise into arrays of its own, so a refusal leaves every pending gradient intact.
+    float[][] mean = check ? acquireBuffers() : pending[0];
+    long overflow = ReplicaAverage.into(optimizer, pending, mean, check);
+    if (overflow != ReplicaAverage.FINITE) {
+      // Every gradient is finite, their sum is not: refuse the push that completed the step and
+      // keep the others, as for a non-finite push.
+      releaseBuffers(mean);
+      pending[replica] = null;
+      pendingSinks[replica] = null;
+      releaseBuffers(gradient);
+      throw meanOverflows(overflow);
+    }
+    return applySync(pushStep, mean);
+  }
+
+  /**
+   * The refusal of a push whose gradient is finite but makes the replicas' mean infinite, at {@code
+   * tensorAndElement} ({@code tensor << 32 | element}).
+   */
+  public RunException meanOverflows(long tensorAndElement) {
+    String tensor = names.get((int) (tensorAndElement >>> 32));
+    int element = (int) tensorAndElement;
+    return RunException.of(
+            ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT,
+            "tensor '"
+                + tensor
+                + "' element "
+                + element
+                + ": every replica's gradient is finite, but their float32 sum overflows, so"
+                + " their mean is not finite")
+        .with("run_id", id)
+        .with("tensor", tensor)
+        .with("element", element)
+        .build();
   }
 
   /**

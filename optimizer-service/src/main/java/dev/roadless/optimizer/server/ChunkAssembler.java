@@ -24,6 +24,7 @@ final class ChunkAssembler {
   private final DataType dtype;
   private final ErrorReason nonFiniteReason;
   private long elements;
+  private boolean bounded = true;
 
   /**
    * @param names tensor names in run order
@@ -113,9 +114,22 @@ final class ChunkAssembler {
     }
     elements += count;
     // Checked right after the copy, while the chunk is still in the cache.
-    if (nonFiniteReason != null && !Finite.all(values[t], (int) offset, (int) (offset + count))) {
-      reportNonFinite(t, (int) offset, (int) count);
+    int from = (int) offset;
+    int to = (int) (offset + count);
+    if (nonFiniteReason != null && !Finite.bounded(values[t], from, to)) {
+      if (!Finite.all(values[t], from, to)) {
+        reportNonFinite(t, from, (int) count);
+      }
+      bounded = false;
     }
+  }
+
+  /**
+   * True when every value accepted so far is below {@link Finite#bounded}'s limit, so no replica
+   * mean it takes part in can overflow. Only tracked when non-finite values are refused.
+   */
+  boolean bounded() {
+    return bounded;
   }
 
   /** Confirms full coverage and the sender's element count; returns the arrays in run order. */
@@ -191,13 +205,18 @@ final class ChunkAssembler {
   static RunException nonFinite(ErrorReason reason, String tensor, float[] v, int from, int to) {
     for (int i = from; i < to; i++) {
       if (!Float.isFinite(v[i])) {
-        return RunException.of(reason, "tensor '" + tensor + "' element " + i + " is " + v[i])
-            .with("tensor", tensor)
-            .with("element", i)
-            .build();
+        return nonFinite(reason, tensor, i, v[i]);
       }
     }
     throw new IllegalStateException("no non-finite element in [" + from + ", " + to + ")");
+  }
+
+  /** The refusal naming element {@code element} of {@code tensor}, whose value is {@code value}. */
+  static RunException nonFinite(ErrorReason reason, String tensor, int element, float value) {
+    return RunException.of(reason, "tensor '" + tensor + "' element " + element + " is " + value)
+        .with("tensor", tensor)
+        .with("element", element)
+        .build();
   }
 
   private RunException sizeMismatch(String tensor, String detail) {

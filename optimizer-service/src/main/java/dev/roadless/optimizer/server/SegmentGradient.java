@@ -17,6 +17,7 @@ final class SegmentGradient implements Run.SharedGradient {
   private final Run run;
   private final List<String> names;
   private RunException first;
+  private volatile boolean unbounded;
   private long firstAt = Long.MAX_VALUE;
 
   SegmentGradient(SharedSegment segment, Run run) {
@@ -26,21 +27,24 @@ final class SegmentGradient implements Run.SharedGradient {
   }
 
   @Override
-  public void copyInto(float[][] into) {
+  public boolean copyInto(float[][] into) {
     run.optimizer()
         .forEachChunk(
             (t, from, to) -> {
               segment.getGradient(t, into[t], from, to);
-              check(t, into[t], from, to, from);
+              check(t, into[t], from, to);
             });
     throwFirst();
+    return !unbounded;
   }
 
   /**
    * R = 1: the copy. R = 2: {@code (mine + other) / 2}, equal to ReplicaAverage's {@code (g0 + g1)
    * / 2} bit for bit because adding two floats commutes; every array is indexed alike, so C2
    * vectorizes the loop (through a staging buffer at another offset it does not, and runs 3x
-   * slower). The run asks for no more than two replicas.
+   * slower). The run asks for no more than two replicas. The mean is what is checked: the other
+   * gradient was checked when it arrived, so a non-finite mean is a non-finite value of this one or
+   * two finite values whose sum overflows.
    */
   @Override
   public void meanInto(float[][][] others, int self, float[][] out) {
@@ -52,12 +56,25 @@ final class SegmentGradient implements Run.SharedGradient {
             (t, from, to) -> {
               float[] o = out[t];
               segment.getGradient(t, o, from, to);
-              if (!check(t, o, from, to, from) || others.length == 1) {
-                return;
+              if (others.length == 2) {
+                float[] g = others[1 - self][t];
+                for (int i = from; i < to; i++) {
+                  o[i] = (o[i] + g[i]) / 2f;
+                }
               }
-              float[] g = others[1 - self][t];
-              for (int i = from; i < to; i++) {
-                o[i] = (o[i] + g[i]) / 2f;
+              if (!Finite.all(o, from, to)) {
+                int i = from;
+                while (Float.isFinite(o[i])) {
+                  i++;
+                }
+                float[] mine = new float[1];
+                segment.getGradient(t, i, i + 1, mine, 0);
+                remember(
+                    t,
+                    i,
+                    Float.isFinite(mine[0])
+                        ? run.meanOverflows(((long) t << 32) | i)
+                        : nonFinite(t, i, mine[0]));
               }
             });
     throwFirst();
@@ -70,31 +87,33 @@ final class SegmentGradient implements Run.SharedGradient {
   }
 
   /**
-   * Checks {@code v[at, to)}, which holds elements [from, from + to - at) of tensor {@code t};
-   * remembers the lowest non-finite element of the whole gradient.
+   * Checks elements [from, to) of tensor {@code t}; remembers the lowest non-finite one, and
+   * whether any is not {@link Finite#bounded}.
    */
-  private boolean check(int t, float[] v, int at, int to, int from) {
-    if (Finite.all(v, at, to)) {
-      return true;
+  private void check(int t, float[] v, int from, int to) {
+    if (Finite.bounded(v, from, to)) {
+      return;
     }
-    int i = at;
-    while (Float.isFinite(v[i])) {
-      i++;
-    }
-    int element = from + (i - at);
-    long key = ((long) t << 32) | element;
-    synchronized (this) {
-      if (key < firstAt) {
-        firstAt = key;
-        first =
-            RunException.of(
-                    ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT,
-                    "tensor '" + names.get(t) + "' element " + element + " is " + v[i])
-                .with("tensor", names.get(t))
-                .with("element", element)
-                .build();
+    unbounded = true;
+    if (!Finite.all(v, from, to)) {
+      int i = from;
+      while (Float.isFinite(v[i])) {
+        i++;
       }
+      remember(t, i, nonFinite(t, i, v[i]));
     }
-    return false;
+  }
+
+  private RunException nonFinite(int t, int element, float value) {
+    return ChunkAssembler.nonFinite(
+        ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT, names.get(t), element, value);
+  }
+
+  private synchronized void remember(int t, int element, RunException refusal) {
+    long key = ((long) t << 32) | element;
+    if (key < firstAt) {
+      firstAt = key;
+      first = refusal;
+    }
   }
 }

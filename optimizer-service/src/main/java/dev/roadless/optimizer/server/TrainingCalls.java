@@ -389,9 +389,10 @@ final class TrainingCalls {
         }
       } else {
         float[][] gradient = assembler.finish(totalElements);
+        boolean bounded = assembler.bounded();
         assembler = null;
         buffers = null; // the run owns them now
-        result = run.push(replica, step, gradient, sink);
+        result = run.push(replica, step, gradient, bounded, sink);
       }
       if (!result.duplicate() && result.applied()) {
         metrics.stepApplied(run.id());

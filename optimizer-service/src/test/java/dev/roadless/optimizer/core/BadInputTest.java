@@ -83,6 +83,30 @@ class BadInputTest {
   }
 
   @Test
+  void step_finiteGradientsWhoseSumOverflows_throwsNamingTensorAndIndex() {
+    Map<String, float[][]> g = goodGrads();
+    g.get("big")[0][Problems.BIG - 5] = 3e38f;
+    g.get("big")[1][Problems.BIG - 5] = 2e38f; // both finite; the float32 sum is infinite
+    NonFiniteGradientException e =
+        refused(NonFiniteGradientException.class, "sum overflows", o -> o.step(g));
+    assertEquals("big", e.tensor());
+    assertEquals(-1, e.replica());
+    assertEquals(Problems.BIG - 5, e.index());
+  }
+
+  @Test
+  void step_largeFiniteGradientsWhoseSumIsFinite_areApplied() {
+    Map<String, float[][]> g = goodGrads();
+    g.get("big")[0][9] = 3e38f;
+    g.get("big")[1][9] = -3e38f;
+    try (ScheduleFreeOptimizer opt =
+        Problems.build(Variant.ADAMW, Problems.first(Variant.ADAMW), 2, 1)) {
+      Problems.run(opt, new Random(1), 2, 1);
+      assertEquals(3, opt.step(g));
+    }
+  }
+
+  @Test
   void step_infinity_throwsNonFiniteAndChangesNothing() {
     Map<String, float[][]> g = goodGrads();
     g.get("scalar")[0][0] = Float.NEGATIVE_INFINITY;

@@ -6,6 +6,7 @@ import static dev.roadless.optimizer.server.RawStreams.commit;
 import static dev.roadless.optimizer.server.RawStreams.header;
 import static dev.roadless.optimizer.server.RawStreams.send;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.optimizer.v1.PushGradientsRequest;
@@ -115,6 +116,41 @@ class PushValidationTest {
     assertEquals("3", Errors.errorInfo(e).getMetadataOrThrow("element"));
     assertEquals(1.0, h.metrics.refusedCount("NON_FINITE_GRADIENT"));
     assertEquals(1L, h.client.status(RUN).getRefusedPushesOrThrow("NON_FINITE_GRADIENT"));
+  }
+
+  /**
+   * Two finite gradients whose float32 sum overflows: the push that completes the step is refused
+   * (its mean would be infinite), the other stays pending, and a corrected push then gives the same
+   * bits as a run that never saw the overflow.
+   */
+  @Test
+  void push_finiteGradientsWhoseMeanOverflows_refused_otherStaysPending() throws Exception {
+    float[][] g1 = Harness.random(21);
+    g1[0][5] = 3e38f;
+    float[][] g0 = Harness.random(22);
+    g0[0][5] = 2e38f;
+    h.newRun("overflow", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+    send(h.async, RawStreams.push("overflow", 1, 0, g1));
+    String pending = h.fingerprint("overflow");
+
+    var e =
+        assertRefused(
+            Code.INVALID_ARGUMENT,
+            "NON_FINITE_GRADIENT",
+            () -> send(h.async, RawStreams.push("overflow", 0, 0, g0)));
+    assertEquals("w", Errors.errorInfo(e).getMetadataOrThrow("tensor"));
+    assertEquals("5", Errors.errorInfo(e).getMetadataOrThrow("element"));
+    assertEquals(pending, h.fingerprint("overflow"), "the refusal changed the run");
+    assertEquals(1L, h.client.status("overflow").getRefusedPushesOrThrow("NON_FINITE_GRADIENT"));
+
+    g0[0][5] = -3e38f;
+    send(h.async, RawStreams.push("overflow", 0, 0, g0));
+    h.newRun("reference", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+    send(h.async, RawStreams.push("reference", 1, 0, g1));
+    send(h.async, RawStreams.push("reference", 0, 0, g0));
+    String applied = h.fingerprint("overflow").replace("overflow", "?");
+    assertEquals(h.fingerprint("reference").replace("reference", "?"), applied);
+    assertTrue(applied.startsWith("SEQUENCE_TRAIN@1,"), applied);
   }
 
   @Test

@@ -236,6 +236,87 @@ class SharedMemoryTest {
     }
   }
 
+  /**
+   * SYNC, two replicas: two finite gradients whose sum overflows float32. The push that completes
+   * the step (its mean formed straight from its segment) is refused; the other stays pending until
+   * a corrected push, which gives the same bits as chunks.
+   */
+  @Test
+  void sync_finiteGradientsWhoseMeanOverflows_completingPushRefused() throws Exception {
+    try (Harness h = harness()) {
+      float[][] g0 = gradient(0, 0);
+      float[][] g1 = gradient(0, 1);
+      g1[1][2] = -3e38f;
+      g0[1][2] = -2e38f;
+      h.newRun("shm", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse a0 = attach(h, "shm", 0);
+      AttachSharedMemoryResponse a1 = attach(h, "shm", 1);
+      SharedSegment s0 = map(a0);
+      SharedSegment s1 = map(a1);
+      s1.writeGradient(g1);
+      BlockingQueue<Object> first = open(h, header("shm", 1, 0, a1.getToken()), 17);
+      awaitPending(h, "shm", List.of(1));
+      String before = values(h, "shm");
+
+      s0.writeGradient(g0);
+      Object refused = push(h, header("shm", 0, 0, a0.getToken()), false, 17);
+      assertReason(refused, Status.Code.INVALID_ARGUMENT, "NON_FINITE_GRADIENT");
+      assertTrue(
+          Status.fromThrowable((Throwable) refused).getDescription().contains("sum overflows"),
+          refused.toString());
+      assertEquals(List.of(1), h.server.runs().get("shm").pendingReplicas());
+      assertEquals(before, values(h, "shm"), "a refused push changed the run");
+      assertEquals(null, first.poll(200, TimeUnit.MILLISECONDS), "replica 1 must still wait");
+
+      g0[1][2] = 3e38f;
+      s0.writeGradient(g0);
+      BlockingQueue<Object> corrected = open(h, header("shm", 0, 0, a0.getToken()), 17);
+      for (BlockingQueue<Object> q : List.of(first, corrected)) {
+        TrainResponse answer = assertInstanceOf(TrainResponse.class, q.poll(20, TimeUnit.SECONDS));
+        assertEquals(1, answer.getHeader().getParameters().getStep());
+      }
+      h.newRun("chunks", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      h.client.push("chunks", 0, 0, NAMES, g0, DataType.DATA_TYPE_FLOAT32);
+      h.client.push("chunks", 1, 0, NAMES, g1, DataType.DATA_TYPE_FLOAT32);
+      assertEquals(
+          h.fingerprint("chunks").replace("chunks", "?"), h.fingerprint("shm").replace("shm", "?"));
+    }
+  }
+
+  /**
+   * SYNC, three replicas (every push copied out of its segment, the mean formed by the run): the
+   * copies report that a gradient is too large to rule out an overflow, so the mean is checked, and
+   * the push that completes the step is refused with the run unchanged.
+   */
+  @Test
+  void sync_threeReplicas_meanOverflow_completingPushRefused() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("shm", Harness.spec(3, StepMode.STEP_MODE_SYNC, 0));
+      List<BlockingQueue<Object>> waiting = new java.util.ArrayList<>();
+      for (int r = 0; r < 2; r++) {
+        AttachSharedMemoryResponse a = attach(h, "shm", r);
+        float[][] g = gradient(0, r);
+        g[0][4] = 3e38f;
+        map(a).writeGradient(g);
+        waiting.add(open(h, header("shm", r, 0, a.getToken()), 17));
+        awaitPending(h, "shm", r == 0 ? List.of(0) : List.of(0, 1));
+      }
+      String before = values(h, "shm");
+      AttachSharedMemoryResponse a2 = attach(h, "shm", 2);
+      map(a2).writeGradient(gradient(0, 2));
+      Object refused = push(h, header("shm", 2, 0, a2.getToken()), false, 17);
+      assertReason(refused, Status.Code.INVALID_ARGUMENT, "NON_FINITE_GRADIENT");
+      assertTrue(
+          Status.fromThrowable((Throwable) refused).getDescription().contains("sum overflows"),
+          refused.toString());
+      assertEquals(before, values(h, "shm"), "a refused push changed the run");
+      assertEquals(List.of(0, 1), h.server.runs().get("shm").pendingReplicas());
+      for (BlockingQueue<Object> q : waiting) {
+        assertEquals(null, q.poll(100, TimeUnit.MILLISECONDS), "the pending pushes still wait");
+      }
+    }
+  }
+
   @Test
   void attach_isIdempotent_andLaysOutTheDocumentedFile() throws Exception {
     try (Harness h = harness()) {
