@@ -24,4 +24,7 @@ USER 10001:10001
 # gRPC (health, reflection, roadless.optimizer.v1) and Prometheus /metrics.
 EXPOSE 50051 9464
 # Health comes from Kubernetes' grpc probes, so no HEALTHCHECK. Heap follows the memory limit.
-ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-jar", "/app/optimizer-service-all.jar"]
+# The Vector API module makes the gradient intake's copy-and-check passes about twice as fast
+# (docs/BENCHMARKS.md); without it the server runs the scalar loops. The JVM warns once that an
+# incubating module is in use.
+ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "--add-modules=jdk.incubator.vector", "-jar", "/app/optimizer-service-all.jar"]

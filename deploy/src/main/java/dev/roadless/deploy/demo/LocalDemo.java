@@ -73,7 +73,7 @@ public final class LocalDemo {
           services.start(
               "optimizer",
               "optimizer-service",
-              List.of("-Xmx1g"),
+              List.of("-Xmx1g", "--add-modules=jdk.incubator.vector"),
               List.of("--threads=1", "--snapshot-dir=" + out.resolve("snapshots")));
       List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
       List<String> trainerTargets = new ArrayList<>();

@@ -1,9 +1,19 @@
 package dev.roadless.optimizer.core;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 /**
  * The finiteness scan the core and the server share (gradients, initial values, imported state).
  */
 public final class Finite {
+  /**
+   * Whether {@link VectorScan} runs: the JVM was started with {@code --add-modules
+   * jdk.incubator.vector} and the module has the JDK 17 API (later JDKs replaced {@code
+   * fromByteBuffer}, which a probe at start-up finds out).
+   */
+  static final boolean VECTOR = vectorWorks();
+
   private Finite() {}
 
   /**
@@ -12,6 +22,27 @@ public final class Finite {
    * single loop-carried reduction runs at half the memory bandwidth on JDK 17.
    */
   public static boolean all(float[] a, int from, int to) {
+    return VECTOR ? VectorScan.all(a, from, to) : scalarAll(a, from, to);
+  }
+
+  private static boolean vectorWorks() {
+    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+      return false;
+    }
+    try {
+      int n = 256; // more than the widest vector's lanes, so every vector call links
+      float[] a = new float[n];
+      ByteBuffer b = ByteBuffer.allocate(4 * n);
+      return VectorScan.all(a, 0, n)
+          && VectorScan.bounded(a, 0, n)
+          && VectorScan.copyBounded(b, 0, a, 0, n)
+          && VectorScan.meanOfTwo(b, 0, a, a, 0, n);
+    } catch (LinkageError e) {
+      return false;
+    }
+  }
+
+  static boolean scalarAll(float[] a, int from, int to) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     int i = from;
     for (; i + 8 <= to; i += 8) {
@@ -37,6 +68,10 @@ public final class Finite {
    * {@link #all}.
    */
   public static boolean bounded(float[] a, int from, int to) {
+    return VECTOR ? VectorScan.bounded(a, from, to) : scalarBounded(a, from, to);
+  }
+
+  static boolean scalarBounded(float[] a, int from, int to) {
     final float k = 0x1p17f;
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     int i = from;
@@ -57,6 +92,50 @@ public final class Finite {
       s0 += t - t;
     }
     return (s0 + s1 + s2 + s3) + (s4 + s5 + s6 + s7) == 0;
+  }
+
+  /**
+   * Copies {@code to - from} little-endian float32 values from {@code src} at byte {@code srcByte}
+   * into {@code dst[from, to)} and returns whether all of them are {@link #bounded}, in one pass
+   * with the Vector API (a copy and then a scan read every value twice from memory).
+   */
+  public static boolean copyBounded(ByteBuffer src, int srcByte, float[] dst, int from, int to) {
+    return VECTOR
+        ? VectorScan.copyBounded(src, srcByte, dst, from, to)
+        : scalarCopyBounded(src, srcByte, dst, from, to);
+  }
+
+  static boolean scalarCopyBounded(ByteBuffer src, int srcByte, float[] dst, int from, int to) {
+    src.duplicate()
+        .order(ByteOrder.LITTLE_ENDIAN)
+        .position(srcByte)
+        .asFloatBuffer()
+        .get(dst, from, to - from);
+    return scalarBounded(dst, from, to);
+  }
+
+  /**
+   * Writes {@code out[i] = (src value + other[i]) / 2} in float32 for i in [from, to), the source
+   * read as {@link #copyBounded} does, and returns whether every mean is finite.
+   */
+  public static boolean meanOfTwo(
+      ByteBuffer src, int srcByte, float[] other, float[] out, int from, int to) {
+    return VECTOR
+        ? VectorScan.meanOfTwo(src, srcByte, other, out, from, to)
+        : scalarMeanOfTwo(src, srcByte, other, out, from, to);
+  }
+
+  static boolean scalarMeanOfTwo(
+      ByteBuffer src, int srcByte, float[] other, float[] out, int from, int to) {
+    src.duplicate()
+        .order(ByteOrder.LITTLE_ENDIAN)
+        .position(srcByte)
+        .asFloatBuffer()
+        .get(out, from, to - from);
+    for (int i = from; i < to; i++) {
+      out[i] = (out[i] + other[i]) / 2f;
+    }
+    return scalarAll(out, from, to);
   }
 
   /**

@@ -31,8 +31,10 @@ final class SegmentGradient implements Run.SharedGradient {
     run.optimizer()
         .forEachChunk(
             (t, from, to) -> {
-              segment.getGradient(t, into[t], from, to);
-              check(t, into[t], from, to);
+              if (!segment.getGradientBounded(t, into[t], from, to)) {
+                unbounded = true;
+                check(t, into[t], from, to);
+              }
             });
     throwFirst();
     return !unbounded;
@@ -40,11 +42,10 @@ final class SegmentGradient implements Run.SharedGradient {
 
   /**
    * R = 1: the copy. R = 2: {@code (mine + other) / 2}, equal to ReplicaAverage's {@code (g0 + g1)
-   * / 2} bit for bit because adding two floats commutes; every array is indexed alike, so C2
-   * vectorizes the loop (through a staging buffer at another offset it does not, and runs 3x
-   * slower). The run asks for no more than two replicas. The mean is what is checked: the other
-   * gradient was checked when it arrived, so a non-finite mean is a non-finite value of this one or
-   * two finite values whose sum overflows.
+   * / 2} bit for bit because adding two floats commutes. Both read the segment once and check in
+   * the same pass. The run asks for no more than two replicas. For two, the mean is what is
+   * checked: the other gradient was checked when it arrived, so a non-finite mean is a non-finite
+   * value of this one or two finite values whose sum overflows.
    */
   @Override
   public void meanInto(float[][][] others, int self, float[][] out) {
@@ -55,14 +56,11 @@ final class SegmentGradient implements Run.SharedGradient {
         .forEachChunk(
             (t, from, to) -> {
               float[] o = out[t];
-              segment.getGradient(t, o, from, to);
-              if (others.length == 2) {
-                float[] g = others[1 - self][t];
-                for (int i = from; i < to; i++) {
-                  o[i] = (o[i] + g[i]) / 2f;
+              if (others.length == 1) {
+                if (!segment.getGradientBounded(t, o, from, to)) {
+                  check(t, o, from, to);
                 }
-              }
-              if (!Finite.all(o, from, to)) {
+              } else if (!segment.gradientMeanWith(t, others[1 - self][t], o, from, to)) {
                 int i = from;
                 while (Float.isFinite(o[i])) {
                   i++;
@@ -86,15 +84,8 @@ final class SegmentGradient implements Run.SharedGradient {
     }
   }
 
-  /**
-   * Checks elements [from, to) of tensor {@code t}; remembers the lowest non-finite one, and
-   * whether any is not {@link Finite#bounded}.
-   */
+  /** Checks elements [from, to) of tensor {@code t}; remembers the lowest non-finite one. */
   private void check(int t, float[] v, int from, int to) {
-    if (Finite.bounded(v, from, to)) {
-      return;
-    }
-    unbounded = true;
     if (!Finite.all(v, from, to)) {
       int i = from;
       while (Float.isFinite(v[i])) {

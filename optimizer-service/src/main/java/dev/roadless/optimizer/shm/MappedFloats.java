@@ -1,6 +1,8 @@
 package dev.roadless.optimizer.shm;
 
+import dev.roadless.optimizer.core.Finite;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
@@ -15,6 +17,7 @@ final class MappedFloats {
   private static final long WINDOW = 1L << WINDOW_SHIFT;
 
   private final FloatBuffer[] windows;
+  private final ByteBuffer[] bytes; // the same windows, little-endian bytes
   private final long length;
 
   /**
@@ -25,14 +28,15 @@ final class MappedFloats {
     this.length = length;
     int n = (int) ((length + WINDOW - 1) / WINDOW);
     windows = new FloatBuffer[n];
+    bytes = new ByteBuffer[n];
     for (int w = 0; w < n; w++) {
       long first = w * WINDOW;
       long count = Math.min(WINDOW, length - first);
-      windows[w] =
+      bytes[w] =
           channel
               .map(FileChannel.MapMode.READ_WRITE, byteOffset + first * 4, count * 4)
-              .order(ByteOrder.LITTLE_ENDIAN)
-              .asFloatBuffer();
+              .order(ByteOrder.LITTLE_ENDIAN);
+      windows[w] = bytes[w].asFloatBuffer();
     }
   }
 
@@ -52,6 +56,44 @@ final class MappedFloats {
       off += n;
       len -= n;
     }
+  }
+
+  /**
+   * As {@link #get}, checking every value in the same pass; returns whether all are {@link
+   * Finite#bounded} (finite and not large enough for a replica mean to overflow).
+   */
+  boolean getBounded(long from, float[] dst, int off, int len) {
+    check(from, len);
+    boolean bounded = true;
+    while (len > 0) {
+      int w = (int) (from >>> WINDOW_SHIFT);
+      int at = (int) (from & (WINDOW - 1));
+      int n = Math.min(len, windows[w].capacity() - at);
+      bounded &= Finite.copyBounded(bytes[w], at * 4, dst, off, off + n);
+      from += n;
+      off += n;
+      len -= n;
+    }
+    return bounded;
+  }
+
+  /**
+   * Writes {@code out[off + j] = (element from + j + other[off + j]) / 2} for j in [0, len), in
+   * float32; returns whether every mean is finite.
+   */
+  boolean meanOfTwo(long from, float[] other, float[] out, int off, int len) {
+    check(from, len);
+    boolean finite = true;
+    while (len > 0) {
+      int w = (int) (from >>> WINDOW_SHIFT);
+      int at = (int) (from & (WINDOW - 1));
+      int n = Math.min(len, windows[w].capacity() - at);
+      finite &= Finite.meanOfTwo(bytes[w], at * 4, other, out, off, off + n);
+      from += n;
+      off += n;
+      len -= n;
+    }
+    return finite;
   }
 
   /** Copies {@code src[off..off+len)} to elements starting at {@code to}. */

@@ -179,6 +179,22 @@ public final class SharedSegment {
     gradient.get(starts[tensor] + from, dst, from, to - from);
   }
 
+  /**
+   * As {@link #getGradient(int, float[], int, int)}, checking each value in the same pass; returns
+   * whether all are {@link dev.roadless.optimizer.core.Finite#bounded}.
+   */
+  public boolean getGradientBounded(int tensor, float[] dst, int from, int to) {
+    return gradient.getBounded(starts[tensor] + from, dst, from, to - from);
+  }
+
+  /**
+   * Writes {@code out[i] = (gradient[i] + other[i]) / 2} in float32 for elements [from, to) of
+   * tensor {@code tensor}; returns whether every mean is finite.
+   */
+  public boolean gradientMeanWith(int tensor, float[] other, float[] out, int from, int to) {
+    return gradient.meanOfTwo(starts[tensor] + from, other, out, from, to - from);
+  }
+
   /** Reads elements [from, to) of tensor {@code tensor} into {@code dst[at ..]}. */
   public void getGradient(int tensor, int from, int to, float[] dst, int at) {
     gradient.get(starts[tensor] + from, dst, at, to - from);

@@ -99,7 +99,9 @@ public final class ServingBench {
     }
     Process server =
         java(
-            jvmFlags("serving.serverJvm", "-Xmx6g -XX:+UseParallelGC"),
+            jvmFlags(
+                "serving.serverJvm",
+                "-Xmx6g -XX:+UseParallelGC --add-modules=jdk.incubator.vector"),
             OptimizerServerMain.class.getName(),
             "--port=" + port,
             "--metrics-port=-1",

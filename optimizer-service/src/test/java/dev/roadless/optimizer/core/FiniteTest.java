@@ -4,10 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-/** The shared scans: every position of the unrolled loops, and the bound's promise. */
+/**
+ * The shared scans: every position of the unrolled loops, the bound's promise, and the Vector API
+ * path (which the build's tests run with) against the scalar one.
+ */
 class FiniteTest {
   private static final float[] NON_FINITE = {
     Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY
@@ -59,5 +65,67 @@ class FiniteTest {
     assertTrue(Finite.sumAll(new float[][] {parts[0], parts[2]}, 0, 11));
     parts[0][9] = Float.NaN;
     assertFalse(Finite.sumAll(new float[][] {parts[0]}, 0, 11));
+  }
+
+  @Test
+  void vectorPath_isOn_inTheseTests() {
+    assertTrue(
+        Finite.VECTOR,
+        "tests run with --add-modules=jdk.incubator.vector on JDK 17 (optimizer-service/pom.xml)");
+  }
+
+  /** Random lengths, offsets and special values: both paths give the same answers and bits. */
+  @Test
+  void vectorAndScalar_agree_onValuesAndVerdicts() {
+    SplittableRandom r = new SplittableRandom(42);
+    float[] specials = {
+      Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 3e38f, -2e38f, 0x1p111f, -0f
+    };
+    for (int trial = 0; trial < 400; trial++) {
+      int n = r.nextInt(1, 300);
+      int from = r.nextInt(0, 40);
+      int to = from + n;
+      float[] a = new float[to + r.nextInt(0, 20)];
+      float[] other = new float[a.length];
+      for (int i = 0; i < a.length; i++) {
+        a[i] = (float) r.nextGaussian();
+        other[i] = (float) r.nextGaussian();
+      }
+      int hits = r.nextInt(0, 3);
+      for (int h = 0; h < hits; h++) {
+        a[from + r.nextInt(n)] = specials[r.nextInt(specials.length)];
+      }
+      if (r.nextBoolean()) {
+        other[from + r.nextInt(n)] = specials[3 + r.nextInt(3)];
+      }
+      String at = "trial " + trial;
+      assertEquals(Finite.scalarAll(a, from, to), VectorScan.all(a, from, to), at);
+      assertEquals(Finite.scalarBounded(a, from, to), VectorScan.bounded(a, from, to), at);
+
+      int srcByte = 4 * r.nextInt(0, 8) + r.nextInt(0, 2) * 4;
+      ByteBuffer src = ByteBuffer.allocate(srcByte + 4 * n).order(ByteOrder.LITTLE_ENDIAN);
+      for (int i = 0; i < n; i++) {
+        src.putFloat(srcByte + 4 * i, a[from + i]);
+      }
+      float[] scalarOut = new float[a.length];
+      float[] vectorOut = new float[a.length];
+      assertEquals(
+          Finite.scalarCopyBounded(src, srcByte, scalarOut, from, to),
+          VectorScan.copyBounded(src, srcByte, vectorOut, from, to),
+          at);
+      assertTrue(Arrays.equals(scalarOut, vectorOut), at);
+      assertTrue(Arrays.equals(a, from, to, vectorOut, from, to), at);
+      assertEquals(
+          Finite.scalarMeanOfTwo(src, srcByte, other, scalarOut, from, to),
+          VectorScan.meanOfTwo(src, srcByte, other, vectorOut, from, to),
+          at);
+      for (int i = from; i < to; i++) {
+        assertEquals(
+            Float.floatToRawIntBits((a[i] + other[i]) / 2f),
+            Float.floatToRawIntBits(vectorOut[i]),
+            at + " element " + i);
+      }
+      assertTrue(Arrays.equals(scalarOut, vectorOut), at);
+    }
   }
 }

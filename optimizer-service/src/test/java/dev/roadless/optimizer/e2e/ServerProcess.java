@@ -36,6 +36,7 @@ final class ServerProcess implements AutoCloseable {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx1g");
+    cmd.add("--add-modules=jdk.incubator.vector"); // as the image runs it
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(OptimizerServerMain.class.getName());

@@ -2,7 +2,9 @@ package dev.roadless.optimizer.shm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -41,6 +43,21 @@ class MappedFloatsTest {
       assertEquals(100.5f, one[0]);
       region.get(window - 1, one, 0, 1);
       assertEquals(99.5f, one[0]);
+      float[] checked = new float[values.length];
+      assertTrue(region.getBounded(at, checked, 0, checked.length));
+      assertArrayEquals(values, checked);
+      float[] other = new float[values.length];
+      java.util.Arrays.fill(other, 1.5f);
+      float[] mean = new float[values.length];
+      assertTrue(region.meanOfTwo(at, other, mean, 0, mean.length));
+      for (int i = 0; i < mean.length; i++) {
+        assertEquals((values[i] + 1.5f) / 2f, mean[i]);
+      }
+      values[250] = Float.NaN; // in the second window
+      region.put(at, values, 0, values.length);
+      assertFalse(region.getBounded(at, checked, 0, checked.length));
+      assertFalse(region.meanOfTwo(at, other, mean, 0, mean.length));
+      assertTrue(region.getBounded(at, checked, 0, 250));
       assertThrows(IndexOutOfBoundsException.class, () -> region.get(length - 1, back, 0, 2));
       assertThrows(IndexOutOfBoundsException.class, () -> region.put(-1, values, 0, 1));
     }
