@@ -2,6 +2,7 @@ package dev.roadless.optimizer.core;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 
 /**
  * The finiteness scan the core and the server share (gradients, initial values, imported state).
@@ -36,7 +37,9 @@ public final class Finite {
       return VectorScan.all(a, 0, n)
           && VectorScan.bounded(a, 0, n)
           && VectorScan.copyBounded(b, 0, a, 0, n)
-          && VectorScan.meanOfTwo(b, 0, a, a, 0, n);
+          && VectorScan.meanOfTwo(b, 0, a, a, 0, n)
+          && VectorScan.allIn(b, 0, n)
+          && VectorScan.meanOfTwoIn(b, 0, b, 0, a, 0, n);
     } catch (LinkageError e) {
       return false;
     }
@@ -134,6 +137,47 @@ public final class Finite {
         .get(out, from, to - from);
     for (int i = from; i < to; i++) {
       out[i] = (out[i] + other[i]) / 2f;
+    }
+    return scalarAll(out, from, to);
+  }
+
+  /**
+   * True when the {@code count} little-endian float32 values at byte {@code srcByte} of {@code src}
+   * are all finite: a scan in place, without a copy.
+   */
+  public static boolean allIn(ByteBuffer src, int srcByte, int count) {
+    return VECTOR ? VectorScan.allIn(src, srcByte, count) : scalarAllIn(src, srcByte, count);
+  }
+
+  static boolean scalarAllIn(ByteBuffer src, int srcByte, int count) {
+    FloatBuffer f =
+        src.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(srcByte).asFloatBuffer();
+    float s = 0;
+    for (int i = 0; i < count; i++) {
+      float v = f.get(i);
+      s += v - v;
+    }
+    return s == 0;
+  }
+
+  /**
+   * Writes {@code out[i] = (a value + b value) / 2} in float32 for i in [from, to), both sources
+   * read as {@link #copyBounded} does (from {@code aByte} and {@code bByte}), and returns whether
+   * every mean is finite.
+   */
+  public static boolean meanOfTwoIn(
+      ByteBuffer a, int aByte, ByteBuffer b, int bByte, float[] out, int from, int to) {
+    return VECTOR
+        ? VectorScan.meanOfTwoIn(a, aByte, b, bByte, out, from, to)
+        : scalarMeanOfTwoIn(a, aByte, b, bByte, out, from, to);
+  }
+
+  static boolean scalarMeanOfTwoIn(
+      ByteBuffer a, int aByte, ByteBuffer b, int bByte, float[] out, int from, int to) {
+    FloatBuffer fb = b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(bByte).asFloatBuffer();
+    scalarCopyBounded(a, aByte, out, from, to);
+    for (int i = from; i < to; i++) {
+      out[i] = (out[i] + fb.get(i - from)) / 2f;
     }
     return scalarAll(out, from, to);
   }

@@ -75,6 +75,46 @@ final class VectorScan {
     return s == 0;
   }
 
+  /** As {@link Finite#allIn}. */
+  static boolean allIn(ByteBuffer src, int srcByte, int count) {
+    FloatVector acc = FloatVector.zero(S);
+    int i = 0;
+    for (int upper = S.loopBound(count); i < upper; i += S.length()) {
+      FloatVector v = FloatVector.fromByteBuffer(S, src, srcByte + i * 4, ByteOrder.LITTLE_ENDIAN);
+      acc = acc.add(v.sub(v));
+    }
+    float s = acc.reduceLanes(VectorOperators.ADD);
+    for (; i < count; i++) {
+      float v = src.getFloat(srcByte + i * 4);
+      s += v - v;
+    }
+    return s == 0;
+  }
+
+  /** As {@link Finite#meanOfTwoIn}. */
+  static boolean meanOfTwoIn(
+      ByteBuffer a, int aByte, ByteBuffer b, int bByte, float[] out, int from, int to) {
+    FloatVector acc = FloatVector.zero(S);
+    int i = from;
+    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
+      int k = (i - from) * 4;
+      FloatVector m =
+          FloatVector.fromByteBuffer(S, a, aByte + k, ByteOrder.LITTLE_ENDIAN)
+              .add(FloatVector.fromByteBuffer(S, b, bByte + k, ByteOrder.LITTLE_ENDIAN))
+              .div(2f);
+      m.intoArray(out, i);
+      acc = acc.add(m.sub(m));
+    }
+    float s = acc.reduceLanes(VectorOperators.ADD);
+    for (; i < to; i++) {
+      int k = (i - from) * 4;
+      float m = (a.getFloat(aByte + k) + b.getFloat(bByte + k)) / 2f;
+      out[i] = m;
+      s += m - m;
+    }
+    return s == 0;
+  }
+
   /** As {@link Finite#bounded}. */
   static boolean bounded(float[] a, int from, int to) {
     FloatVector acc = FloatVector.zero(S);

@@ -35,6 +35,12 @@ public final class Run {
   private final float[][][] pending;
   private final YSink[] pendingSinks;
 
+  /**
+   * SYNC pushes still in their replicas' shared-memory segments (checked, not copied): a replica is
+   * pending when it has arrays in {@link #pending} or a gradient here.
+   */
+  private final SharedGradient[] pendingShared;
+
   /** Whether each pending gradient is {@link dev.roadless.optimizer.core.Finite#bounded}. */
   private final boolean[] pendingBounded;
 
@@ -59,6 +65,7 @@ public final class Run {
     this.pending = new float[spec.getReplicas()][][];
     this.pendingSinks = new YSink[spec.getReplicas()];
     this.pendingBounded = new boolean[spec.getReplicas()];
+    this.pendingShared = new SharedGradient[spec.getReplicas()];
     if (!optimizer.tensors().stream().map(t -> t.name()).toList().equals(names)) {
       throw new IllegalStateException("the optimizer's tensors are not in spec order");
     }
@@ -204,36 +211,54 @@ public final class Run {
      * as {@code ReplicaAverage} does.
      */
     void meanInto(float[][][] others, int self, float[][] out);
+
+    /**
+     * Checks every element where it is, without a copy; the run then keeps this gradient pending in
+     * the segment and reads it once, for the mean, when the step completes.
+     */
+    void checkInPlace();
+
+    /**
+     * Writes the SYNC mean of two replicas, this one and {@code other} (both still in their
+     * segments), into {@code out}, bit-identical to {@code ReplicaAverage}; checks the mean.
+     */
+    void meanWith(SharedGradient other, float[][] out);
   }
 
   /**
-   * A push whose gradient is in shared memory. When it completes a SYNC step of one or two
-   * replicas, the mean is formed straight from the segment (one pass instead of a copy and then a
-   * mean over the copies), under the run's lock; otherwise the gradient is copied out and checked
-   * first, outside the lock (while the other replicas are still writing theirs), and pushed as
-   * {@link #push(int, long, float[][], YSink)} does.
+   * A push whose gradient is in shared memory. SYNC with one or two replicas: the push that
+   * completes a step forms the mean straight from the segments (one pass, under the run's lock); an
+   * earlier push is only checked where it lies, outside the lock while the other replica is still
+   * writing, and stays pending in its segment. Otherwise (ASYNC, more replicas) the gradient is
+   * copied out and checked first, outside the lock, and pushed as {@link #push} does.
    */
   public PushResult pushShared(int replica, long pushStep, SharedGradient gradient, YSink sink) {
     checkReplica(replica);
-    if (spec.getMode() == StepMode.STEP_MODE_SYNC) {
+    boolean sync = spec.getMode() == StepMode.STEP_MODE_SYNC;
+    if (sync && pending.length <= 2) {
       synchronized (lock) {
         requireInitialized();
         checkNotFuture(pushStep);
-        if (pushStep < step || pending[replica] != null) {
-          return pushSync(
-              replica, pushStep, null, true, sink); // a duplicate: answered, nothing read
+        if (pushStep < step || isPending(replica)) {
+          return pushSync(replica, pushStep, null, true, sink); // a duplicate: nothing read
         }
-        if (othersPending(replica) && pending.length <= 2) {
-          float[][] mean = acquireBuffers();
-          try {
-            gradient.meanInto(pending, replica, mean);
-          } catch (RuntimeException e) {
-            releaseBuffers(mean);
-            throw e;
-          }
-          pendingSinks[replica] = sink;
-          return applySync(pushStep, mean);
+        if (othersPending(replica)) {
+          return completeShared(replica, pushStep, gradient, sink);
         }
+      }
+      gradient.checkInPlace();
+      synchronized (lock) {
+        requireInitialized();
+        checkNotFuture(pushStep);
+        if (pushStep < step || isPending(replica)) {
+          return pushSync(replica, pushStep, null, true, sink);
+        }
+        if (othersPending(replica)) {
+          return completeShared(replica, pushStep, gradient, sink); // it arrived meanwhile
+        }
+        pendingShared[replica] = gradient;
+        pendingSinks[replica] = sink;
+        return new PushResult(false, pushStep, pushStep, step, false);
       }
     }
     float[][] copy = acquireBuffers();
@@ -247,9 +272,32 @@ public final class Run {
     return push(replica, pushStep, copy, bounded, sink);
   }
 
+  /** Under the lock: the last of at most two SYNC pushes, read from its segment into the mean. */
+  private PushResult completeShared(
+      int replica, long pushStep, SharedGradient gradient, YSink sink) {
+    float[][] mean = acquireBuffers();
+    try {
+      SharedGradient other = pending.length == 2 ? pendingShared[1 - replica] : null;
+      if (other != null) {
+        gradient.meanWith(other, mean);
+      } else {
+        gradient.meanInto(pending, replica, mean);
+      }
+    } catch (RuntimeException e) {
+      releaseBuffers(mean);
+      throw e;
+    }
+    pendingSinks[replica] = sink;
+    return applySync(pushStep, mean);
+  }
+
+  private boolean isPending(int replica) {
+    return pending[replica] != null || pendingShared[replica] != null;
+  }
+
   private boolean othersPending(int replica) {
     for (int r = 0; r < pending.length; r++) {
-      if (r != replica && pending[r] == null) {
+      if (r != replica && !isPending(r)) {
         return false;
       }
     }
@@ -302,18 +350,35 @@ public final class Run {
       releaseBuffers(gradient);
       return new PushResult(true, pushStep, pushStep, step, true);
     }
-    if (pending[replica] != null) {
+    if (isPending(replica)) {
       releaseBuffers(gradient);
       return new PushResult(false, pushStep, pushStep, step, true);
+    }
+    if (!othersPending(replica)) {
+      pending[replica] = gradient;
+      pendingBounded[replica] = bounded;
+      pendingSinks[replica] = sink;
+      return new PushResult(false, pushStep, pushStep, step, false);
+    }
+    // The last push. A replica still pending in its segment is read now (copied and checked);
+    // should that fail (it wrote the segment after its push), this push is refused.
+    for (int r = 0; r < pending.length; r++) {
+      if (pendingShared[r] != null) {
+        float[][] copy = acquireBuffers();
+        try {
+          pendingBounded[r] = pendingShared[r].copyInto(copy);
+        } catch (RuntimeException e) {
+          releaseBuffers(copy);
+          releaseBuffers(gradient);
+          throw e;
+        }
+        pending[r] = copy;
+        pendingShared[r] = null;
+      }
     }
     pending[replica] = gradient;
     pendingBounded[replica] = bounded;
     pendingSinks[replica] = sink;
-    for (float[][] g : pending) {
-      if (g == null) {
-        return new PushResult(false, pushStep, pushStep, step, false);
-      }
-    }
     if (pending.length == 1) {
       return applySync(pushStep, gradient); // the mean of one is the gradient, checked on arrival
     }
@@ -379,6 +444,7 @@ public final class Run {
         releaseBuffers(mean);
       }
       Arrays.fill(pending, null);
+      Arrays.fill(pendingShared, null);
       Arrays.fill(pendingSinks, null);
     }
     return new PushResult(true, pushStep, pushStep, step, false);
@@ -561,7 +627,7 @@ public final class Run {
     synchronized (lock) {
       List<Integer> out = new ArrayList<>();
       for (int r = 0; r < pending.length; r++) {
-        if (pending[r] != null) {
+        if (isPending(r)) {
           out.add(r);
         }
       }

@@ -78,6 +78,78 @@ final class SegmentGradient implements Run.SharedGradient {
     throwFirst();
   }
 
+  /** Checks every element in place, without a copy. */
+  @Override
+  public void checkInPlace() {
+    run.optimizer()
+        .forEachChunk(
+            (t, from, to) -> {
+              if (!segment.gradientFinite(t, from, to)) {
+                float[] copy = new float[to - from];
+                segment.getGradient(t, from, to, copy, 0);
+                int i = 0;
+                while (i < copy.length - 1 && Float.isFinite(copy[i])) {
+                  i++;
+                }
+                remember(t, from + i, nonFinite(t, from + i, copy[i]));
+              }
+            });
+    throwFirst();
+  }
+
+  /**
+   * {@code (mine + other's) / 2} straight from both segments, which is ReplicaAverage's {@code (g0
+   * + g1) / 2} bit for bit because adding two floats commutes; the mean is what is checked.
+   */
+  @Override
+  public void meanWith(Run.SharedGradient other, float[][] out) {
+    SharedSegment theirs = ((SegmentGradient) other).segment;
+    run.optimizer()
+        .forEachChunk(
+            (t, from, to) -> {
+              float[] o = out[t];
+              if (!segment.gradientMeanWith(theirs, t, o, from, to)) {
+                int i = from;
+                while (Float.isFinite(o[i])) {
+                  i++;
+                }
+                float[] mine = new float[1];
+                float[] their = new float[1];
+                segment.getGradient(t, i, i + 1, mine, 0);
+                theirs.getGradient(t, i, i + 1, their, 0);
+                remember(
+                    t,
+                    i,
+                    !Float.isFinite(mine[0])
+                        ? nonFinite(t, i, mine[0])
+                        : Float.isFinite(their[0])
+                            ? run.meanOverflows(((long) t << 32) | i)
+                            : otherChanged(t, i, their[0]));
+              }
+            });
+    throwFirst();
+  }
+
+  /**
+   * The pending replica's value was finite when it was checked and is not now: it wrote its segment
+   * again while its push was pending, which the protocol forbids. This push is refused; the run is
+   * unchanged.
+   */
+  private RunException otherChanged(int t, int element, float value) {
+    return RunException.of(
+            ErrorReason.ERROR_REASON_SHARED_MEMORY_MISUSE,
+            "tensor '"
+                + names.get(t)
+                + "' element "
+                + element
+                + " of the other replica's pending gradient changed to "
+                + value
+                + " after its push")
+        .with("tensor", names.get(t))
+        .with("element", element)
+        .build();
+  }
+
   private synchronized void throwFirst() {
     if (first != null) {
       throw first; // the lowest (tensor, element) that is not finite

@@ -96,6 +96,45 @@ final class MappedFloats {
     return finite;
   }
 
+  /** True when elements [from, from + len) are all finite: a scan in place, without a copy. */
+  boolean allFinite(long from, int len) {
+    check(from, len);
+    boolean finite = true;
+    while (len > 0) {
+      int w = (int) (from >>> WINDOW_SHIFT);
+      int at = (int) (from & (WINDOW - 1));
+      int n = Math.min(len, windows[w].capacity() - at);
+      finite &= Finite.allIn(bytes[w], at * 4, n);
+      from += n;
+      len -= n;
+    }
+    return finite;
+  }
+
+  /**
+   * Writes {@code out[off + j] = (a's element from + j + b's element from + j) / 2} for j in [0,
+   * len), in float32; returns whether every mean is finite. The regions must have the same length
+   * (so the same windows).
+   */
+  static boolean meanOfTwo(
+      MappedFloats a, MappedFloats b, long from, float[] out, int off, int len) {
+    if (a.length != b.length) {
+      throw new IllegalArgumentException("regions of " + a.length + " and " + b.length);
+    }
+    a.check(from, len);
+    boolean finite = true;
+    while (len > 0) {
+      int w = (int) (from >>> WINDOW_SHIFT);
+      int at = (int) (from & (WINDOW - 1));
+      int n = Math.min(len, a.windows[w].capacity() - at);
+      finite &= Finite.meanOfTwoIn(a.bytes[w], at * 4, b.bytes[w], at * 4, out, off, off + n);
+      from += n;
+      off += n;
+      len -= n;
+    }
+    return finite;
+  }
+
   /** Copies {@code src[off..off+len)} to elements starting at {@code to}. */
   void put(long to, float[] src, int off, int len) {
     check(to, len);

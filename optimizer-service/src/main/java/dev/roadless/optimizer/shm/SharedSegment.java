@@ -195,6 +195,21 @@ public final class SharedSegment {
     return gradient.meanOfTwo(starts[tensor] + from, other, out, from, to - from);
   }
 
+  /** True when elements [from, to) of tensor {@code tensor}'s gradient are all finite, in place. */
+  public boolean gradientFinite(int tensor, int from, int to) {
+    return gradient.allFinite(starts[tensor] + from, to - from);
+  }
+
+  /**
+   * Writes {@code out[i] = (this gradient[i] + other's gradient[i]) / 2} in float32 for elements
+   * [from, to) of tensor {@code tensor}; returns whether every mean is finite. Both segments belong
+   * to the same run (same layout).
+   */
+  public boolean gradientMeanWith(SharedSegment other, int tensor, float[] out, int from, int to) {
+    return MappedFloats.meanOfTwo(
+        gradient, other.gradient, starts[tensor] + from, out, from, to - from);
+  }
+
   /** Reads elements [from, to) of tensor {@code tensor} into {@code dst[at ..]}. */
   public void getGradient(int tensor, int from, int to, float[] dst, int at) {
     gradient.get(starts[tensor] + from, dst, at, to - from);

@@ -317,6 +317,73 @@ class SharedMemoryTest {
     }
   }
 
+  /**
+   * SYNC, two replicas on different transports, in both orders: a push waiting in its segment is
+   * read when a chunk push completes the step, and a chunk push waiting in arrays is averaged with
+   * a completing segment push. Same bits as chunks only.
+   */
+  @Test
+  void sync_mixedTransports_eitherOrder_sameBitsAsChunks() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("chunks", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      for (int r = 0; r < 2; r++) {
+        h.client.push("chunks", r, 0, NAMES, gradient(0, r), DataType.DATA_TYPE_FLOAT32);
+      }
+      String expected = h.fingerprint("chunks").replace("chunks", "?");
+      for (int shmReplica = 0; shmReplica < 2; shmReplica++) {
+        for (boolean shmFirst : new boolean[] {true, false}) {
+          String run = "mixed-" + shmReplica + "-" + shmFirst;
+          h.newRun(run, Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+          AttachSharedMemoryResponse a = attach(h, run, shmReplica);
+          map(a).writeGradient(gradient(0, shmReplica));
+          int chunkReplica = 1 - shmReplica;
+          BlockingQueue<Object> viaSegment = null;
+          if (shmFirst) {
+            viaSegment = open(h, header(run, shmReplica, 0, a.getToken()), 17);
+            awaitPending(h, run, List.of(shmReplica));
+          }
+          h.client.push(
+              run, chunkReplica, 0, NAMES, gradient(0, chunkReplica), DataType.DATA_TYPE_FLOAT32);
+          if (!shmFirst) {
+            viaSegment = open(h, header(run, shmReplica, 0, a.getToken()), 17);
+          }
+          TrainResponse answer =
+              assertInstanceOf(TrainResponse.class, viaSegment.poll(20, TimeUnit.SECONDS));
+          assertEquals(1, answer.getHeader().getParameters().getStep());
+          assertEquals(expected, h.fingerprint(run).replace(run, "?"), run);
+        }
+      }
+    }
+  }
+
+  /**
+   * SYNC, two replicas: the pending replica writes NaN into its segment after its push (the
+   * protocol forbids it). The completing push is refused and the run is unchanged.
+   */
+  @Test
+  void sync_pendingSegmentRewrittenAfterItsPush_completingPushRefused() throws Exception {
+    try (Harness h = harness()) {
+      h.newRun("shm", Harness.spec(2, StepMode.STEP_MODE_SYNC, 0));
+      AttachSharedMemoryResponse a0 = attach(h, "shm", 0);
+      AttachSharedMemoryResponse a1 = attach(h, "shm", 1);
+      SharedSegment s1 = map(a1);
+      s1.writeGradient(gradient(0, 1));
+      BlockingQueue<Object> first = open(h, header("shm", 1, 0, a1.getToken()), 17);
+      awaitPending(h, "shm", List.of(1));
+      String before = values(h, "shm");
+      float[][] changed = gradient(0, 1);
+      changed[0][3] = Float.NaN;
+      s1.writeGradient(changed);
+
+      map(a0).writeGradient(gradient(0, 0));
+      Object refused = push(h, header("shm", 0, 0, a0.getToken()), false, 17);
+      assertReason(refused, Status.Code.INVALID_ARGUMENT, "SHARED_MEMORY_MISUSE");
+      assertEquals(before, values(h, "shm"), "a refused push changed the run");
+      assertEquals(List.of(1), h.server.runs().get("shm").pendingReplicas());
+      assertEquals(null, first.poll(100, TimeUnit.MILLISECONDS), "replica 1 still waits");
+    }
+  }
+
   @Test
   void attach_isIdempotent_andLaysOutTheDocumentedFile() throws Exception {
     try (Harness h = harness()) {
