@@ -192,10 +192,10 @@ public final class Run {
   }
 
   /**
-   * A gradient still in a replica's shared-memory segment, which the run asks for in one of two
-   * forms (see {@link #pushShared}). Both check every element and throw a {@link RunException},
-   * having kept nothing, when one is not finite; {@link #meanInto} also when the mean is not (two
-   * finite gradients whose sum overflows: {@link #meanOverflows}).
+   * A gradient still in a replica's shared-memory segment, which the run reads in one of the forms
+   * below (see {@link #pushShared}). Each checks every value it reads and throws a {@link
+   * RunException}, having kept nothing, when one is not finite; the two means also when the mean is
+   * not (finite gradients whose sum overflows: {@link #meanOverflows}).
    */
   public interface SharedGradient {
     /**

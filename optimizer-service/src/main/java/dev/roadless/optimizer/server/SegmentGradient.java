@@ -61,18 +61,7 @@ final class SegmentGradient implements Run.SharedGradient {
                   check(t, o, from, to);
                 }
               } else if (!segment.gradientMeanWith(t, others[1 - self][t], o, from, to)) {
-                int i = from;
-                while (Float.isFinite(o[i])) {
-                  i++;
-                }
-                float[] mine = new float[1];
-                segment.getGradient(t, i, i + 1, mine, 0);
-                remember(
-                    t,
-                    i,
-                    Float.isFinite(mine[0])
-                        ? run.meanOverflows(((long) t << 32) | i)
-                        : nonFinite(t, i, mine[0]));
+                meanNotFinite(t, o, from, null);
               }
             });
     throwFirst();
@@ -109,25 +98,40 @@ final class SegmentGradient implements Run.SharedGradient {
             (t, from, to) -> {
               float[] o = out[t];
               if (!segment.gradientMeanWith(theirs, t, o, from, to)) {
-                int i = from;
-                while (Float.isFinite(o[i])) {
-                  i++;
-                }
-                float[] mine = new float[1];
-                float[] their = new float[1];
-                segment.getGradient(t, i, i + 1, mine, 0);
-                theirs.getGradient(t, i, i + 1, their, 0);
-                remember(
-                    t,
-                    i,
-                    !Float.isFinite(mine[0])
-                        ? nonFinite(t, i, mine[0])
-                        : Float.isFinite(their[0])
-                            ? run.meanOverflows(((long) t << 32) | i)
-                            : otherChanged(t, i, their[0]));
+                meanNotFinite(t, o, from, theirs);
               }
             });
     throwFirst();
+  }
+
+  /**
+   * The mean in {@code o[from, ..)} of tensor {@code t} holds a value that is not finite: remembers
+   * why, at its lowest element. This replica's value is not finite; or the other's, which was
+   * checked when it arrived and so was written again since ({@code theirs}, the other segment, or
+   * null when the other gradient is in the run's arrays); or both are finite and their sum
+   * overflows.
+   */
+  private void meanNotFinite(int t, float[] o, int from, SharedSegment theirs) {
+    int i = from;
+    while (Float.isFinite(o[i])) {
+      i++;
+    }
+    float mine = valueAt(segment, t, i);
+    float their = theirs == null ? 0 : valueAt(theirs, t, i);
+    remember(
+        t,
+        i,
+        !Float.isFinite(mine)
+            ? nonFinite(t, i, mine)
+            : !Float.isFinite(their)
+                ? otherChanged(t, i, their)
+                : run.meanOverflows(((long) t << 32) | i));
+  }
+
+  private static float valueAt(SharedSegment s, int t, int element) {
+    float[] one = new float[1];
+    s.getGradient(t, element, element + 1, one, 0);
+    return one[0];
   }
 
   /**

@@ -136,6 +136,8 @@ public final class ServingBench {
     } finally {
       server.destroy();
       server.waitFor(30, TimeUnit.SECONDS);
+      Files.deleteIfExists(work.resolve("port"));
+      Files.deleteIfExists(work);
     }
   }
 
