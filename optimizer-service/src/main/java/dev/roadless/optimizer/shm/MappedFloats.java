@@ -46,16 +46,26 @@ final class MappedFloats {
 
   /** Copies {@code len} elements starting at element {@code from} into {@code dst[off..]}. */
   void get(long from, float[] dst, int off, int len) {
-    check(from, len);
-    while (len > 0) {
-      int w = (int) (from >>> WINDOW_SHIFT);
-      int at = (int) (from & (WINDOW - 1));
-      int n = Math.min(len, windows[w].capacity() - at);
-      windows[w].get(at, dst, off, n);
-      from += n;
-      off += n;
-      len -= n;
-    }
+    pieces(
+        from,
+        len,
+        off,
+        (w, at, o, n) -> {
+          windows[w].get(at, dst, o, n);
+          return true;
+        });
+  }
+
+  /** Copies {@code src[off..off+len)} to elements starting at {@code to}. */
+  void put(long to, float[] src, int off, int len) {
+    pieces(
+        to,
+        len,
+        off,
+        (w, at, o, n) -> {
+          windows[w].put(at, src, o, n);
+          return true;
+        });
   }
 
   /**
@@ -63,18 +73,8 @@ final class MappedFloats {
    * Finite#bounded} (finite and not large enough for a replica mean to overflow).
    */
   boolean getBounded(long from, float[] dst, int off, int len) {
-    check(from, len);
-    boolean bounded = true;
-    while (len > 0) {
-      int w = (int) (from >>> WINDOW_SHIFT);
-      int at = (int) (from & (WINDOW - 1));
-      int n = Math.min(len, windows[w].capacity() - at);
-      bounded &= Finite.copyBounded(bytes[w], at * 4, dst, off, off + n);
-      from += n;
-      off += n;
-      len -= n;
-    }
-    return bounded;
+    return pieces(
+        from, len, off, (w, at, o, n) -> Finite.copyBounded(bytes[w], at * 4, dst, o, o + n));
   }
 
   /**
@@ -82,33 +82,13 @@ final class MappedFloats {
    * float32; returns whether every mean is finite.
    */
   boolean meanOfTwo(long from, float[] other, float[] out, int off, int len) {
-    check(from, len);
-    boolean finite = true;
-    while (len > 0) {
-      int w = (int) (from >>> WINDOW_SHIFT);
-      int at = (int) (from & (WINDOW - 1));
-      int n = Math.min(len, windows[w].capacity() - at);
-      finite &= Finite.meanOfTwo(bytes[w], at * 4, other, out, off, off + n);
-      from += n;
-      off += n;
-      len -= n;
-    }
-    return finite;
+    return pieces(
+        from, len, off, (w, at, o, n) -> Finite.meanOfTwo(bytes[w], at * 4, other, out, o, o + n));
   }
 
   /** True when elements [from, from + len) are all finite: a scan in place, without a copy. */
   boolean allFinite(long from, int len) {
-    check(from, len);
-    boolean finite = true;
-    while (len > 0) {
-      int w = (int) (from >>> WINDOW_SHIFT);
-      int at = (int) (from & (WINDOW - 1));
-      int n = Math.min(len, windows[w].capacity() - at);
-      finite &= Finite.allIn(bytes[w], at * 4, n);
-      from += n;
-      len -= n;
-    }
-    return finite;
+    return pieces(from, len, 0, (w, at, o, n) -> Finite.allIn(bytes[w], at * 4, n));
   }
 
   /**
@@ -121,32 +101,37 @@ final class MappedFloats {
     if (a.length != b.length) {
       throw new IllegalArgumentException("regions of " + a.length + " and " + b.length);
     }
-    a.check(from, len);
-    boolean finite = true;
+    return a.pieces(
+        from,
+        len,
+        off,
+        (w, at, o, n) -> Finite.meanOfTwoIn(a.bytes[w], at * 4, b.bytes[w], at * 4, out, o, o + n));
+  }
+
+  /**
+   * Work on {@code n} elements from index {@code at} of window {@code w}, array index {@code off}.
+   */
+  private interface Piece {
+    boolean run(int w, int at, int off, int n);
+  }
+
+  /**
+   * Runs {@code piece} on elements [from, from + len) split at the window edges (array indexes from
+   * {@code off}); returns whether every piece returned true.
+   */
+  private boolean pieces(long from, int len, int off, Piece piece) {
+    check(from, len);
+    boolean all = true;
     while (len > 0) {
       int w = (int) (from >>> WINDOW_SHIFT);
       int at = (int) (from & (WINDOW - 1));
-      int n = Math.min(len, a.windows[w].capacity() - at);
-      finite &= Finite.meanOfTwoIn(a.bytes[w], at * 4, b.bytes[w], at * 4, out, off, off + n);
+      int n = Math.min(len, windows[w].capacity() - at);
+      all &= piece.run(w, at, off, n);
       from += n;
       off += n;
       len -= n;
     }
-    return finite;
-  }
-
-  /** Copies {@code src[off..off+len)} to elements starting at {@code to}. */
-  void put(long to, float[] src, int off, int len) {
-    check(to, len);
-    while (len > 0) {
-      int w = (int) (to >>> WINDOW_SHIFT);
-      int at = (int) (to & (WINDOW - 1));
-      int n = Math.min(len, windows[w].capacity() - at);
-      windows[w].put(at, src, off, n);
-      to += n;
-      off += n;
-      len -= n;
-    }
+    return all;
   }
 
   private void check(long at, int len) {
