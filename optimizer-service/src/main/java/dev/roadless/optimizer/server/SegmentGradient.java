@@ -9,8 +9,10 @@ import java.util.List;
 
 /**
  * One push's gradient in a replica's shared-memory segment, read by the run chunk by chunk on its
- * kernel threads and checked while each chunk is in that core's cache. Never used in place: the
- * replica could write the region again, so every value is copied before it is checked and used.
+ * kernel threads. The step never uses the segment in place: the replica could write the region
+ * again, so what the step uses is read into the run's arrays (a copy, or the mean) and checked in
+ * the same pass, after the read. A pending push's check in place only refuses it early; its values
+ * are checked again, as part of the mean, when the step completes.
  */
 final class SegmentGradient implements Run.SharedGradient {
   private final SharedSegment segment;
