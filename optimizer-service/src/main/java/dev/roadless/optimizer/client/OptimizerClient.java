@@ -260,8 +260,11 @@ public final class OptimizerClient {
                     .mapToObj(off -> chunk(names.get(t), values[t], off, per, dtype, width)));
   }
 
-  private static TensorChunk chunk(
-      String name, float[] v, int off, int per, DataType dtype, int width) {
+  /**
+   * One chunk of {@code v} from {@code off}: at most {@code per} elements, encoded little-endian as
+   * float32 ({@code width} 4) or bfloat16 ({@code width} 2, rounded to nearest even).
+   */
+  static TensorChunk chunk(String name, float[] v, int off, int per, DataType dtype, int width) {
     int n = Math.min(per, v.length - off);
     ByteBuffer buf = ByteBuffer.allocate(n * width).order(ByteOrder.LITTLE_ENDIAN);
     if (width == 4) {

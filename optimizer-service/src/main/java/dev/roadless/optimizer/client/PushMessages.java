@@ -1,13 +1,10 @@
 package dev.roadless.optimizer.client;
 
-import com.google.protobuf.UnsafeByteOperations;
 import dev.roadless.optimizer.wire.FloatChunkOut;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.optimizer.v1.GradientHeader;
 import dev.roadless.proto.optimizer.v1.StreamCommit;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
@@ -90,7 +87,7 @@ final class PushMessages<M> implements Iterator<Object> {
       Object chunk =
           dtype == DataType.DATA_TYPE_FLOAT32
               ? new FloatChunkOut(names.get(tensor), v, offset, n, null)
-              : wrapChunk.apply(bfloat16(names.get(tensor), v, offset, n));
+              : wrapChunk.apply(OptimizerClient.chunk(names.get(tensor), v, offset, n, dtype, 2));
       offset += n;
       skipEmpty();
       return chunk;
@@ -107,18 +104,5 @@ final class PushMessages<M> implements Iterator<Object> {
       tensor++;
       offset = 0;
     }
-  }
-
-  private TensorChunk bfloat16(String name, float[] v, int off, int n) {
-    ByteBuffer buf = ByteBuffer.allocate(n * 2).order(ByteOrder.LITTLE_ENDIAN);
-    for (int i = 0; i < n; i++) {
-      buf.putShort(2 * i, Bfloat16.fromFloat(v[off + i]));
-    }
-    return TensorChunk.newBuilder()
-        .setName(name)
-        .setElementOffset(off)
-        .setDtype(dtype)
-        .setData(UnsafeByteOperations.unsafeWrap(buf.array()))
-        .build();
   }
 }
