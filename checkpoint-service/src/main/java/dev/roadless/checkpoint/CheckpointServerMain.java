@@ -6,10 +6,10 @@ import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
 import dev.roadless.checkpoint.store.CheckpointStore;
+import dev.roadless.common.runtime.JsonLogFormatter;
+import dev.roadless.common.runtime.ServiceMetrics;
+import dev.roadless.common.runtime.ServiceRuntime;
 import dev.roadless.optimizer.client.OptimizerClient;
-import dev.roadless.optimizer.server.JsonLogFormatter;
-import dev.roadless.optimizer.server.Metrics;
-import dev.roadless.optimizer.server.ServiceRuntime;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
@@ -57,7 +57,7 @@ public final class CheckpointServerMain {
             config.retention(),
             Clock.systemUTC());
 
-    Metrics metrics = new Metrics(PrometheusRegistry.defaultRegistry);
+    ServiceMetrics metrics = new ServiceMetrics(PrometheusRegistry.defaultRegistry);
     runtime.metrics(config.metricsPort());
     CheckpointServer server =
         new CheckpointServer(

@@ -1,12 +1,12 @@
 package dev.roadless.optimizer;
 
+import dev.roadless.common.runtime.JsonLogFormatter;
+import dev.roadless.common.runtime.ServiceRuntime;
 import dev.roadless.optimizer.client.NettyTuning;
 import dev.roadless.optimizer.config.ServerConfig;
 import dev.roadless.optimizer.run.RunRegistry;
-import dev.roadless.optimizer.server.JsonLogFormatter;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
-import dev.roadless.optimizer.server.ServiceRuntime;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.wire.CompositeCumulation;
 import io.grpc.ServerBuilder;

@@ -1,11 +1,11 @@
 package dev.roadless.trainer;
 
+import dev.roadless.common.runtime.JsonLogFormatter;
+import dev.roadless.common.runtime.ServerInterceptors;
+import dev.roadless.common.runtime.ServiceMetrics;
+import dev.roadless.common.runtime.ServiceRuntime;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
-import dev.roadless.optimizer.server.JsonLogFormatter;
-import dev.roadless.optimizer.server.Metrics;
-import dev.roadless.optimizer.server.ServerInterceptors;
-import dev.roadless.optimizer.server.ServiceRuntime;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
 import dev.roadless.trainer.service.Trainer;
 import dev.roadless.trainer.service.TrainerConfig;
@@ -41,7 +41,7 @@ public final class TrainerServerMain {
             .build();
     Trainer trainer = new Trainer(new OptimizerClient(channel, ClientOptions.defaults()));
     HealthStatusManager health = new HealthStatusManager();
-    Metrics metrics = new Metrics(PrometheusRegistry.defaultRegistry);
+    ServiceMetrics metrics = new ServiceMetrics(PrometheusRegistry.defaultRegistry);
     Server server =
         Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
             .addService(

@@ -1,8 +1,8 @@
 package dev.roadless.checkpoint.config;
 
 import dev.roadless.checkpoint.store.Retention;
+import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.client.ClientOptions;
-import dev.roadless.optimizer.config.Settings;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;

@@ -1,9 +1,9 @@
 package dev.roadless.checkpoint.remote;
 
 import com.google.rpc.ErrorInfo;
+import dev.roadless.common.error.Errors;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.client.ClientOptions;
-import dev.roadless.optimizer.run.RunException;
-import dev.roadless.optimizer.server.Errors;
 import dev.roadless.proto.common.v1.ErrorReason;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
@@ -115,8 +115,8 @@ public final class Upstream {
     } catch (IllegalArgumentException unknown) {
       r = ErrorReason.ERROR_REASON_INTERNAL;
     }
-    RunException.Builder b =
-        RunException.of(r, who + " refused: " + e.getStatus().getDescription());
+    RoadlessException.Builder b =
+        RoadlessException.of(r, who + " refused: " + e.getStatus().getDescription());
     info.getMetadataMap().forEach(b::with);
     return b.with("replica", index).build();
   }
@@ -127,13 +127,13 @@ public final class Upstream {
     return info == null ? "" : info.getReason();
   }
 
-  private static RunException unavailable(
+  private static RoadlessException unavailable(
       ErrorReason reason, String who, Throwable cause, Integer replica) {
     String detail =
         cause instanceof StatusRuntimeException e
             ? e.getStatus().getCode() + " " + e.getStatus().getDescription()
             : cause.toString();
-    RunException.Builder b = RunException.of(reason, who + " is unavailable: " + detail);
+    RoadlessException.Builder b = RoadlessException.of(reason, who + " is unavailable: " + detail);
     if (replica != null) {
       b.with("replica", replica);
     }

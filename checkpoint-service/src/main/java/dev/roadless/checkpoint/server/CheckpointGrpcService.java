@@ -4,7 +4,7 @@ import dev.roadless.checkpoint.service.Checkpoints;
 import dev.roadless.checkpoint.store.CheckpointNames;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Manifest;
-import dev.roadless.optimizer.run.RunException;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.checkpoint.v1.CheckpointFile;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
 import dev.roadless.proto.checkpoint.v1.DeleteCheckpointRequest;
@@ -134,7 +134,7 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
           request.getOffset(),
           chunk);
     } catch (IOException | NoSuchAlgorithmException e) {
-      throw new RunException(
+      throw new RoadlessException(
           ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE, "cannot read checkpoint '" + name + "'");
     }
   }
@@ -159,13 +159,13 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
           .setFormat("json")
           .build();
     } catch (IOException | NoSuchAlgorithmException e) {
-      throw new RunException(
+      throw new RoadlessException(
           ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE, "cannot read " + file + ": " + e);
     }
   }
 
-  private static RunException invalid(String field, String message) {
-    return RunException.of(ErrorReason.ERROR_REASON_INVALID_CHECKPOINT_REQUEST, message)
+  private static RoadlessException invalid(String field, String message) {
+    return RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_CHECKPOINT_REQUEST, message)
         .with("field", field)
         .build();
   }

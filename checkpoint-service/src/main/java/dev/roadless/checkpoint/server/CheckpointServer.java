@@ -1,8 +1,8 @@
 package dev.roadless.checkpoint.server;
 
 import dev.roadless.checkpoint.service.Checkpoints;
-import dev.roadless.optimizer.server.Metrics;
-import dev.roadless.optimizer.server.ServerInterceptors;
+import dev.roadless.common.runtime.ServerInterceptors;
+import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
@@ -31,7 +31,8 @@ public final class CheckpointServer {
   /**
    * @param builder where to listen; the caller chooses the transport and limits
    */
-  public CheckpointServer(ServerBuilder<?> builder, Checkpoints checkpoints, Metrics metrics) {
+  public CheckpointServer(
+      ServerBuilder<?> builder, Checkpoints checkpoints, ServiceMetrics metrics) {
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
     health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     this.server =

@@ -1,8 +1,8 @@
 package dev.roadless.checkpoint.server;
 
 import com.google.protobuf.UnsafeByteOperations;
-import dev.roadless.optimizer.run.RunException;
-import dev.roadless.optimizer.server.Errors;
+import dev.roadless.common.error.Errors;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.checkpoint.v1.CheckpointFile;
 import dev.roadless.proto.checkpoint.v1.DownloadCheckpointResponse;
 import dev.roadless.proto.checkpoint.v1.FileChunk;
@@ -103,7 +103,10 @@ final class FileDownload implements Runnable {
                 .build());
       }
     } catch (IOException | RuntimeException e) {
-      fail(e instanceof RunException ? e : corrupted("cannot read " + header.getName() + ": " + e));
+      fail(
+          e instanceof RoadlessException
+              ? e
+              : corrupted("cannot read " + header.getName() + ": " + e));
     }
   }
 
@@ -138,8 +141,8 @@ final class FileDownload implements Runnable {
     }
   }
 
-  private RunException corrupted(String why) {
-    return RunException.of(
+  private RoadlessException corrupted(String why) {
+    return RoadlessException.of(
             ErrorReason.ERROR_REASON_CHECKPOINT_CORRUPTED,
             "checkpoint '" + checkpoint + "' is corrupted: " + why)
         .with("checkpoint", checkpoint)

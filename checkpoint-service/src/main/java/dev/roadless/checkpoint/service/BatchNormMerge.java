@@ -1,10 +1,10 @@
 package dev.roadless.checkpoint.service;
 
 import dev.roadless.checkpoint.format.Tensor;
+import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.trainer.v1.BatchNormLayerStatistics;
-import dev.roadless.trainer.bn.BatchNormBuffers;
-import dev.roadless.trainer.bn.BatchNormStatistics;
 import java.util.ArrayList;
 import java.util.List;
 

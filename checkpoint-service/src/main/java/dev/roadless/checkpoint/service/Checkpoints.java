@@ -5,8 +5,8 @@ import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Manifest;
 import dev.roadless.checkpoint.store.Retention;
+import dev.roadless.common.RunIds;
 import dev.roadless.optimizer.client.OptimizerClient;
-import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.proto.checkpoint.v1.CheckpointKind;
 import dev.roadless.proto.checkpoint.v1.RestoreStateRequest;
 import dev.roadless.proto.checkpoint.v1.SaveCheckpointRequest;
@@ -75,7 +75,7 @@ public final class Checkpoints {
   /** Manifests, filtered, sorted by run, step, commit time and name. */
   public List<Manifest> list(String runId, CheckpointKind kind) {
     if (!runId.isEmpty()) {
-      RunRegistry.checkRunId(runId);
+      RunIds.check(runId);
     }
     String k =
         switch (kind) {

@@ -6,10 +6,10 @@ import dev.roadless.checkpoint.store.CheckpointNames;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Manifest;
 import dev.roadless.checkpoint.store.Retention;
+import dev.roadless.common.RunIds;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
-import dev.roadless.optimizer.run.RunException;
-import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
 import dev.roadless.proto.checkpoint.v1.SaveCheckpointRequest;
@@ -72,7 +72,7 @@ final class EvalCheckpointer {
 
   Checkpoints.Saved save(SaveCheckpointRequest request) {
     String runId = request.getRunId();
-    RunRegistry.checkRunId(runId);
+    RunIds.check(runId);
     if (!request.getName().isEmpty()) {
       CheckpointNames.check(request.getName(), "name");
     }
@@ -82,7 +82,7 @@ final class EvalCheckpointer {
     BatchNormSettings bn = normalize(request.getBatchNorm());
     boolean none = bn.getMode() == BatchNormMode.BATCH_NORM_MODE_NONE;
     if (!none && trainers.isEmpty()) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_TRAINERS_NOT_CONFIGURED,
               "BatchNorm mode " + bn.getMode() + " needs trainer replicas; none are configured")
           .with("field", "trainer-targets")
@@ -101,7 +101,7 @@ final class EvalCheckpointer {
       }
     }
     if (snap == null) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_CHECKPOINT_STEP_MOVED,
               "run '"
                   + runId
@@ -171,7 +171,7 @@ final class EvalCheckpointer {
           BatchNormMerge.merge(
               bn.getMode(), answers.stream().map(TrainerPool.Answer::statistics).toList());
     } catch (IllegalArgumentException e) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_TRAINERS_NOT_CONFIGURED,
               "the trainers' answers do not fit together: " + e.getMessage())
           .with("field", "trainer-targets")
@@ -277,8 +277,8 @@ final class EvalCheckpointer {
         : String.format(Locale.ROOT, "loss %.4f accuracy %.4f", r.getLoss(), r.getAccuracy());
   }
 
-  private static RunException invalid(String field, String message) {
-    return RunException.of(ErrorReason.ERROR_REASON_INVALID_CHECKPOINT_REQUEST, message)
+  private static RoadlessException invalid(String field, String message) {
+    return RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_CHECKPOINT_REQUEST, message)
         .with("field", field)
         .build();
   }

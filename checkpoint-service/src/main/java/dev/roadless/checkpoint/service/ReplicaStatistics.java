@@ -1,10 +1,10 @@
 package dev.roadless.checkpoint.service;
 
+import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.trainer.v1.BatchNormLayerStatistics;
 import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsResponse;
-import dev.roadless.trainer.bn.BatchNormStatistics;
 import java.nio.ByteOrder;
 import java.util.Collections;
 import java.util.LinkedHashMap;

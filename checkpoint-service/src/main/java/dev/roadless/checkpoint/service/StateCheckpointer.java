@@ -7,8 +7,8 @@ import dev.roadless.checkpoint.store.CheckpointNames;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Manifest;
 import dev.roadless.checkpoint.store.Retention;
-import dev.roadless.optimizer.run.RunException;
-import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.common.RunIds;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.checkpoint.v1.RestoreStateRequest;
 import dev.roadless.proto.checkpoint.v1.SaveStateCheckpointRequest;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -52,7 +52,7 @@ final class StateCheckpointer {
 
   Checkpoints.Saved save(SaveStateCheckpointRequest request) {
     String runId = request.getRunId();
-    RunRegistry.checkRunId(runId);
+    RunIds.check(runId);
     if (!request.getName().isEmpty()) {
       CheckpointNames.check(request.getName(), "name");
     }
@@ -85,10 +85,10 @@ final class StateCheckpointer {
 
   ImportStateResponse restore(RestoreStateRequest request) {
     String name = CheckpointNames.check(request.getCheckpoint(), "checkpoint");
-    RunRegistry.checkRunId(request.getRunId());
+    RunIds.check(request.getRunId());
     Manifest m = store.verified(name);
     if (!m.kind().equals(Manifest.STATE)) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_CHECKPOINT_KIND_MISMATCH,
               "checkpoint '" + name + "' is an " + m.kind() + " checkpoint, not a state checkpoint")
           .with("checkpoint", name)

@@ -1,7 +1,7 @@
 package dev.roadless.checkpoint.service;
 
 import dev.roadless.checkpoint.remote.TrainerClient;
-import dev.roadless.optimizer.run.RunException;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -100,7 +100,7 @@ final class TrainerPool {
         throw new StepMoved(step, a.statistics().step());
       }
       if (!replicas.add(a.statistics().replica())) {
-        throw RunException.of(
+        throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_TRAINERS_NOT_CONFIGURED,
                 "two trainer targets answer as replica "
                     + a.statistics().replica()

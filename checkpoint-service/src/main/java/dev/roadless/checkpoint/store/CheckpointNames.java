@@ -1,6 +1,6 @@
 package dev.roadless.checkpoint.store;
 
-import dev.roadless.optimizer.run.RunException;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.common.v1.ErrorReason;
 import java.util.Locale;
 import java.util.regex.Pattern;
@@ -25,11 +25,11 @@ public final class CheckpointNames {
    * Refuses an invalid name.
    *
    * @param field the request field that held it, for ErrorInfo
-   * @throws RunException INVALID_CHECKPOINT_NAME
+   * @throws RoadlessException INVALID_CHECKPOINT_NAME
    */
   public static String check(String name, String field) {
     if (!isValid(name)) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_INVALID_CHECKPOINT_NAME,
               "checkpoint name '"
                   + abbreviate(name)

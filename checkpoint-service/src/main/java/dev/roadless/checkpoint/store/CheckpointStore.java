@@ -1,6 +1,6 @@
 package dev.roadless.checkpoint.store;
 
-import dev.roadless.optimizer.run.RunException;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.common.v1.ErrorReason;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -95,8 +95,8 @@ public final class CheckpointStore {
    * @param files written in order into the staging directory
    * @param manifestOf makes the manifest once the files are written, from their entries (name,
    *     size, SHA-256 of what is on disk); it names the checkpoint
-   * @throws RunException STORAGE_UNAVAILABLE (I/O), CHECKPOINT_EXISTS, INVALID_CHECKPOINT_NAME, or
-   *     whatever a writer or the manifest function throws
+   * @throws RoadlessException STORAGE_UNAVAILABLE (I/O), CHECKPOINT_EXISTS,
+   *     INVALID_CHECKPOINT_NAME, or whatever a writer or the manifest function throws
    */
   public Commit commit(
       List<StagedFile> files, Function<List<Manifest.FileEntry>, Manifest> manifestOf) {
@@ -124,7 +124,7 @@ public final class CheckpointStore {
           if (sameContent(existing, manifest)) {
             return new Commit(existing, false);
           }
-          throw RunException.of(
+          throw RoadlessException.of(
                   ErrorReason.ERROR_REASON_CHECKPOINT_EXISTS,
                   "checkpoint '" + name + "' exists with other contents; choose another name")
               .with("checkpoint", name)
@@ -148,7 +148,7 @@ public final class CheckpointStore {
   /**
    * The manifest of a checkpoint, without checking its data files.
    *
-   * @throws RunException INVALID_CHECKPOINT_NAME, CHECKPOINT_NOT_FOUND, CHECKPOINT_CORRUPTED
+   * @throws RoadlessException INVALID_CHECKPOINT_NAME, CHECKPOINT_NOT_FOUND, CHECKPOINT_CORRUPTED
    */
   public Manifest manifest(String name) {
     CheckpointNames.check(name, "name");
@@ -176,7 +176,7 @@ public final class CheckpointStore {
   /**
    * The manifest, after checking the size and SHA-256 of every data file.
    *
-   * @throws RunException as {@link #manifest}, CHECKPOINT_CORRUPTED on any mismatch
+   * @throws RoadlessException as {@link #manifest}, CHECKPOINT_CORRUPTED on any mismatch
    */
   public Manifest verified(String name) {
     Manifest m = manifest(name);
@@ -234,7 +234,7 @@ public final class CheckpointStore {
         }
         try {
           out.add(manifest(name));
-        } catch (RunException e) {
+        } catch (RoadlessException e) {
           if (e.reason() != ErrorReason.ERROR_REASON_CHECKPOINT_NOT_FOUND) {
             LOG.warning("skipping checkpoint " + name + ": " + e.getMessage());
           }
@@ -250,7 +250,7 @@ public final class CheckpointStore {
   public Optional<Manifest> find(String name) {
     try {
       return Optional.of(manifest(name));
-    } catch (RunException e) {
+    } catch (RoadlessException e) {
       if (e.reason() == ErrorReason.ERROR_REASON_CHECKPOINT_NOT_FOUND) {
         return Optional.empty();
       }
@@ -262,7 +262,7 @@ public final class CheckpointStore {
    * Deletes a checkpoint: one atomic rename makes it disappear, then its files are removed.
    *
    * @return false when it did not exist and {@code allowMissing}
-   * @throws RunException CHECKPOINT_NOT_FOUND (unless allowMissing), STORAGE_UNAVAILABLE
+   * @throws RoadlessException CHECKPOINT_NOT_FOUND (unless allowMissing), STORAGE_UNAVAILABLE
    */
   public boolean delete(String name, boolean allowMissing) {
     CheckpointNames.check(name, "name");
@@ -298,15 +298,15 @@ public final class CheckpointStore {
                         .anyMatch(g -> g.name().equals(f.name()) && g.sha256().equals(f.sha256())));
   }
 
-  static RunException notFound(String name) {
-    return RunException.of(
+  static RoadlessException notFound(String name) {
+    return RoadlessException.of(
             ErrorReason.ERROR_REASON_CHECKPOINT_NOT_FOUND, "no checkpoint named '" + name + "'")
         .with("checkpoint", name)
         .build();
   }
 
-  static RunException corrupted(String name, String file, String why) {
-    return RunException.of(
+  static RoadlessException corrupted(String name, String file, String why) {
+    return RoadlessException.of(
             ErrorReason.ERROR_REASON_CHECKPOINT_CORRUPTED,
             "checkpoint '" + name + "' is corrupted: " + why)
         .with("checkpoint", name)
@@ -314,8 +314,8 @@ public final class CheckpointStore {
         .build();
   }
 
-  private static RunException storageFailure(String what, Exception e) {
+  private static RoadlessException storageFailure(String what, Exception e) {
     LOG.warning(what + ": " + e);
-    return new RunException(ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE, what + ": " + e);
+    return new RoadlessException(ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE, what + ": " + e);
   }
 }

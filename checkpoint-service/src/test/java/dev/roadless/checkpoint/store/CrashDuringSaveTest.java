@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.roadless.optimizer.run.RunException;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.common.v1.ErrorReason;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -77,9 +77,9 @@ class CrashDuringSaveTest {
   @Test
   void commit_writerFails_nothingLeftAndCauseReported() throws Exception {
     CheckpointStore store = new CheckpointStore(dir);
-    RunException e =
+    RoadlessException e =
         org.junit.jupiter.api.Assertions.assertThrows(
-            RunException.class,
+            RoadlessException.class,
             () ->
                 store.commit(
                     List.of(

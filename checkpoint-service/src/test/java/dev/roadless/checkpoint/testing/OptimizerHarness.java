@@ -5,6 +5,7 @@ import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Retention;
+import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.run.RunRegistry;
@@ -83,7 +84,7 @@ public final class OptimizerHarness implements AutoCloseable {
         new CheckpointServer(
                 Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
                 checkpoints,
-                Metrics.newIsolated())
+                ServiceMetrics.newIsolated())
             .start();
     checkpointServers.add(server);
     return CheckpointServiceGrpc.newBlockingStub(channel(server.port()));

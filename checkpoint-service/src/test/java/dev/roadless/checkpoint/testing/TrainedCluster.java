@@ -6,12 +6,13 @@ import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Retention;
+import dev.roadless.common.runtime.ServerInterceptors;
+import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
-import dev.roadless.optimizer.server.ServerInterceptors;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
@@ -144,7 +145,7 @@ public final class TrainedCluster implements AutoCloseable {
         new CheckpointServer(
                 Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
                 checkpoints,
-                Metrics.newIsolated())
+                ServiceMetrics.newIsolated())
             .start();
     checkpointServers.add(server);
     return CheckpointServiceGrpc.newBlockingStub(channel(server.port()));

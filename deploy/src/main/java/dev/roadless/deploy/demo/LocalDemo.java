@@ -1,8 +1,8 @@
 package dev.roadless.deploy.demo;
 
+import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
-import dev.roadless.optimizer.config.Settings;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
 import dev.roadless.proto.checkpoint.v1.CheckpointInfo;

@@ -1,10 +1,10 @@
 package dev.roadless.optimizer.bench;
 
+import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
-import dev.roadless.optimizer.config.Settings;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.TensorDescriptor;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;

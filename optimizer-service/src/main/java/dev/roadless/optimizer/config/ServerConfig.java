@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.config;
 
+import dev.roadless.common.config.Settings;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;

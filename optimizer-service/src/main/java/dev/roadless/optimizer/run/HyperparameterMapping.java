@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.run;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Variant;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
@@ -39,7 +40,7 @@ public final class HyperparameterMapping {
     try {
       hp.validate(variant);
     } catch (IllegalArgumentException e) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_INVALID_HYPERPARAMETER,
               "group '" + group + "': " + e.getMessage())
           .with("field", "hyperparameters")

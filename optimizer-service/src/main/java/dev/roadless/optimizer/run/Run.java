@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.run;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
@@ -121,7 +122,7 @@ public final class Run {
         if (Arrays.equals(initialDigest, digest)) {
           return false;
         }
-        throw RunException.of(
+        throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_INITIAL_VALUES_CONFLICT,
                 "run '" + id + "' already has different initial values")
             .with("run_id", id)
@@ -194,8 +195,8 @@ public final class Run {
   /**
    * A gradient still in a replica's shared-memory segment, which the run reads in one of the forms
    * below (see {@link #pushShared}). Each checks every value it reads and throws a {@link
-   * RunException}, having kept nothing, when one is not finite; the two means also when the mean is
-   * not (finite gradients whose sum overflows: {@link #meanOverflows}).
+   * RoadlessException}, having kept nothing, when one is not finite; the two means also when the
+   * mean is not (finite gradients whose sum overflows: {@link #meanOverflows}).
    */
   public interface SharedGradient {
     /**
@@ -322,7 +323,7 @@ public final class Run {
   /** Throws REPLICA_OUT_OF_RANGE unless {@code 0 <= replica < replicas}. */
   public void checkReplica(int replica) {
     if (replica < 0 || replica >= pending.length) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_REPLICA_OUT_OF_RANGE,
               "replica " + replica + " is outside [0, " + pending.length + ")")
           .with("run_id", id)
@@ -333,7 +334,7 @@ public final class Run {
 
   private void checkNotFuture(long pushStep) {
     if (pushStep > step) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_STEP_IN_FUTURE,
               "push for step " + pushStep + " but run '" + id + "' has completed " + step)
           .with("run_id", id)
@@ -406,10 +407,10 @@ public final class Run {
    * The refusal of a push whose gradient is finite but makes the replicas' mean infinite, at {@code
    * tensorAndElement} ({@code tensor << 32 | element}).
    */
-  public RunException meanOverflows(long tensorAndElement) {
+  public RoadlessException meanOverflows(long tensorAndElement) {
     String tensor = names.get((int) (tensorAndElement >>> 32));
     int element = (int) tensorAndElement;
-    return RunException.of(
+    return RoadlessException.of(
             ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT,
             "tensor '"
                 + tensor
@@ -467,7 +468,7 @@ public final class Run {
       return earlier.asDuplicate(step);
     }
     if (step - pushStep > spec.getMaxStaleness()) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_STEP_STALE,
               "push for step "
                   + pushStep
@@ -648,7 +649,7 @@ public final class Run {
       String group, dev.roadless.proto.optimizer.v1.Hyperparameters change, long expectedStep) {
     synchronized (lock) {
       if (expectedStep > 0 && expectedStep != step) {
-        throw RunException.of(
+        throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_STEP_MISMATCH,
                 "run '" + id + "' is at step " + step + ", not " + expectedStep)
             .with("run_id", id)
@@ -691,7 +692,7 @@ public final class Run {
 
   private void requireInitialized() {
     if (initialDigest == null) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_INITIAL_VALUES_MISSING,
               "run '" + id + "' has no initial values yet")
           .with("run_id", id)

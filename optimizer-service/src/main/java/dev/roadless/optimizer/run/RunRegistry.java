@@ -1,5 +1,7 @@
 package dev.roadless.optimizer.run;
 
+import dev.roadless.common.RunIds;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -7,12 +9,9 @@ import dev.roadless.proto.optimizer.v1.RunSpec;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
-import java.util.regex.Pattern;
 
 /** The runs living on one server, by id. */
 public final class RunRegistry {
-  private static final Pattern RUN_ID = Pattern.compile("[a-z0-9][a-z0-9._-]{0,62}");
-
   private final ConcurrentMap<String, Run> runs = new ConcurrentHashMap<>();
   private final int threads;
 
@@ -28,7 +27,7 @@ public final class RunRegistry {
 
   /** Creates a run, or returns the existing one if its spec is identical. */
   public Created create(String id, RunSpec requested) {
-    checkRunId(id);
+    RunIds.check(id);
     RunSpec spec = SpecMapping.normalize(requested);
     synchronized (runs) {
       Run existing = runs.get(id);
@@ -43,7 +42,7 @@ public final class RunRegistry {
 
   /** Creates a run from exported state, or returns the existing identical run. */
   public Created importState(String id, RunSpec requested, OptimizerState state, byte[] digest) {
-    checkRunId(id);
+    RunIds.check(id);
     RunSpec spec = SpecMapping.normalize(requested);
     ScheduleFreeOptimizer optimizer = SpecMapping.fromState(spec, state, threads);
     synchronized (runs) {
@@ -71,7 +70,7 @@ public final class RunRegistry {
   public Run get(String id) {
     Run run = runs.get(id);
     if (run == null) {
-      throw RunException.of(ErrorReason.ERROR_REASON_RUN_NOT_FOUND, "no run '" + id + "'")
+      throw RoadlessException.of(ErrorReason.ERROR_REASON_RUN_NOT_FOUND, "no run '" + id + "'")
           .with("run_id", id)
           .build();
     }
@@ -85,7 +84,7 @@ public final class RunRegistry {
       return false;
     }
     run.cancelWaiters(
-        RunException.of(ErrorReason.ERROR_REASON_RUN_NOT_FOUND, "run '" + id + "' was deleted")
+        RoadlessException.of(ErrorReason.ERROR_REASON_RUN_NOT_FOUND, "run '" + id + "' was deleted")
             .with("run_id", id)
             .build());
     run.close();
@@ -98,22 +97,12 @@ public final class RunRegistry {
 
   private static Run sameSpecOrThrow(Run existing, RunSpec spec) {
     if (!existing.spec().equals(spec)) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_RUN_SPEC_CONFLICT,
               "run '" + existing.id() + "' exists with a different spec")
           .with("run_id", existing.id())
           .build();
     }
     return existing;
-  }
-
-  public static void checkRunId(String id) {
-    if (id == null || !RUN_ID.matcher(id).matches()) {
-      throw RunException.of(
-              ErrorReason.ERROR_REASON_INVALID_RUN_ID,
-              "run_id '" + id + "' must match [a-z0-9][a-z0-9._-]{0,62}")
-          .with("field", "run_id")
-          .build();
-    }
   }
 }

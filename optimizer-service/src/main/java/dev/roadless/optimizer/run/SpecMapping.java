@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.run;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.GroupSpec;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
@@ -75,7 +76,7 @@ public final class SpecMapping {
       }
       if (d.getDtype() != DataType.DATA_TYPE_FLOAT32
           && d.getDtype() != DataType.DATA_TYPE_UNSPECIFIED) {
-        throw RunException.of(
+        throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
                 "tensor '" + d.getName() + "': the optimizer state is float32, not " + d.getDtype())
             .with("tensor", d.getName())
@@ -149,7 +150,7 @@ public final class SpecMapping {
   /** An optimizer restored from state, after checking that the state fits the spec. */
   static ScheduleFreeOptimizer fromState(RunSpec spec, OptimizerState state, int threads) {
     if (state.variant() != variant(spec.getVariant()) || !state.tensors().equals(tensors(spec))) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_INVALID_STATE,
               "the state's variant or tensors do not match the spec")
           .with("field", "spec")
@@ -158,14 +159,15 @@ public final class SpecMapping {
     try {
       return ScheduleFreeOptimizer.fromState(state, threads);
     } catch (IllegalArgumentException e) {
-      throw RunException.of(ErrorReason.ERROR_REASON_INVALID_STATE, e.getMessage()).build();
+      throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_STATE, e.getMessage()).build();
     }
   }
 
   static void updateGroup(Run run, String group, Hyperparameters change) {
     ScheduleFreeOptimizer opt = run.optimizer();
     if (!opt.groupNames().contains(group)) {
-      throw RunException.of(ErrorReason.ERROR_REASON_GROUP_NOT_FOUND, "no group '" + group + "'")
+      throw RoadlessException.of(
+              ErrorReason.ERROR_REASON_GROUP_NOT_FOUND, "no group '" + group + "'")
           .with("run_id", run.id())
           .with("field", "group")
           .build();
@@ -175,7 +177,7 @@ public final class SpecMapping {
     try {
       opt.setHyperparameters(group, hp);
     } catch (IllegalArgumentException e) {
-      throw RunException.of(ErrorReason.ERROR_REASON_INVALID_HYPERPARAMETER, e.getMessage())
+      throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_HYPERPARAMETER, e.getMessage())
           .with("field", "hyperparameters")
           .build();
     }
@@ -203,8 +205,8 @@ public final class SpecMapping {
     return out;
   }
 
-  static RunException invalidSpec(String field, String message) {
-    return RunException.of(ErrorReason.ERROR_REASON_INVALID_RUN_SPEC, message)
+  static RoadlessException invalidSpec(String field, String message) {
+    return RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_RUN_SPEC, message)
         .with("field", field)
         .build();
   }

@@ -1,7 +1,7 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Finite;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -47,7 +47,7 @@ final class ChunkAssembler {
       DataType dtype,
       ErrorReason nonFiniteReason) {
     if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_BFLOAT16) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
               "dtype must be DATA_TYPE_FLOAT32 or DATA_TYPE_BFLOAT16, got " + dtype)
           .with("field", "dtype")
@@ -79,14 +79,14 @@ final class ChunkAssembler {
   void accept(InboundChunk chunk) {
     Integer t = index.get(chunk.name());
     if (t == null) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_UNKNOWN_TENSOR,
               "tensor '" + chunk.name() + "' is not part of the run")
           .with("tensor", chunk.name())
           .build();
     }
     if (chunk.dtype() != dtype) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_DTYPE_MISMATCH,
               "chunk of '" + chunk.name() + "' is " + chunk.dtype() + ", stream is " + dtype)
           .with("tensor", chunk.name())
@@ -144,7 +144,7 @@ final class ChunkAssembler {
       }
       if (next != values[t].length) {
         boolean none = covered.get(t).isEmpty();
-        throw RunException.of(
+        throw RoadlessException.of(
                 none
                     ? ErrorReason.ERROR_REASON_MISSING_TENSOR
                     : ErrorReason.ERROR_REASON_CHUNK_MISSING,
@@ -157,7 +157,7 @@ final class ChunkAssembler {
       }
     }
     if (declaredElements != elements) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_STREAM_TRUNCATED,
               "commit declares " + declaredElements + " elements but " + elements + " arrived")
           .build();
@@ -176,7 +176,7 @@ final class ChunkAssembler {
       clash = after.getKey();
     }
     if (clash >= 0) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_CHUNK_OVERLAP,
               "tensor '" + names.get(t) + "' received element " + clash + " twice")
           .with("tensor", names.get(t))
@@ -202,7 +202,8 @@ final class ChunkAssembler {
   }
 
   /** The refusal naming the first NaN or infinity in {@code v[from, to)}, which holds one. */
-  static RunException nonFinite(ErrorReason reason, String tensor, float[] v, int from, int to) {
+  static RoadlessException nonFinite(
+      ErrorReason reason, String tensor, float[] v, int from, int to) {
     for (int i = from; i < to; i++) {
       if (!Float.isFinite(v[i])) {
         return nonFinite(reason, tensor, i, v[i]);
@@ -212,15 +213,16 @@ final class ChunkAssembler {
   }
 
   /** The refusal naming element {@code element} of {@code tensor}, whose value is {@code value}. */
-  static RunException nonFinite(ErrorReason reason, String tensor, int element, float value) {
-    return RunException.of(reason, "tensor '" + tensor + "' element " + element + " is " + value)
+  static RoadlessException nonFinite(ErrorReason reason, String tensor, int element, float value) {
+    return RoadlessException.of(
+            reason, "tensor '" + tensor + "' element " + element + " is " + value)
         .with("tensor", tensor)
         .with("element", element)
         .build();
   }
 
-  private RunException sizeMismatch(String tensor, String detail) {
-    return RunException.of(
+  private RoadlessException sizeMismatch(String tensor, String detail) {
+    return RoadlessException.of(
             ErrorReason.ERROR_REASON_SIZE_MISMATCH, "chunk of '" + tensor + "': " + detail)
         .with("tensor", tensor)
         .build();

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.server;
 
-import dev.roadless.optimizer.run.RunException;
+import dev.roadless.common.error.Errors;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.optimizer.wire.WireMethods;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -20,12 +21,13 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
   }
 
   private final StreamObserver<?> responses;
-  private final Metrics.Bytes bytesIn;
+  private final dev.roadless.common.runtime.ServiceMetrics.Bytes bytesIn;
   private boolean inPush;
   private boolean committedOnce;
   private boolean failed;
 
-  InboundStream(StreamObserver<?> responses, Metrics.Bytes bytesIn) {
+  InboundStream(
+      StreamObserver<?> responses, dev.roadless.common.runtime.ServiceMetrics.Bytes bytesIn) {
     this.responses = responses;
     this.bytesIn = bytesIn;
   }
@@ -109,7 +111,7 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
     }
     if (inPush || !committedOnce) {
       fail(
-          new RunException(
+          new RoadlessException(
               ErrorReason.ERROR_REASON_STREAM_TRUNCATED,
               "stream ended before its commit message; nothing was applied"));
       return;
@@ -139,8 +141,8 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
   /** Hook for counting refusals. */
   void failed(Throwable t) {}
 
-  private static RunException outOfOrder(String what) {
-    return new RunException(
+  private static RoadlessException outOfOrder(String what) {
+    return new RoadlessException(
         ErrorReason.ERROR_REASON_STREAM_OUT_OF_ORDER, "protocol violation: " + what);
   }
 }

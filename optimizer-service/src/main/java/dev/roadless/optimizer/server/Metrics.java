@@ -1,27 +1,23 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.common.runtime.ServiceMetrics;
 import io.prometheus.metrics.core.metrics.Counter;
-import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
-/** The server's Prometheus metrics, registered in one registry the HTTP exporter serves. */
+/**
+ * The optimizer server's Prometheus metrics: every service's call and byte metrics ({@link
+ * ServiceMetrics}) plus steps, refusals, snapshots and shared-memory traffic, in one registry the
+ * HTTP exporter serves.
+ */
 public final class Metrics {
-  private final PrometheusRegistry registry;
-  private final Histogram callSeconds;
+  private final ServiceMetrics service;
   private final Counter stepsApplied;
   private final Counter pushesRefused;
-  private final Counter bytes;
   private final Counter snapshots;
   private final Counter sharedMemoryBytes;
 
   public Metrics(PrometheusRegistry registry) {
-    this.registry = registry;
-    this.callSeconds =
-        Histogram.builder()
-            .name("roadless_grpc_call_seconds")
-            .help("gRPC call durations by method and status code")
-            .labelNames("method", "code")
-            .register(registry);
+    this.service = new ServiceMetrics(registry);
     this.stepsApplied =
         Counter.builder()
             .name("roadless_steps_applied_total")
@@ -33,12 +29,6 @@ public final class Metrics {
             .name("roadless_pushes_refused_total")
             .help("gradient pushes refused, by reason")
             .labelNames("reason")
-            .register(registry);
-    this.bytes =
-        Counter.builder()
-            .name("roadless_bytes_total")
-            .help("protobuf payload bytes received (in) and sent (out)")
-            .labelNames("direction")
             .register(registry);
     this.sharedMemoryBytes =
         Counter.builder()
@@ -62,11 +52,12 @@ public final class Metrics {
   }
 
   public PrometheusRegistry registry() {
-    return registry;
+    return service.registry();
   }
 
-  void callFinished(String method, String code, double seconds) {
-    callSeconds.labelValues(method, code).observe(seconds);
+  /** The call and byte metrics every service keeps (for the interceptor). */
+  public ServiceMetrics service() {
+    return service;
   }
 
   public void stepApplied(String run) {
@@ -85,24 +76,19 @@ public final class Metrics {
     return pushesRefused.labelValues(reason).get();
   }
 
-  Bytes in() {
-    return n -> bytes.labelValues("in").inc(n);
+  ServiceMetrics.Bytes in() {
+    return service.in();
   }
 
-  Bytes out() {
-    return n -> bytes.labelValues("out").inc(n);
+  ServiceMetrics.Bytes out() {
+    return service.out();
   }
 
-  Bytes sharedMemoryIn() {
+  ServiceMetrics.Bytes sharedMemoryIn() {
     return n -> sharedMemoryBytes.labelValues("in").inc(n);
   }
 
-  Bytes sharedMemoryOut() {
+  ServiceMetrics.Bytes sharedMemoryOut() {
     return n -> sharedMemoryBytes.labelValues("out").inc(n);
-  }
-
-  /** Counts payload bytes in one direction. */
-  interface Bytes {
-    void add(long n);
   }
 }

@@ -1,8 +1,10 @@
 package dev.roadless.optimizer.server;
 
 import com.google.protobuf.ByteString;
+import dev.roadless.common.RunIds;
+import dev.roadless.common.error.Errors;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.run.Run;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.optimizer.wire.WireMethods;
@@ -39,7 +41,7 @@ import java.util.Map;
 
 /**
  * Thin gRPC adapter over {@link RunRegistry}: validates and converts messages, streams tensors with
- * flow control. Failures are thrown as {@link RunException} and mapped to statuses by {@link
+ * flow control. Failures are thrown as {@link RoadlessException} and mapped to statuses by {@link
  * Errors}, in one place.
  */
 final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceImplBase {
@@ -252,7 +254,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
   @Override
   public void deleteRun(DeleteRunRequest request, StreamObserver<DeleteRunResponse> responses) {
-    RunRegistry.checkRunId(request.getRunId());
+    RunIds.check(request.getRunId());
     boolean deleted = runs.delete(request.getRunId());
     snapshots.forget(request.getRunId());
     training.forgetSegments(request.getRunId());

@@ -70,9 +70,9 @@ public final class OptimizerServer {
             .addService(
                 ServerInterceptors.intercept(
                     service.definition(),
-                    dev.roadless.optimizer.server.ServerInterceptors.exceptionMapper(),
-                    dev.roadless.optimizer.server.ServerInterceptors.readiness(ready::get),
-                    dev.roadless.optimizer.server.ServerInterceptors.metrics(metrics)))
+                    dev.roadless.common.runtime.ServerInterceptors.exceptionMapper(),
+                    dev.roadless.common.runtime.ServerInterceptors.readiness(ready::get),
+                    dev.roadless.common.runtime.ServerInterceptors.metrics(metrics.service())))
             .addService(health.getHealthService())
             .addService(ProtoReflectionServiceV1.newInstance())
             .build();
@@ -121,7 +121,7 @@ public final class OptimizerServer {
     server.shutdown();
     // Parked Train and GetParameters calls would hold the drain open: release them now.
     RuntimeException draining =
-        new dev.roadless.optimizer.run.RunException(
+        new dev.roadless.common.error.RoadlessException(
             dev.roadless.proto.common.v1.ErrorReason.ERROR_REASON_SERVER_NOT_READY,
             "server is shutting down; retry against the restarted server");
     runs.all().forEach(run -> run.cancelWaiters(draining));

@@ -13,7 +13,7 @@ import java.util.Iterator;
 final class OutboundPump<T> {
   private final ServerCallStreamObserver<T> observer;
   private final ArrayDeque<Source<T>> queue = new ArrayDeque<>();
-  private final Metrics.Bytes bytesOut;
+  private final dev.roadless.common.runtime.ServiceMetrics.Bytes bytesOut;
   private boolean cancelled;
 
   private record Source<T>(Iterator<T> messages, Runnable whenDone) {}
@@ -25,7 +25,9 @@ final class OutboundPump<T> {
    */
   static final int ON_READY_BYTES = 4 << 20;
 
-  OutboundPump(ServerCallStreamObserver<T> observer, Metrics.Bytes bytesOut) {
+  OutboundPump(
+      ServerCallStreamObserver<T> observer,
+      dev.roadless.common.runtime.ServiceMetrics.Bytes bytesOut) {
     this.observer = observer;
     this.bytesOut = bytesOut;
     observer.setOnReadyThreshold(ON_READY_BYTES);

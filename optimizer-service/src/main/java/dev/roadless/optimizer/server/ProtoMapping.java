@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.GroupStatus;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
@@ -7,7 +8,6 @@ import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.run.HyperparameterMapping;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.PushGradientsResponse;
 import dev.roadless.proto.optimizer.v1.PushOutcome;
@@ -23,7 +23,7 @@ final class ProtoMapping {
       case SEQUENCE_EVAL -> Sequence.EVAL;
       case SEQUENCE_BASE -> Sequence.BASE;
       default ->
-          throw RunException.of(
+          throw RoadlessException.of(
                   ErrorReason.ERROR_REASON_INVALID_RUN_SPEC,
                   "sequence must be SEQUENCE_TRAIN, SEQUENCE_EVAL or SEQUENCE_BASE")
               .with("field", "sequence")

@@ -1,8 +1,8 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Finite;
 import dev.roadless.optimizer.run.Run;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.proto.common.v1.ErrorReason;
 import java.util.List;
@@ -18,7 +18,7 @@ final class SegmentGradient implements Run.SharedGradient {
   private final SharedSegment segment;
   private final Run run;
   private final List<String> names;
-  private RunException first;
+  private RoadlessException first;
   private volatile boolean unbounded;
   private long firstAt = Long.MAX_VALUE;
 
@@ -33,7 +33,7 @@ final class SegmentGradient implements Run.SharedGradient {
     run.optimizer()
         .forEachChunk(
             (t, from, to) -> {
-              if (!segment.getGradientBounded(t, into[t], from, to)) {
+              if (!SegmentScans.getBounded(segment, t, into[t], from, to)) {
                 unbounded = true;
                 check(t, into[t], from, to);
               }
@@ -59,10 +59,10 @@ final class SegmentGradient implements Run.SharedGradient {
             (t, from, to) -> {
               float[] o = out[t];
               if (others.length == 1) {
-                if (!segment.getGradientBounded(t, o, from, to)) {
+                if (!SegmentScans.getBounded(segment, t, o, from, to)) {
                   check(t, o, from, to);
                 }
-              } else if (!segment.gradientMeanWith(t, others[1 - self][t], o, from, to)) {
+              } else if (!SegmentScans.meanWith(segment, t, others[1 - self][t], o, from, to)) {
                 meanNotFinite(t, o, from, null);
               }
             });
@@ -75,7 +75,7 @@ final class SegmentGradient implements Run.SharedGradient {
     run.optimizer()
         .forEachChunk(
             (t, from, to) -> {
-              if (!segment.gradientFinite(t, from, to)) {
+              if (!SegmentScans.allFinite(segment, t, from, to)) {
                 float[] copy = new float[to - from];
                 segment.getGradient(t, from, to, copy, 0);
                 int i = 0;
@@ -99,7 +99,7 @@ final class SegmentGradient implements Run.SharedGradient {
         .forEachChunk(
             (t, from, to) -> {
               float[] o = out[t];
-              if (!segment.gradientMeanWith(theirs, t, o, from, to)) {
+              if (!SegmentScans.meanOfTwo(segment, theirs, t, o, from, to)) {
                 meanNotFinite(t, o, from, theirs);
               }
             });
@@ -141,8 +141,8 @@ final class SegmentGradient implements Run.SharedGradient {
    * again while its push was pending, which the protocol forbids. This push is refused; the run is
    * unchanged.
    */
-  private RunException otherChanged(int t, int element, float value) {
-    return RunException.of(
+  private RoadlessException otherChanged(int t, int element, float value) {
+    return RoadlessException.of(
             ErrorReason.ERROR_REASON_SHARED_MEMORY_MISUSE,
             "tensor '"
                 + names.get(t)
@@ -173,12 +173,12 @@ final class SegmentGradient implements Run.SharedGradient {
     }
   }
 
-  private RunException nonFinite(int t, int element, float value) {
+  private RoadlessException nonFinite(int t, int element, float value) {
     return ChunkAssembler.nonFinite(
         ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT, names.get(t), element, value);
   }
 
-  private synchronized void remember(int t, int element, RunException refusal) {
+  private synchronized void remember(int t, int element, RoadlessException refusal) {
     long key = ((long) t << 32) | element;
     if (key < firstAt) {
       firstAt = key;

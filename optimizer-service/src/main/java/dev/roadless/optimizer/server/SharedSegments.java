@@ -1,7 +1,7 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.run.Run;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.proto.common.v1.ErrorReason;
 import java.io.IOException;
@@ -74,15 +74,15 @@ final class SharedSegments implements AutoCloseable {
 
   private void requireEnabled() {
     if (dir == null) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_SHARED_MEMORY_UNAVAILABLE,
               "this server has no shared-memory directory (shared-memory-dir); send chunks")
           .build();
     }
   }
 
-  private RunException unavailable(IOException e) {
-    return RunException.of(
+  private RoadlessException unavailable(IOException e) {
+    return RoadlessException.of(
             ErrorReason.ERROR_REASON_SHARED_MEMORY_UNAVAILABLE,
             "cannot create a shared-memory file in " + dir + ": " + e.getMessage())
         .build();
@@ -131,7 +131,7 @@ final class SharedSegments implements AutoCloseable {
   synchronized SharedSegment get(Run run, int replica, byte[] token) {
     Entry e = segments.get(run.id() + "/" + replica);
     if (e == null || e.run != run || !e.segment.hasToken(token)) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_SHARED_MEMORY_UNKNOWN,
               "no shared-memory segment with this token for run '"
                   + run.id()

@@ -1,11 +1,11 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.GroupSpec;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.Variant;
 import dev.roadless.optimizer.run.HyperparameterMapping;
 import dev.roadless.optimizer.run.Run;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.run.SpecMapping;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -138,7 +138,7 @@ final class StateStreams {
         total += slotTotal;
       }
       if (total != totalElements) {
-        throw new RunException(
+        throw new RoadlessException(
             ErrorReason.ERROR_REASON_STREAM_TRUNCATED,
             "commit declares " + totalElements + " elements, the slots hold " + total);
       }
@@ -183,8 +183,8 @@ final class StateStreams {
     }
   }
 
-  private static RunException invalid(String field, String message) {
-    return RunException.of(ErrorReason.ERROR_REASON_INVALID_STATE, message)
+  private static RoadlessException invalid(String field, String message) {
+    return RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_STATE, message)
         .with("field", field)
         .build();
   }

@@ -1,10 +1,11 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.common.error.Errors;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.run.ParameterSnapshot;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.optimizer.wire.InboundChunk;
@@ -116,7 +117,7 @@ final class TrainingCalls {
       void onHeader(Object m) {
         GradientHeader h = gradientHeader(m);
         if (runId != null && (!runId.equals(h.getRunId()) || replica != h.getReplica())) {
-          throw new RunException(
+          throw new RoadlessException(
               ErrorReason.ERROR_REASON_STREAM_OUT_OF_ORDER,
               "run_id and replica must stay the same on one Train stream");
         }
@@ -183,7 +184,7 @@ final class TrainingCalls {
             yStep = y.step();
           } catch (RuntimeException | InternalError e) {
             fail(
-                RunException.of(
+                RoadlessException.of(
                         ErrorReason.ERROR_REASON_SHARED_MEMORY_UNKNOWN,
                         "cannot write y to the shared-memory segment: " + e)
                     .build());
@@ -246,7 +247,7 @@ final class TrainingCalls {
             ? ChunkWriter.DEFAULT_CHUNK_BYTES
             : request.getMaxChunkBytes();
     if (chunkBytes < 4 || chunkBytes > ChunkWriter.MAX_CHUNK_BYTES) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_SIZE_MISMATCH,
               "max_chunk_bytes must be in [4, " + ChunkWriter.MAX_CHUNK_BYTES + "]")
           .with("field", "max_chunk_bytes")
@@ -336,7 +337,7 @@ final class TrainingCalls {
       if (!header.getSharedMemoryToken().isEmpty()) {
         DataType dtype = header.getDtype();
         if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_UNSPECIFIED) {
-          throw RunException.of(
+          throw RoadlessException.of(
                   ErrorReason.ERROR_REASON_SHARED_MEMORY_MISUSE,
                   "a shared-memory push is float32; got " + dtype)
               .with("field", "dtype")
@@ -359,7 +360,7 @@ final class TrainingCalls {
     @Override
     final void onChunk(Object m) {
       if (segment != null) {
-        throw RunException.of(
+        throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_SHARED_MEMORY_MISUSE,
                 "a push that names a shared-memory segment sends no chunks")
             .build();
@@ -377,7 +378,7 @@ final class TrainingCalls {
       if (segment != null) {
         long total = segment.totalElements();
         if (totalElements != total) {
-          throw RunException.of(
+          throw RoadlessException.of(
                   ErrorReason.ERROR_REASON_SIZE_MISMATCH,
                   "commit says " + totalElements + " elements; the run has " + total)
               .with("field", "total_elements")
@@ -409,7 +410,7 @@ final class TrainingCalls {
         run.releaseBuffers(buffers);
       }
       buffers = null;
-      if (t instanceof RunException re && run != null) {
+      if (t instanceof RoadlessException re && run != null) {
         run.countRefusal(re.reason());
         metrics.pushRefused(Errors.reasonName(re.reason()));
       }
@@ -428,7 +429,7 @@ final class TrainingCalls {
     for (String name : names) {
       int i = run.tensorNames().indexOf(name);
       if (i < 0) {
-        throw RunException.of(
+        throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_UNKNOWN_TENSOR,
                 "tensor '" + name + "' is not part of the run")
             .with("tensor", name)

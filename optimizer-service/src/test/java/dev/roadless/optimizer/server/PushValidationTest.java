@@ -8,6 +8,7 @@ import static dev.roadless.optimizer.server.RawStreams.send;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.roadless.common.error.Errors;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.optimizer.v1.PushGradientsRequest;
 import dev.roadless.proto.optimizer.v1.StepMode;
@@ -95,8 +96,7 @@ class PushValidationTest {
             chunk("b", 0, g[1]),
             commit(16));
     var e = assertRefused(Code.INVALID_ARGUMENT, "CHUNK_MISSING", () -> send(h.async, m));
-    assertEquals(
-        "6", dev.roadless.optimizer.server.Errors.errorInfo(e).getMetadataOrThrow("element"));
+    assertEquals("6", dev.roadless.common.error.Errors.errorInfo(e).getMetadataOrThrow("element"));
   }
 
   @Test

@@ -1,7 +1,7 @@
 package dev.roadless.trainer.eval;
 
-import dev.roadless.trainer.bn.BatchNormBuffers;
-import dev.roadless.trainer.bn.BatchNormStatistics;
+import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.trainer.data.Batch;
 import dev.roadless.trainer.model.Model;
 import java.util.LinkedHashMap;

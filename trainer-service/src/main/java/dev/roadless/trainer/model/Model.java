@@ -1,7 +1,7 @@
 package dev.roadless.trainer.model;
 
-import dev.roadless.trainer.bn.BatchNormBuffers;
-import dev.roadless.trainer.bn.BatchNormStatistics;
+import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.trainer.model.NetworkFactory.BatchNormSite;
 import dev.roadless.trainer.model.NetworkFactory.Built;
 import java.util.ArrayList;

@@ -1,9 +1,9 @@
 package dev.roadless.trainer.service;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.Sequence;
@@ -49,7 +49,7 @@ public final class Trainer implements AutoCloseable {
       if (job.request().equals(request)) {
         return false;
       }
-      throw new RunException(
+      throw new RoadlessException(
           ErrorReason.ERROR_REASON_TRAINER_BUSY,
           "the trainer is training run '" + job.request().getRunId() + "'; stop it first");
     }
@@ -90,7 +90,7 @@ public final class Trainer implements AutoCloseable {
   /** The loaded configuration, or a refusal if the trainer was never started. */
   synchronized TrainingJob job() {
     if (job == null) {
-      throw new RunException(
+      throw new RoadlessException(
           ErrorReason.ERROR_REASON_TRAINER_NOT_CONFIGURED, "the trainer was never started");
     }
     return job;
@@ -100,7 +100,7 @@ public final class Trainer implements AutoCloseable {
   Parameters parameters(String runId, Sequence sequence, long minStep) {
     TrainingJob j = job();
     if (!j.request().getRunId().equals(runId)) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_RUN_NOT_FOUND,
               "this trainer trains run '" + j.request().getRunId() + "', not '" + runId + "'")
           .with("run_id", runId)
@@ -241,7 +241,7 @@ public final class Trainer implements AutoCloseable {
     if (error != null) {
       String reason = OptimizerClient.reason(error);
       ErrorReason r = ErrorReason.ERROR_REASON_INTERNAL;
-      if (error instanceof RunException re) {
+      if (error instanceof RoadlessException re) {
         r = re.reason();
       } else if (!reason.isEmpty()) {
         try {

@@ -1,6 +1,6 @@
 package dev.roadless.trainer.service;
 
-import dev.roadless.optimizer.config.Settings;
+import dev.roadless.common.config.Settings;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
 import dev.roadless.proto.optimizer.v1.StepMode;

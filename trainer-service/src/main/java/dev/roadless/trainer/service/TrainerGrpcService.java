@@ -1,8 +1,10 @@
 package dev.roadless.trainer.service;
 
 import com.google.protobuf.UnsafeByteOperations;
+import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormStatistics;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.client.Parameters;
-import dev.roadless.optimizer.run.RunException;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.common.v1.TensorChunk;
@@ -20,8 +22,6 @@ import dev.roadless.proto.trainer.v1.StartResponse;
 import dev.roadless.proto.trainer.v1.StopRequest;
 import dev.roadless.proto.trainer.v1.StopResponse;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
-import dev.roadless.trainer.bn.BatchNormBuffers;
-import dev.roadless.trainer.bn.BatchNormStatistics;
 import dev.roadless.trainer.data.Batch;
 import dev.roadless.trainer.data.IdxDataset;
 import dev.roadless.trainer.data.Sharding;
@@ -148,7 +148,7 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
     }
     for (String layer : job.model().batchNormLayers()) {
       if (!buffers.containsKey(layer)) {
-        throw RunException.of(
+        throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_MISSING_TENSOR,
                 "no statistics for BatchNorm layer " + layer)
             .with("tensor", layer)
@@ -219,7 +219,7 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
 
   private static BatchNormStatistics statistics(TrainingJob job, BatchNormLayerStatistics s) {
     if (!job.model().batchNormLayers().contains(s.getLayer())) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_UNKNOWN_TENSOR, "no BatchNorm layer '" + s.getLayer() + "'")
           .with("tensor", s.getLayer())
           .build();
@@ -229,7 +229,7 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
       channels = job.model().batchNormBuffers().get(s.getLayer()).channels();
     }
     if (s.getMeanCount() != channels || s.getM2Count() != channels || s.getCount() < 2) {
-      throw RunException.of(
+      throw RoadlessException.of(
               ErrorReason.ERROR_REASON_SIZE_MISMATCH,
               "layer " + s.getLayer() + " needs " + channels + " channels and count >= 2")
           .with("tensor", s.getLayer())

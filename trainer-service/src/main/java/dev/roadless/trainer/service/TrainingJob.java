@@ -1,6 +1,7 @@
 package dev.roadless.trainer.service;
 
-import dev.roadless.optimizer.run.RunException;
+import dev.roadless.common.RunIds;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.common.v1.TensorDescriptor;
 import dev.roadless.proto.optimizer.v1.ParameterGroup;
@@ -19,7 +20,7 @@ import java.util.List;
 /**
  * One replica's validated training configuration and what it loads: the model, the data and the
  * optimizer run spec. Built from a {@link StartRequest}; refuses bad input with a {@link
- * RunException} before anything starts.
+ * RoadlessException} before anything starts.
  */
 record TrainingJob(
     StartRequest request, Model model, IdxDataset train, IdxDataset holdout, RunSpec runSpec) {
@@ -36,7 +37,7 @@ record TrainingJob(
   }
 
   static TrainingJob of(StartRequest r) {
-    dev.roadless.optimizer.run.RunRegistry.checkRunId(r.getRunId());
+    RunIds.check(r.getRunId());
     if (r.getReplicas() < 1 || r.getReplicas() > 1024) {
       throw invalid(
           ErrorReason.ERROR_REASON_INVALID_RUN_SPEC, "replicas", "replicas must be in [1, 1024]");
@@ -128,7 +129,7 @@ record TrainingJob(
     }
   }
 
-  static RunException invalid(ErrorReason reason, String field, String message) {
-    return RunException.of(reason, message).with("field", field).build();
+  static RoadlessException invalid(ErrorReason reason, String field, String message) {
+    return RoadlessException.of(reason, message).with("field", field).build();
   }
 }

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.roadless.trainer.bn.BatchNormBuffers;
-import dev.roadless.trainer.bn.BatchNormStatistics;
+import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.trainer.data.Batch;
 import dev.roadless.trainer.data.IdxDataset;
 import dev.roadless.trainer.data.Mnist;

@@ -3,7 +3,7 @@ package dev.roadless.trainer.golden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.roadless.trainer.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormBuffers;
 import dev.roadless.trainer.model.GradientResult;
 import dev.roadless.trainer.model.LayerSpec;
 import dev.roadless.trainer.model.Model;

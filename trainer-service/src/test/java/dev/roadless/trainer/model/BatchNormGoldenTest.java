@@ -3,7 +3,7 @@ package dev.roadless.trainer.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.roadless.trainer.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormBuffers;
 import dev.roadless.trainer.golden.ErrorReport;
 import dev.roadless.trainer.golden.GoldenFiles;
 import dev.roadless.trainer.golden.Tensors;

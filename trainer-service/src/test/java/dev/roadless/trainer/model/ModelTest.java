@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.roadless.trainer.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormBuffers;
 import dev.roadless.trainer.data.Batch;
 import dev.roadless.trainer.data.Mnist;
 import java.util.Arrays;
