@@ -13,8 +13,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * A golden folder read by the rules every golden suite of the project follows (trainer-service's
- * {@code GoldenFiles} has the same; the modules share no test code):
+ * A golden folder read by the rules every golden suite of the project follows (the same as
+ * checkpoint-service's {@code GoldenFolder} and trainer-service's {@code GoldenFiles}; the modules
+ * share no test code):
  *
  * <ul>
  *   <li>a case is a {@code *.json} object with a textual {@code kind} and a numeric {@code
