@@ -65,8 +65,7 @@ class GoldenCheckpointTest {
 
   @TestFactory
   Stream<DynamicTest> bnWarmup_checkpointOfOptimizerXWithRebuiltStatistics_pyTorchMatchesGolden() {
-    return GoldenFolder.ofKind(GoldenFolder.dir(), "bn_warmup").stream()
-        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> check(c, tmp)));
+    return GoldenFolder.tests(GoldenFolder.dir(), "bn_warmup", c -> check(c, tmp));
   }
 
   /**

@@ -11,6 +11,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.function.ThrowingConsumer;
 
 /**
  * A golden folder read by the rules every golden suite of the project follows (the same as
@@ -30,12 +32,29 @@ import org.junit.jupiter.api.Assumptions;
 final class GoldenFolder {
   private static final ObjectMapper JSON = new ObjectMapper();
 
+  /** The repository's copy of the visible cases, seen from a module folder. */
+  static final Path REPOSITORY_COPY = Path.of("../testdata/golden");
+
   private GoldenFolder() {}
 
   /** {@code roadless.golden.dir} (Surefire sets it), else the repository's {@code testdata}. */
   static Path dir() {
     String prop = System.getProperty("roadless.golden.dir");
-    return Path.of(prop != null && !prop.isBlank() ? prop : "../testdata/golden");
+    return prop != null && !prop.isBlank() ? Path.of(prop) : REPOSITORY_COPY;
+  }
+
+  /**
+   * One dynamic test per case of {@code kind}, named by its {@code case}; when the folder holds
+   * cases but none of this kind, one test, reported as skipped, says so.
+   */
+  static Stream<DynamicTest> tests(Path dir, String kind, ThrowingConsumer<JsonNode> check) {
+    List<JsonNode> cases = ofKind(dir, kind);
+    if (cases.isEmpty()) {
+      String why = "no golden case of kind " + kind + " in " + dir;
+      return Stream.of(DynamicTest.dynamicTest(why, () -> Assumptions.abort(why)));
+    }
+    return cases.stream()
+        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> check.accept(c)));
   }
 
   /** The cases of {@code kind} in file-name order; see the class comment for everything else. */
@@ -74,8 +93,6 @@ final class GoldenFolder {
     System.out.printf(
         "golden %s: %d %s case(s); ignored %s%n",
         dir, out.size(), kind, String.join(", ", ignored));
-    Assumptions.assumeFalse(
-        out.isEmpty(), "no golden case of kind " + kind + " in " + dir.toAbsolutePath());
     return out;
   }
 

@@ -41,12 +41,7 @@ class GoldenOptimizerTest {
 
   /** One dynamic test per optimizer case of {@code dir}; other files as {@link GoldenFolder}. */
   static Stream<DynamicTest> cases(Path dir) {
-    return GoldenFolder.ofKind(dir, "optimizer").stream()
-        .map(
-            c -> {
-              String name = c.path("case").asText("?");
-              return DynamicTest.dynamicTest(name, () -> runCase(name, c));
-            });
+    return GoldenFolder.tests(dir, "optimizer", c -> runCase(c.get("case").asText(), c));
   }
 
   private static void runCase(String name, JsonNode root) {

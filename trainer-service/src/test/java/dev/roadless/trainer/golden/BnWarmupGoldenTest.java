@@ -50,8 +50,7 @@ import org.junit.jupiter.api.TestFactory;
 class BnWarmupGoldenTest {
   @TestFactory
   Stream<DynamicTest> bnWarmup_everyCase_matchesPyTorch() {
-    return GoldenFiles.ofKind("bn_warmup").stream()
-        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> check(c)));
+    return GoldenFiles.tests(BnWarmupGoldenTest::check, "bn_warmup");
   }
 
   /** Runs one case and fails on any array over its tolerance. */

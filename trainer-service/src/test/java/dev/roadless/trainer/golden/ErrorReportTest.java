@@ -21,7 +21,7 @@ class ErrorReportTest {
   @Test
   void gradients_smallGradientsOffByNineTenthsOfAtol_pass() {
     // Largest gradient 0.05: the old 5e-6 * largest (2.5e-7) rejected this; atol 1e-6 allows it.
-    ErrorReport r = new ErrorReport("t");
+    ErrorReport r = new ErrorReport("ErrorReportTest");
     r.gradients(
         "grad ",
         grads(new float[] {0.05f, 0.0f}, new float[] {9e-7f}),
@@ -32,7 +32,7 @@ class ErrorReportTest {
 
   @Test
   void gradients_errorOverAtolPlusRtolTimesLargest_fails() {
-    ErrorReport r = new ErrorReport("t");
+    ErrorReport r = new ErrorReport("ErrorReportTest, meant to fail");
     // Tolerance 1e-6 + 1e-5 * 0.05 = 1.5e-6; the bias-in-front-of-BN noise is off by 1.6e-6.
     r.gradients(
         "grad ",
@@ -44,7 +44,7 @@ class ErrorReportTest {
 
   @Test
   void allclose_largeValuesWithinRtol_passButSmallValuesOverAtolFail() {
-    ErrorReport r = new ErrorReport("t");
+    ErrorReport r = new ErrorReport("ErrorReportTest");
     // |ref| 5: allowed 1e-6 * 5 + 1e-5 * 5 = 5.5e-5 (a per-array 1e-6 * 5 would reject 4e-5).
     r.allclose("large", new float[] {5.00004f, 0.1f}, new float[] {5f, 0.1f});
     assertEquals(List.of(), r.failures());
@@ -55,7 +55,7 @@ class ErrorReportTest {
 
   @Test
   void scalar_lossOffByMoreThanStatedTolerance_fails() {
-    ErrorReport r = new ErrorReport("t");
+    ErrorReport r = new ErrorReport("ErrorReportTest");
     r.scalar("loss ok", 1.5 + 1.4e-5, 1.5);
     assertEquals(List.of(), r.failures());
     r.scalar("loss off", 1.5 + 1.8e-5, 1.5);

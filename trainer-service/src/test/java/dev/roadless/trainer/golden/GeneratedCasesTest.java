@@ -41,14 +41,15 @@ class GeneratedCasesTest {
     List<JsonNode> gradcheck = scan.ofKind(Set.of("gradcheck_mlp", "gradcheck_cnn"));
     List<JsonNode> warmup = scan.ofKind(Set.of("bn_warmup"));
     assertEquals(List.of(2, 2, 1), List.of(batchnorm.size(), gradcheck.size(), warmup.size()));
-    assertNotEquals(trainBatchSizes(GoldenFiles.scan(GoldenFiles.dir())), trainBatchSizes(scan));
+    assertNotEquals(
+        trainBatchSizes(GoldenFiles.scan(GoldenFiles.REPOSITORY_COPY)), trainBatchSizes(scan));
 
     batchnorm.forEach(BatchNormGoldenTest::check);
     gradcheck.forEach(GradcheckGoldenTest::check);
     warmup.forEach(BnWarmupGoldenTest::check);
   }
 
-  /** The bn_warmup train batch sizes of a folder: the generated set must not repeat them. */
+  /** The bn_warmup train batch sizes of a folder: the visible set's must not be repeated. */
   private static Set<Integer> trainBatchSizes(GoldenFiles.Scan scan) {
     return scan.ofKind(Set.of("bn_warmup")).stream()
         .map(c -> c.get("train_batches").get(0).size())
@@ -63,7 +64,7 @@ class GeneratedCasesTest {
                 "../testdata/make_cases.py",
                 dir.toString(),
                 "--check-port",
-                "../testdata/golden/bn_warmup_cnn.json")
+                GoldenFiles.REPOSITORY_COPY.resolve("bn_warmup_cnn.json").toString())
             .redirectErrorStream(true)
             .redirectOutput(log.toFile())
             .start();

@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.function.ThrowingConsumer;
 
 /**
  * The golden cases: the folder named by the system property {@code roadless.golden.dir} (Surefire
@@ -33,6 +35,9 @@ import org.junit.jupiter.api.Assumptions;
  */
 public final class GoldenFiles {
   private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** The repository's copy of the visible cases, seen from a module folder. */
+  public static final Path REPOSITORY_COPY = Path.of("../testdata/golden");
 
   /** What a folder holds: its cases, and the files that are not cases. */
   public record Scan(Path dir, List<JsonNode> cases, List<String> ignored) {
@@ -57,7 +62,7 @@ public final class GoldenFiles {
   public static Path dir() {
     String prop = System.getProperty("roadless.golden.dir");
     // Without Surefire (an IDE run from the module folder): the repository's own copy.
-    Path p = prop != null && !prop.isBlank() ? Path.of(prop) : Path.of("../testdata/golden");
+    Path p = prop != null && !prop.isBlank() ? Path.of(prop) : REPOSITORY_COPY;
     if (!Files.isDirectory(p)) {
       throw new IllegalStateException("golden folder not found: " + p.toAbsolutePath());
     }
@@ -94,14 +99,26 @@ public final class GoldenFiles {
   }
 
   /**
-   * The cases of the given kinds from {@link #dir()}, sorted by file name. Aborts the calling test
-   * (reported as skipped) when the folder holds cases, but none of these kinds.
+   * One dynamic test per case of the given kinds in {@link #dir()}, named by its {@code case}; when
+   * the folder holds cases but none of these kinds, one test, reported as skipped, says so.
    */
-  public static List<JsonNode> ofKind(String... kinds) {
-    return ofKind(dir(), kinds);
+  public static Stream<DynamicTest> tests(ThrowingConsumer<JsonNode> check, String... kinds) {
+    return tests(dir(), check, kinds);
   }
 
-  /** {@link #ofKind(String...)} on a given folder. */
+  /** {@link #tests(ThrowingConsumer, String...)} on a given folder. */
+  public static Stream<DynamicTest> tests(
+      Path dir, ThrowingConsumer<JsonNode> check, String... kinds) {
+    List<JsonNode> cases = ofKind(dir, kinds);
+    if (cases.isEmpty()) {
+      String why = "no golden case of kind " + List.of(kinds) + " in " + dir;
+      return Stream.of(DynamicTest.dynamicTest(why, () -> Assumptions.abort(why)));
+    }
+    return cases.stream()
+        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> check.accept(c)));
+  }
+
+  /** The cases of the given kinds in a folder, sorted by file name, the folder's files listed. */
   public static List<JsonNode> ofKind(Path dir, String... kinds) {
     Scan scan = scan(dir);
     List<JsonNode> out = scan.ofKind(Set.of(kinds));
@@ -114,8 +131,6 @@ public final class GoldenFiles {
     System.out.printf(
         "golden %s: %d case(s) of %s; other kinds %s; not cases %s%n",
         scan.dir(), out.size(), List.of(kinds), otherKinds, scan.ignored());
-    Assumptions.assumeFalse(
-        out.isEmpty(), "no golden case of kind " + List.of(kinds) + " in " + scan.dir());
     return out;
   }
 

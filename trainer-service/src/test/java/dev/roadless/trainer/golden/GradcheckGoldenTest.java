@@ -33,8 +33,7 @@ import org.junit.jupiter.api.TestFactory;
 class GradcheckGoldenTest {
   @TestFactory
   Stream<DynamicTest> gradcheck_everyCase_matchesPyTorch() {
-    return GoldenFiles.ofKind("gradcheck_mlp", "gradcheck_cnn").stream()
-        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> check(c)));
+    return GoldenFiles.tests(GradcheckGoldenTest::check, "gradcheck_mlp", "gradcheck_cnn");
   }
 
   /**

@@ -45,8 +45,7 @@ public class BatchNormGoldenTest {
 
   @TestFactory
   Stream<DynamicTest> batchnorm_everyCase_matchesPyTorch() {
-    return GoldenFiles.ofKind("batchnorm").stream()
-        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> check(c)));
+    return GoldenFiles.tests(BatchNormGoldenTest::check, "batchnorm");
   }
 
   /** Runs one case and fails on any array over its tolerance. */
