@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.roadless.checkpoint.format.Safetensors;
 import dev.roadless.checkpoint.service.BatchNormMerge;
 import dev.roadless.checkpoint.service.EvalCheckpointFile;
@@ -29,42 +28,87 @@ import dev.roadless.trainer.eval.BatchNormRecalibration;
 import dev.roadless.trainer.eval.RecomputedStatistics;
 import dev.roadless.trainer.model.Model;
 import dev.roadless.trainer.model.ModelSpec;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The golden {@code bn_warmup_cnn} case (real PyTorch and schedulefree output, FORMAT.md section 5)
- * end to end through the checkpoint path: the optimizer server applies the 30 recorded gradients
- * and serves x; the trainer's model rebuilds the BatchNorm statistics at that x (EMA continuing
- * from the training statistics, as upstream's README; PRECISE split over two "replicas" and
- * merged); the checkpoint file is written as the service writes it; PyTorch loads it strictly and
- * its logits on the test batch are compared with the golden ones.
+ * Every golden {@code bn_warmup} case (real PyTorch and schedulefree output, FORMAT.md section 5)
+ * end to end through the checkpoint path: the optimizer server applies the recorded gradients and
+ * serves x; the trainer's model rebuilds the BatchNorm statistics at that x (EMA continuing from
+ * the training statistics, as upstream's README; PRECISE split over two "replicas" and merged); the
+ * checkpoint file is written as the service writes it; PyTorch loads it strictly and its logits on
+ * the test batch are compared with the golden ones. Step count, warmup batches (and so the replica
+ * split), shapes and names come from the case.
  *
- * <p>Tolerance (FORMAT.md section 6: an independent float32 port reproduces x to 1.6e-7 relative,
- * logits and running statistics to about 1e-6): {@code 2e-6 * max(1, max|ref|)} per array; counts
- * exact.
+ * <p>Tolerance, from the stated rtol 1e-5, atol 1e-6 (ALGORITHM.md section 3.2): {@code |a-b| <=
+ * 1e-6 * max(1, max|ref|) + 1e-5 * |ref|} per element, FORMAT.md's per-array scale on the atol (it
+ * measured x to 1.6e-7 relative and logits and running statistics to about 1e-6 for an independent
+ * float32 port); never tighter than the stated per-element bound nor than the {@code 2e-6 * max(1,
+ * max|ref|)} this test used before wherever {@code |ref| >= 0.1 * max(1, max|ref|)}; counts exact.
  */
 class GoldenCheckpointTest {
-  static final double TOL = 2e-6;
+  static final double RTOL = 1e-5;
+  static final double ATOL = 1e-6;
 
   @TempDir Path tmp;
 
+  @TestFactory
+  Stream<DynamicTest> bnWarmup_checkpointOfOptimizerXWithRebuiltStatistics_pyTorchMatchesGolden() {
+    return GoldenFolder.tests(GoldenFolder.dir(), "bn_warmup", c -> check(c, tmp));
+  }
+
+  /**
+   * A bn_warmup case the visible set does not hold (batch 6 of 2x5x6 images, 7 steps, 9 warmup
+   * batches of 5), written by {@code testdata/make_cases.py} with real PyTorch modules and a
+   * test-only AdamWScheduleFree port that reproduces the real case bit for bit; here the optimizer
+   * server's x must also match the port's.
+   */
   @Test
-  void bnWarmupCnn_checkpointOfOptimizerXWithRebuiltStatistics_pyTorchReproducesGoldenLogits()
-      throws Exception {
-    JsonNode c =
-        new ObjectMapper()
-            .readTree(
-                Path.of(System.getProperty("roadless.golden.dir", "../../shared/golden"))
-                    .resolve("bn_warmup_cnn.json")
-                    .toFile());
+  void bnWarmup_generatedCaseOfOtherSizes_pyTorchMatchesIt() throws Exception {
+    Path dir = Files.createDirectory(tmp.resolve("generated"));
+    Path log = tmp.resolve("make_cases.log");
+    Process p =
+        new ProcessBuilder("python3", "../testdata/make_cases.py", dir.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
+    if (!p.waitFor(3, TimeUnit.MINUTES)) {
+      p.destroyForcibly();
+      throw new IllegalStateException("make_cases.py did not finish in 3 minutes");
+    }
+    assertEquals(0, p.exitValue(), () -> "make_cases.py failed: " + readQuietly(log));
+    List<JsonNode> cases = GoldenFolder.ofKind(dir, "bn_warmup");
+    assertEquals(1, cases.size());
+    check(cases.get(0), tmp);
+  }
+
+  private static String readQuietly(Path log) {
+    try {
+      return Files.readString(log);
+    } catch (java.io.IOException e) {
+      return e.toString();
+    }
+  }
+
+  /** Runs one bn_warmup case through the optimizer, the trainer's model, the file and PyTorch. */
+  static void check(JsonNode c, Path parent) throws Exception {
+    String name = c.get("case").asText();
+    Path tmp = Files.createDirectories(parent.resolve(name));
+    assertEquals("AdamWScheduleFree", c.get("optimizer").asText(), name + ": optimizer");
     List<String> order = new ArrayList<>();
     c.get("parameter_order").forEach(n -> order.add(n.asText()));
+    int steps = c.get("train_log").size();
     int[] exampleShape = shape(c.get("dataset").get("x"), 1);
     String architecture = c.get("architecture").asText();
 
@@ -75,21 +119,22 @@ class GoldenCheckpointTest {
       OptimizerClient client = h.client(h.startOptimizer());
       client.createRun("golden", spec);
       client.uploadInitialValues("golden", order, values(c.get("initial_params"), order));
-      for (JsonNode step : c.get("train_log")) {
+      for (int t = 0; t < steps; t++) {
         client.push(
             "golden",
             0,
-            step.get("step").asLong(),
+            t,
             order,
-            values(step.get("grads"), order),
+            values(c.get("train_log").get(t).get("grads"), order),
             DataType.DATA_TYPE_FLOAT32);
       }
-      x = client.parameters("golden", Sequence.SEQUENCE_EVAL, 30);
+      x = client.parameters("golden", Sequence.SEQUENCE_EVAL, steps);
     }
-    assertEquals(30, x.step());
-    Report report = new Report();
-    for (String name : order) {
-      report.relative("x " + name, x.get(name), floats(c.get("params_eval_mode_x").get(name)));
+    assertEquals(steps, x.step());
+    Report report = new Report(name);
+    for (String tensor : order) {
+      report.relative(
+          "x " + tensor, x.get(tensor), floats(c.get("params_eval_mode_x").get(tensor)));
     }
 
     // 2. Statistics rebuilt at that x by the trainer's model, merged as the service merges them.
@@ -100,6 +145,7 @@ class GoldenCheckpointTest {
     order.forEach(n -> xWeights.put(n, x.get(n)));
     List<Batch> warmup = new ArrayList<>();
     c.get("warmup_batches").forEach(idx -> warmup.add(batch(c, idx, exampleShape)));
+    int half = warmup.size() / 2;
 
     List<BatchNormMerge.Layer> ema =
         BatchNormMerge.merge(
@@ -107,6 +153,7 @@ class GoldenCheckpointTest {
             List.of(
                 part(
                     0,
+                    steps,
                     BatchNormRecalibration.recompute(
                         model, xWeights, warmup, BatchNormRecalibration.Options.emaContinue()))));
     JsonNode readme = c.get("scenarios").get("x_weights_readme_warmup");
@@ -117,15 +164,14 @@ class GoldenCheckpointTest {
     assertEquals(readme.get("num_batches_tracked").asLong(), emaBuffers.numBatchesTracked());
 
     List<ReplicaStatistics> halves = new ArrayList<>();
+    List<List<Batch>> split = List.of(warmup.subList(0, half), warmup.subList(half, warmup.size()));
     for (int r = 0; r < 2; r++) {
       halves.add(
           part(
               r,
+              steps,
               BatchNormRecalibration.recompute(
-                  model,
-                  xWeights,
-                  warmup.subList(25 * r, 25 * r + 25),
-                  BatchNormRecalibration.Options.precise())));
+                  model, xWeights, split.get(r), BatchNormRecalibration.Options.precise())));
     }
     List<BatchNormMerge.Layer> precise =
         BatchNormMerge.merge(BatchNormMode.BATCH_NORM_MODE_PRECISE, halves);
@@ -139,18 +185,21 @@ class GoldenCheckpointTest {
     report.relative("PRECISE 2 replicas vs 1 process: mean", two.mean(), one.mean(), 1e-12);
     report.relative("PRECISE 2 replicas vs 1 process: M2", two.m2(), one.m2(), 1e-12);
     // PRECISE pools all samples; the golden momentum=None scenario averages the per-batch
-    // statistics. Their means agree (equal batch sizes); their variances differ by design.
-    report.relative(
-        "PRECISE running_mean vs golden precise_bn",
-        precise.get(0).buffers().runningMean(),
-        floats(c.get("scenarios").get("x_weights_precise_bn").get("running_mean")));
-    assertEquals(50, precise.get(0).buffers().numBatchesTracked());
+    // statistics. Their means agree when the batches are of equal size (compared only then); their
+    // variances differ by design.
+    if (warmup.stream().mapToInt(Batch::size).distinct().count() == 1) {
+      report.relative(
+          "PRECISE running_mean vs golden precise_bn",
+          precise.get(0).buffers().runningMean(),
+          floats(c.get("scenarios").get("x_weights_precise_bn").get("running_mean")));
+    }
+    assertEquals(warmup.size(), precise.get(0).buffers().numBatchesTracked());
 
     // 3. Checkpoint files: ours, and the golden scenarios' own weights and statistics.
     List<TensorDescriptor> tensors = spec.getTensorsList();
     Map<String, Path> files = new LinkedHashMap<>();
-    files.put("ema", write("ema", EvalCheckpointFile.tensors(tensors, x, ema)));
-    files.put("precise", write("precise", EvalCheckpointFile.tensors(tensors, x, precise)));
+    files.put("ema", write(tmp, "ema", EvalCheckpointFile.tensors(tensors, x, ema)));
+    files.put("precise", write(tmp, "precise", EvalCheckpointFile.tensors(tensors, x, precise)));
     for (String scenario :
         List.of(
             "y_weights_training_stats",
@@ -159,14 +208,15 @@ class GoldenCheckpointTest {
             "x_weights_precise_bn")) {
       JsonNode sc = c.get("scenarios").get(scenario);
       String weights = scenario.startsWith("y_") ? "params_train_mode_y" : "params_eval_mode_x";
-      Parameters p = new Parameters(30, order, values(c.get(weights), order));
+      Parameters p = new Parameters(steps, order, values(c.get(weights), order));
       BatchNormBuffers b = buffers(sc);
       BatchNormMerge.Layer layer =
           new BatchNormMerge.Layer(
               "bn",
               BatchNormStatistics.fromRunningBuffers(2, b.runningMean(), b.runningVar()),
               b.numBatchesTracked());
-      files.put(scenario, write(scenario, EvalCheckpointFile.tensors(tensors, p, List.of(layer))));
+      files.put(
+          scenario, write(tmp, scenario, EvalCheckpointFile.tensors(tensors, p, List.of(layer))));
     }
 
     // 4. PyTorch loads every file strictly; its logits on the test batch.
@@ -196,18 +246,18 @@ class GoldenCheckpointTest {
     report.assertOk();
   }
 
-  private Path write(String name, List<dev.roadless.checkpoint.format.Tensor> tensors)
-      throws Exception {
+  private static Path write(
+      Path tmp, String name, List<dev.roadless.checkpoint.format.Tensor> tensors) throws Exception {
     Path p = tmp.resolve(name + ".safetensors");
     EvalCheckpointFile.write(p, tensors, Map.of("format", "pt"));
     Safetensors.read(p); // and it reads back
     return p;
   }
 
-  private static ReplicaStatistics part(int replica, RecomputedStatistics r) {
+  private static ReplicaStatistics part(int replica, int steps, RecomputedStatistics r) {
     return new ReplicaStatistics(
         replica,
-        30,
+        steps,
         r.batches(),
         r.statistics(),
         Map.of("bn", r.buffers().get("bn").numBatchesTracked()));
@@ -298,9 +348,17 @@ class GoldenCheckpointTest {
     return m;
   }
 
-  /** Largest errors relative to max(1, max|ref|) per array, printed; fails past the tolerance. */
+  /**
+   * Per element {@code |a-b| <= ATOL * max(1, max|ref|) + RTOL * |ref|} (or {@code tol * max(1,
+   * max|ref|)} for the non-golden exact-merge checks); prints the largest error per array.
+   */
   private static final class Report {
+    private final String caseName;
     private final List<String> failures = new ArrayList<>();
+
+    Report(String caseName) {
+      this.caseName = caseName;
+    }
 
     void relative(String what, float[] got, float[] ref) {
       double[] g = new double[got.length];
@@ -309,26 +367,42 @@ class GoldenCheckpointTest {
         g[i] = got[i];
         r[i] = ref[i];
       }
-      relative(what, g, r, TOL);
+      check(what, g, r, ATOL, RTOL);
     }
 
     void relative(String what, double[] got, double[] ref, double tol) {
+      check(what, got, ref, tol, 0);
+    }
+
+    private void check(String what, double[] got, double[] ref, double atol, double rtol) {
       assertEquals(ref.length, got.length, what);
       double scale = 1;
-      double err = 0;
-      for (int i = 0; i < ref.length; i++) {
-        scale = Math.max(scale, Math.abs(ref[i]));
-        err = Math.max(err, Math.abs(got[i] - ref[i]));
+      for (double v : ref) {
+        scale = Math.max(scale, Math.abs(v));
       }
-      double rel = err / scale;
-      System.out.printf("golden bn_warmup_cnn %-55s max abs err %.3g (rel %.3g)%n", what, err, rel);
-      if (!(rel <= tol)) {
-        failures.add(what + ": " + rel + " > " + tol);
+      double err = 0;
+      String first = null;
+      for (int i = 0; i < ref.length; i++) {
+        double d = Math.abs(got[i] - ref[i]);
+        err = Math.max(err, d);
+        if (first == null && !(d <= atol * scale + rtol * Math.abs(ref[i]))) {
+          first = what + "[" + i + "]: " + got[i] + " vs " + ref[i];
+        }
+      }
+      System.out.printf(
+          Locale.ROOT,
+          "golden %s %-55s max abs err %.3g (rel %.3g)%n",
+          caseName,
+          what,
+          err,
+          err / scale);
+      if (first != null) {
+        failures.add(first);
       }
     }
 
     void assertOk() {
-      assertTrue(failures.isEmpty(), failures.toString());
+      assertTrue(failures.isEmpty(), caseName + ": " + failures);
     }
   }
 }

@@ -4,18 +4,34 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Element-wise comparison against reference float32 values at the project tolerance {@code |a-b| <=
+ * Element-wise comparison against reference float32 values at the stated tolerance {@code |a-b| <=
  * atol + rtol*|ref|}, collecting the figures a case line reports.
+ *
+ * <p>rtol 1e-5 and atol 1e-6 are the project's stated tolerance (ALGORITHM.md section 3.2, the
+ * authors' own test tolerance); they are never tighter than FORMAT.md section 6's suggested {@code
+ * 1e-6 * max(1, |ref|)} for runs of up to a few dozen steps. For longer runs FORMAT.md allows about
+ * {@code 2e-6}, because the free-running error grows slowly with the run length, so a case of more
+ * than {@link #SHORT_RUN_STEPS} steps gets atol 2e-6: the tolerance follows the case, not the
+ * visible files' 25 to 50 steps.
  */
 final class ErrorStats {
   static final double RTOL = 1e-5;
   static final double ATOL = 1e-6;
+  static final double ATOL_LONG_RUN = 2e-6;
+  static final int SHORT_RUN_STEPS = 50;
+
+  private final double atol;
 
   private double maxAbs;
   private double maxRel;
   private long elements;
   private long bitExact;
   private final List<String> failures = new ArrayList<>();
+
+  /** For a case of {@code steps} steps. */
+  ErrorStats(int steps) {
+    this.atol = steps > SHORT_RUN_STEPS ? ATOL_LONG_RUN : ATOL;
+  }
 
   /** Compares one array; {@code where} names it in failure messages. */
   void compare(String where, float[] ours, float[] ref) {
@@ -33,7 +49,7 @@ final class ErrorStats {
       if (Float.floatToRawIntBits(ours[i]) == Float.floatToRawIntBits(ref[i])) {
         bitExact++;
       }
-      if (!(diff <= ATOL + RTOL * Math.abs(ref[i]))) {
+      if (!(diff <= atol + RTOL * Math.abs(ref[i]))) {
         fail(
             where
                 + "["
@@ -51,7 +67,10 @@ final class ErrorStats {
     maxRel = Math.max(maxRel, arrayMax / refMax);
   }
 
-  /** Compares a double scalar to about 1e-12 relative. */
+  /**
+   * Compares a double scalar to 1e-12 relative: FORMAT.md section 6 found the float64 scalars bit
+   * for bit and allows about 1e-15 relative for libm's {@code pow}; 1e-12 is looser than that.
+   */
   void scalar(String where, double ours, double ref) {
     double diff = Math.abs(ours - ref);
     if (!(diff <= 1e-12 * Math.max(Math.abs(ours), Math.abs(ref)))) {

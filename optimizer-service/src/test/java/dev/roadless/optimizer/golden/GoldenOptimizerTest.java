@@ -12,8 +12,6 @@ import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.core.TensorSpec;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -27,41 +25,23 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * Runs every {@code kind: "optimizer"} golden file in {@code roadless.golden.dir} (default {@code
- * ../shared/golden}) free-running from the initial parameters with the recorded gradients, and
- * compares y, x, z, the moments and the schedule scalars after every step. Files of other kinds are
- * listed and skipped. See golden/FORMAT.md.
+ * Runs every {@code kind: "optimizer"} golden case in {@code roadless.golden.dir} (default: the
+ * repository's {@code testdata/golden}) free-running from the initial parameters with the recorded
+ * gradients, and compares y, x, z, the moments and the schedule scalars after every step, at the
+ * tolerance {@link ErrorStats} states. Parameter shapes and the step count come from the case;
+ * other files and kinds are listed and skipped ({@link GoldenFolder}). See FORMAT.md.
  */
 class GoldenOptimizerTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  static Path goldenDir() {
-    return Path.of(System.getProperty("roadless.golden.dir", "../shared/golden"));
+  @TestFactory
+  Stream<DynamicTest> goldenFiles_freeRunning_matchReferenceWithinTolerance() {
+    return cases(GoldenFolder.dir());
   }
 
-  @TestFactory
-  Stream<DynamicTest> goldenFiles_freeRunning_matchReferenceWithinTolerance() throws IOException {
-    Path dir = goldenDir();
-    assertTrue(Files.isDirectory(dir), "golden folder not found: " + dir.toAbsolutePath());
-    List<Path> files;
-    try (Stream<Path> s = Files.list(dir)) {
-      files = s.filter(p -> p.toString().endsWith(".json")).sorted().toList();
-    }
-    List<DynamicTest> tests = new ArrayList<>();
-    List<String> skipped = new ArrayList<>();
-    for (Path file : files) {
-      JsonNode root = JSON.readTree(file.toFile());
-      String kind = root.path("kind").asText("");
-      String name = file.getFileName().toString().replaceFirst("\\.json$", "");
-      if (kind.equals("optimizer")) {
-        tests.add(DynamicTest.dynamicTest(name, () -> runCase(name, root)));
-      } else {
-        skipped.add(name + " (" + kind + ")");
-      }
-    }
-    System.out.println("golden: not optimizer cases, skipped: " + String.join(", ", skipped));
-    assertFalse(tests.isEmpty(), "no optimizer golden files in " + dir.toAbsolutePath());
-    return tests.stream();
+  /** One dynamic test per optimizer case of {@code dir}; other files as {@link GoldenFolder}. */
+  static Stream<DynamicTest> cases(Path dir) {
+    return GoldenFolder.tests(dir, "optimizer", c -> runCase(c.get("case").asText(), c));
   }
 
   private static void runCase(String name, JsonNode root) {
@@ -74,7 +54,7 @@ class GoldenOptimizerTest {
       initial.put(p.get("name").asText(), floats(p.get("initial")));
     }
     List<String> names = new ArrayList<>(initial.keySet());
-    ErrorStats stats = new ErrorStats();
+    ErrorStats stats = new ErrorStats(root.path("steps").size());
     int roundTrips = 0;
     try (ScheduleFreeOptimizer opt =
         new ScheduleFreeOptimizer(

@@ -21,27 +21,19 @@ import org.junit.jupiter.api.TestFactory;
  * {@code gradcheck_mlp} and {@code gradcheck_cnn} (FORMAT.md section 4): one training-mode forward
  * and backward of a model built from the file's {@code architecture}.
  *
- * <p>Tolerances (FORMAT.md section 6 measured at most 1.6e-7 for BatchNorm and 2.5e-7 relative to
- * the largest gradient for network gradients; DL4J's float32 operation order differs from
- * PyTorch's, so we allow about 4x that):
- *
- * <ul>
- *   <li>logits, loss, running statistics: {@code 1e-6 * max(max|ref|, 1)} per array;
- *   <li>every gradient, including the bias in front of BatchNorm (pure rounding noise, about 1e-8):
- *       absolute {@code 1e-6 * (largest |gradient| of the case)};
- *   <li>{@code num_batches_tracked}: exact.
- * </ul>
+ * <p>Tolerances ({@link ErrorReport}, from the stated rtol 1e-5, atol 1e-6): logits, loss and
+ * running statistics {@code |a-b| <= 1e-6 * max(1, max|ref|) + 1e-5 * |ref|} per element; every
+ * gradient, including the bias in front of BatchNorm (pure rounding noise, about 1e-8), absolute
+ * {@code 1e-6 * max(1, G) + 1e-5 * G}, {@code G} the largest |gradient| of the case, as FORMAT.md
+ * section 4 prescribes; {@code num_batches_tracked} exact. (This suite used {@code 5e-6 * largest
+ * |gradient|}, fitted near the visible cases: below a largest gradient of 0.2 it is tighter than
+ * the stated 1e-6 absolute and rejected a valid held-out case.) Sizes (batch, features, image
+ * shape, classes) come from the case's {@code input} and {@code architecture}.
  */
 class GradcheckGoldenTest {
-  static final double REL_TOL = 1e-6;
-  static final double GRAD_TOL = 5e-6;
-
   @TestFactory
   Stream<DynamicTest> gradcheck_everyCase_matchesPyTorch() {
-    return Stream.concat(
-            GoldenFiles.ofKind("gradcheck_mlp").stream(),
-            GoldenFiles.ofKind("gradcheck_cnn").stream())
-        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> run(c)));
+    return GoldenFiles.tests(GradcheckGoldenTest::check, "gradcheck_mlp", "gradcheck_cnn");
   }
 
   /**
@@ -76,7 +68,13 @@ class GradcheckGoldenTest {
     return out;
   }
 
-  private static void run(JsonNode c) {
+  /** Runs one case and fails on any array over its tolerance. */
+  static void check(JsonNode c) {
+    report(c).assertOk();
+  }
+
+  /** Runs one case and records every comparison. */
+  static ErrorReport report(JsonNode c) {
     int[] inShape = Tensors.shape(c.get("input"));
     int n = inShape[0];
     Model model = modelFor(c, Arrays.copyOfRange(inShape, 1, inShape.length));
@@ -93,35 +91,29 @@ class GradcheckGoldenTest {
         model.computeGradient(Tensors.floats(c.get("input")), Tensors.ints(c.get("labels")), n);
 
     ErrorReport report = new ErrorReport(c.get("case").asText());
-    report.relative("logits", r.logits(), Tensors.floats(c.get("logits")), REL_TOL);
-    report.scalar("loss", r.loss(), c.get("loss").asDouble(), REL_TOL);
+    report.allclose("logits", r.logits(), Tensors.floats(c.get("logits")));
+    report.scalar("loss", r.loss(), c.get("loss").asDouble());
     Map<String, float[]> grads = Tensors.floatMap(c.get("grads"));
-    double largest = grads.values().stream().mapToDouble(ErrorReport::maxAbs).max().orElse(1);
     assertEquals(grads.keySet(), r.gradients().keySet());
-    grads.forEach(
-        (name, ref) ->
-            report.absolute(
-                "grad " + name, r.gradients().get(name), ref, GRAD_TOL * largest, largest));
+    report.gradients("grad ", r.gradients(), grads);
     JsonNode after = c.get("buffers_after");
     model
         .batchNormBuffers()
         .forEach(
             (bn, b) -> {
-              report.relative(
+              report.allclose(
                   bn + ".running_mean",
                   b.runningMean(),
-                  Tensors.floats(after.get(bn + ".running_mean")),
-                  REL_TOL);
-              report.relative(
+                  Tensors.floats(after.get(bn + ".running_mean")));
+              report.allclose(
                   bn + ".running_var",
                   b.runningVar(),
-                  Tensors.floats(after.get(bn + ".running_var")),
-                  REL_TOL);
+                  Tensors.floats(after.get(bn + ".running_var")));
               report.exact(
                   bn + ".num_batches_tracked",
                   b.numBatchesTracked(),
                   after.get(bn + ".num_batches_tracked").asLong());
             });
-    report.assertOk();
+    return report;
   }
 }

@@ -33,20 +33,23 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
  * and an eval forward. The batch statistics come from the layer's running-statistics gradient
  * slots, the mechanism {@link Model} uses.
  *
- * <p>Tolerance: {@code 1e-6 * max(max|ref|, 1)} per array (FORMAT.md section 6 measured 1.6e-7
- * between numpy and PyTorch); {@code num_batches_tracked} exact.
+ * <p>Sizes come from the case ({@code num_features}, each batch's input shape, which batch carries
+ * the backward record). Tolerance ({@link ErrorReport}, from the stated rtol 1e-5, atol 1e-6):
+ * {@code |a-b| <= 1e-6 * max(1, max|ref|) + 1e-5 * |ref|} per element; {@code num_batches_tracked}
+ * exact. (This suite used {@code 1e-6 * max(max|ref|, 1)} per array, fitted to FORMAT.md section
+ * 6's 1.6e-7 measured on the visible set; it is tighter than the stated tolerance for large values,
+ * e.g. a gradient element of 5 would be allowed 5e-6 instead of 5.5e-5.)
  */
-class BatchNormGoldenTest {
-  static final double TOL = 1e-6;
+public class BatchNormGoldenTest {
   private static final LayerWorkspaceMgr NO_WS = LayerWorkspaceMgr.noWorkspaces();
 
   @TestFactory
   Stream<DynamicTest> batchnorm_everyCase_matchesPyTorch() {
-    return GoldenFiles.ofKind("batchnorm").stream()
-        .map(c -> DynamicTest.dynamicTest(c.get("case").asText(), () -> run(c)));
+    return GoldenFiles.tests(BatchNormGoldenTest::check, "batchnorm");
   }
 
-  private static void run(JsonNode c) {
+  /** Runs one case and fails on any array over its tolerance. */
+  public static void check(JsonNode c) {
     int channels = c.get("num_features").asInt();
     Double momentum = c.get("momentum").isNull() ? null : c.get("momentum").asDouble();
     LayerSpec.BatchNorm spec =
@@ -69,7 +72,7 @@ class BatchNormGoldenTest {
       layer.getParam(BatchNormalizationParamInitializer.GLOBAL_MEAN).assign(0);
       layer.getParam(BatchNormalizationParamInitializer.GLOBAL_VAR).assign(0);
       INDArray out = layer.activate(x, true, NO_WS);
-      report.relative(b + "output", Model.toFloats(out), floats(batch, "output"), TOL);
+      report.allclose(b + "output", Model.toFloats(out), floats(batch, "output"));
 
       JsonNode bw = batch.get("backward");
       INDArray gradOut = bw != null ? array(bw.get("grad_output")) : Nd4j.zerosLike(out);
@@ -78,27 +81,23 @@ class BatchNormGoldenTest {
           negate(g.getFirst().getGradientFor(BatchNormalizationParamInitializer.GLOBAL_MEAN));
       float[] var =
           negate(g.getFirst().getGradientFor(BatchNormalizationParamInitializer.GLOBAL_VAR));
-      report.relative(b + "saved_mean", mean, floats(batch, "saved_mean"), TOL);
-      report.relative(b + "batch_var_biased", var, floats(batch, "batch_var_biased"), TOL);
+      report.allclose(b + "saved_mean", mean, floats(batch, "saved_mean"));
+      report.allclose(b + "batch_var_biased", var, floats(batch, "batch_var_biased"));
       if (bw != null) {
-        report.relative(
-            b + "grad_input", Model.toFloats(g.getSecond()), floats(bw, "grad_input"), TOL);
-        report.relative(
+        report.allclose(b + "grad_input", Model.toFloats(g.getSecond()), floats(bw, "grad_input"));
+        report.allclose(
             b + "grad_weight",
             Model.toFloats(g.getFirst().getGradientFor(BatchNormalizationParamInitializer.GAMMA)),
-            floats(bw, "grad_weight"),
-            TOL);
-        report.relative(
+            floats(bw, "grad_weight"));
+        report.allclose(
             b + "grad_bias",
             Model.toFloats(g.getFirst().getGradientFor(BatchNormalizationParamInitializer.BETA)),
-            floats(bw, "grad_bias"),
-            TOL);
+            floats(bw, "grad_bias"));
       }
       buffers.update(mean, var, perChannel);
-      report.relative(
-          b + "running_mean", buffers.runningMean(), floats(batch, "running_mean_after"), TOL);
-      report.relative(
-          b + "running_var", buffers.runningVar(), floats(batch, "running_var_after"), TOL);
+      report.allclose(
+          b + "running_mean", buffers.runningMean(), floats(batch, "running_mean_after"));
+      report.allclose(b + "running_var", buffers.runningVar(), floats(batch, "running_var_after"));
       report.exact(
           b + "num_batches_tracked",
           buffers.numBatchesTracked(),
@@ -110,7 +109,7 @@ class BatchNormGoldenTest {
         .assign(row(buffers.runningMean()));
     layer.getParam(BatchNormalizationParamInitializer.GLOBAL_VAR).assign(row(buffers.runningVar()));
     INDArray evalOut = layer.activate(array(ev.get("input")), false, NO_WS);
-    report.relative("eval output", Model.toFloats(evalOut), floats(ev, "output"), TOL);
+    report.allclose("eval output", Model.toFloats(evalOut), floats(ev, "output"));
     report.assertOk();
   }
 
