@@ -27,4 +27,4 @@ def optimizer(tmp_path_factory):
 
 @pytest.fixture
 def run_id(request):
-    return request.node.name.lower().replace("[", "-").replace("]", "")[:60].strip("-_.")
+    return request.node.name.lower().replace("[", "-").replace("]", "")[:48].strip("-_.")

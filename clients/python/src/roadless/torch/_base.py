@@ -366,8 +366,13 @@ class ServerOptimizer(torch.optim.Optimizer):
         header = messages[0].header
         if self.replica == 0:
             try:
-                self.client.import_state(self.run_id, messages)
+                answer = self.client.import_state(self.run_id, messages)
+                # An existing run with the same spec is kept as it is (created = false), whatever
+                # its state: replace it unless it already holds this state.
+                replace = not answer.created and list(answer.status.groups) != list(header.groups)
             except errors.RunSpecConflict:
+                replace = True
+            if replace:
                 self.client.delete_run(self.run_id)
                 self.client.import_state(self.run_id, messages)
         else:
