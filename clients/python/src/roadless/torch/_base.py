@@ -239,7 +239,7 @@ class ServerOptimizer(torch.optim.Optimizer):
         ]
         if self._resume_window > 0:
             self._retained[self._k] = [g.copy() for g in gradient]
-            for old in [s for s in self._retained if s <= self._k - self._resume_window]:
+            for old in [s for s in self._retained if s < self._k - self._resume_window]:
                 del self._retained[old]
         self._push(self._k, gradient)
         self._copy_into_params(self._y)

@@ -11,8 +11,10 @@ Roadless arguments (keyword-only, after the upstream ones):
 - ``grad_dtype``: "float32" (default; shared memory on the server's host) or "bfloat16" chunks;
 - ``options``: a roadless.ClientOptions (deadlines, retries, shared memory on/off);
 - ``client``: an existing roadless.OptimizerClient instead of target/options;
-- ``resume_window``: how many pushed gradients to keep for a replay after the server restarted
-  from an older snapshot (default 1; 0 keeps none).
+- ``resume_window``: how many steps back a replay may reach after the server restarted from an
+  older snapshot: the gradients of that many previous steps are kept (default 1; with 0 the
+  optimizer instead rewinds to the server's step, and a loop driven by ``step_count`` redoes
+  the lost steps).
 
 ``foreach`` is accepted for compatibility and ignored: the server does the math.
 """
