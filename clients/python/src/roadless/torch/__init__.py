@@ -20,9 +20,10 @@ from roadless.torch.optimizers import (  # noqa: F401
     SGDScheduleFreeReference,
 )
 from roadless.torch._base import ServerOptimizer  # noqa: F401
+from roadless.torch.bn import bn_warmup, save_eval_checkpoint  # noqa: F401
 
 __all__ = [
     "SGDScheduleFree", "SGDScheduleFreeReference", "AdamWScheduleFree",
     "AdamWScheduleFreeReference", "AdamWScheduleFreePaper", "RAdamScheduleFree",
-    "ScheduleFreeWrapper", "ServerOptimizer",
+    "ScheduleFreeWrapper", "ServerOptimizer", "bn_warmup", "save_eval_checkpoint",
 ]
