@@ -29,12 +29,18 @@ class OptimizerServer:
     """One optimizer-service process on a free loopback port. restart() keeps the port and the
     snapshot directory, so clients find the same server again."""
 
-    def __init__(self, workdir, snapshot_every_steps=0, shared_memory=True):
+    # Quick start-up for short test runs; the bench passes the JVM's defaults instead.
+    TEST_JVM = ("-XX:TieredStopAtLevel=1", "-Xmx1g")
+
+    def __init__(self, workdir, snapshot_every_steps=0, shared_memory=True, jvm=TEST_JVM,
+                 threads=2):
         self.workdir = pathlib.Path(workdir)
         self.snapshots = self.workdir / "snapshots"
         self.shm = pathlib.Path("/dev/shm") / ("roadless-test-%d-%d" % (os.getpid(), id(self)))
         self.snapshot_every_steps = snapshot_every_steps
         self.shared_memory = shared_memory
+        self.jvm = list(jvm)
+        self.threads = threads
         self.port = 0
         self.process = None
         self.log = self.workdir / "optimizer.log"
@@ -48,11 +54,10 @@ class OptimizerServer:
         if port_file.exists():
             port_file.unlink()
         self.shm.mkdir(parents=True, exist_ok=True)
-        args = [
-            "java", "--add-modules=jdk.incubator.vector", "-XX:TieredStopAtLevel=1",
-            "-Xmx1g", "-jar", str(jar()),
+        args = ["java", "--add-modules=jdk.incubator.vector"] + self.jvm + [
+            "-jar", str(jar()),
             "--port=%d" % self.port, "--port-file=%s" % port_file, "--metrics-port=-1",
-            "--threads=2", "--drain-seconds=0",
+            "--threads=%d" % self.threads, "--drain-seconds=0",
             "--shared-memory-dir=%s" % (self.shm if self.shared_memory else ""),
         ]
         if self.snapshot_every_steps:

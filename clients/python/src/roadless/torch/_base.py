@@ -176,6 +176,22 @@ class ServerOptimizer(torch.optim.Optimizer):
             for n, p in zip(self._names, self._params):
                 p.copy_(torch.from_numpy(values[n]).view_as(p))
 
+    def _save_y(self):
+        """Keeps y while the parameters hold x (in train mode y lives only in the parameters)."""
+        for n, p in zip(self._names, self._params):
+            np.copyto(self._y[n], p.detach().reshape(-1).cpu().numpy())
+
+    def _landing(self):
+        """Where the Train answer's y chunks go: straight into the parameters' memory when they
+        are contiguous float32 CPU tensors, else into self._y (then copied by _landed)."""
+        if all(p.device.type == "cpu" and p.is_contiguous() for p in self._params):
+            return {n: p.detach().view(-1).numpy() for n, p in zip(self._names, self._params)}
+        return self._y
+
+    def _landed(self, into):
+        if into is self._y:
+            self._copy_into_params(self._y)
+
     def _train_mode(self):
         return self.param_groups[0]["train_mode"]
 
@@ -202,6 +218,7 @@ class ServerOptimizer(torch.optim.Optimizer):
     def eval(self):
         """Parameters to x, the average: evaluate and save from here (as upstream)."""
         if self._train_mode():
+            self._save_y()
             self._load_x()
         for g in self.param_groups:
             g["train_mode"] = False
@@ -242,7 +259,6 @@ class ServerOptimizer(torch.optim.Optimizer):
             for old in [s for s in self._retained if s < self._k - self._resume_window]:
                 del self._retained[old]
         self._push(self._k, gradient)
-        self._copy_into_params(self._y)
         return loss
 
     def _push(self, step, gradient):
@@ -264,6 +280,7 @@ class ServerOptimizer(torch.optim.Optimizer):
                 self._retained.clear()
                 self._stream = None
                 step_now, _ = self.client.get_parameters(self.run_id, TRAIN, into=self._y)
+                self._copy_into_params(self._y)
                 self._k = step_now
                 return
         self._k = header.parameters.step
@@ -284,9 +301,12 @@ class ServerOptimizer(torch.optim.Optimizer):
                 self._segment = self._attach()
                 if self._segment is not None:
                     return self._push_segment(header, gradient)
-        return self._stream.step(
-            self._chunk_requests(header, gradient), self._y, self.client.options.wait_deadline
+        into = self._landing()
+        answer = self._stream.step(
+            self._chunk_requests(header, gradient), into, self.client.options.wait_deadline
         )
+        self._landed(into)
+        return answer
 
     def _chunk_requests(self, header, gradient):
         from roadless._tensors import chunks
@@ -303,12 +323,14 @@ class ServerOptimizer(torch.optim.Optimizer):
             pb.TrainRequest(header=header),
             pb.TrainRequest(commit=pb.StreamCommit(total_elements=self._total)),
         ]
-        answer = self._stream.step(requests, self._y, self.client.options.wait_deadline)
+        into = self._landing()
+        answer = self._stream.step(requests, into, self.client.options.wait_deadline)
         if answer.parameters_in_shared_memory:
             at = 0
             for n, size in zip(self._names, self._sizes):
-                np.copyto(self._y[n], self._segment.parameters[at : at + size])
+                np.copyto(into[n], self._segment.parameters[at : at + size])
                 at += size
+        self._landed(into)
         return answer
 
     def _attach(self):
