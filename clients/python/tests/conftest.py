@@ -1,3 +1,4 @@
+import hashlib
 import os
 
 import pytest
@@ -27,4 +28,7 @@ def optimizer(tmp_path_factory):
 
 @pytest.fixture
 def run_id(request):
-    return request.node.name.lower().replace("[", "-").replace("]", "")[:48].strip("-_.")
+    """A run id per test (unique: the test's name, shortened, and its hash)."""
+    name = request.node.name.lower().replace("[", "-").replace("]", "")
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return "%s-%s" % (name[:40].strip("-_."), digest)
