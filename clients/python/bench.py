@@ -79,28 +79,36 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--params", type=int, default=10_000_000)
     p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="Java and Python take turns this many times per transport, so that "
+                        "load from elsewhere falls on both alike")
     a = p.parse_args()
     rows = []
     for transport, shm in (("shared memory", True), ("loopback TCP", False)):
         with tempfile.TemporaryDirectory() as work:
             server = OptimizerServer(work, shared_memory=shm, jvm=(), threads=0).start()
+            java, python = [], []
             try:
-                rows.append(("Java ReplicaSession", transport,
-                             java_replica(server.target, a.params, a.steps, "bench-java")))
-                for window in (0, 1):
-                    rows.append(("Python roadless.torch, resume_window=%d" % window, transport,
-                                 python_replica(server.target, a.params, a.steps, shm, window,
-                                                "bench-py-%d" % window)))
+                for i in range(a.rounds):
+                    java.append(java_replica(server.target, a.params, a.steps, "bench-java-%d" % i))
+                    python.append(python_replica(server.target, a.params, a.steps, shm, 1,
+                                                 "bench-py-%d" % i))
             finally:
                 server.stop()
-    rows.append(("torch.optim.AdamW(foreach=True), in process, 1 thread", "-",
-                 torch_adamw(a.params, a.steps)))
-    print("%d parameters, %d steps, AdamW-SF, one SYNC replica: step round trip in ms"
-          % (a.params, a.steps))
-    print("| client | transport | p50 ms | p90 ms |")
-    print("|---|---|---|---|")
-    for name, transport, (p50, p90) in rows:
-        print("| %s | %s | %.1f | %.1f |" % (name, transport, p50, p90))
+        j = statistics.median(p50 for p50, _ in java)
+        py = statistics.median(p50 for p50, _ in python)
+        rows.append((transport, java, python, j, py))
+    adamw = torch_adamw(a.params, a.steps)
+    print("%d parameters, %d steps x %d rounds, AdamW-SF, one SYNC replica: step round trip, "
+          "p50 ms per round" % (a.params, a.steps, a.rounds))
+    print("| transport | Java ReplicaSession p50 per round | Python roadless.torch p50 per round "
+          "| median Java | median Python | Python / Java |")
+    print("|---|---|---|---|---|---|")
+    for transport, java, python, j, py in rows:
+        print("| %s | %s | %s | %.1f | %.1f | %.2f |" % (
+            transport, ", ".join("%.1f" % x for x, _ in java),
+            ", ".join("%.1f" % x for x, _ in python), j, py, py / j))
+    print("torch.optim.AdamW(foreach=True) in process, 1 thread: p50 %.1f ms, p90 %.1f ms" % adamw)
 
 
 if __name__ == "__main__":

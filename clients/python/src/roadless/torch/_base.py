@@ -50,6 +50,11 @@ def _split_params(params):
     return out
 
 
+def _flat(tensors):
+    """Flat float32 numpy arrays (views of CPU float32 tensors, no copy)."""
+    return [t.detach().to("cpu", torch.float32).reshape(-1).numpy() for t in tensors]
+
+
 class ServerOptimizer(StateMixin, torch.optim.Optimizer):
     """Base of the drop-in classes. Subclasses set VARIANT, STARTS_IN_TRAIN_MODE and
     ``_hyperparameters(group)``."""
@@ -247,18 +252,14 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._sync_hyperparameters()
-        gradient = [
-            (p.grad.detach() if p.grad is not None else torch.zeros_like(p))
-            .to("cpu", torch.float32)
-            .reshape(-1)
-            .numpy()
-            for p in self._params
-        ]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
         if self._resume_window > 0:
-            self._retained[self._k] = [g.copy() for g in gradient]
+            # Kept by reference, not copied: zero_grad() replaces .grad by default. The version
+            # counters tell whether anything wrote into them since (then they are not replayed).
+            self._retained[self._k] = [(g, g._version) for g in grads]
             for old in [s for s in self._retained if s < self._k - self._resume_window]:
                 del self._retained[old]
-        self._push(self._k, gradient)
+        self._push(self._k, _flat(grads))
         return loss
 
     def _push(self, step, gradient):
@@ -267,9 +268,10 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
         except errors.StepInFuture:
             # The server came back from an older snapshot: replay what we still hold.
             server_step = self.client.run_status(self.run_id).step
-            if all(s in self._retained for s in range(server_step, step)):
+            if all(self._replayable(s) for s in range(server_step, step)):
                 for s in range(server_step, step):
-                    self.client.call(lambda s=s: self._attempt(s, self._retained[s]))
+                    kept = _flat([g for g, _ in self._retained[s]])
+                    self.client.call(lambda s=s, kept=kept: self._attempt(s, kept))
                 header = self.client.call(lambda: self._attempt(step, gradient))
             else:
                 warnings.warn(
@@ -285,6 +287,10 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
                 self._k = step_now
                 return
         self._k = header.parameters.step
+
+    def _replayable(self, step):
+        kept = self._retained.get(step)
+        return kept is not None and all(g._version == v for g, v in kept)
 
     def _attempt(self, step, gradient):
         if self._stream is None or self._stream.broken:
