@@ -12,9 +12,10 @@ Roadless arguments (keyword-only, after the upstream ones):
 - ``options``: a roadless.ClientOptions (deadlines, retries, shared memory on/off);
 - ``client``: an existing roadless.OptimizerClient instead of target/options;
 - ``resume_window``: how many steps back a replay may reach after the server restarted from an
-  older snapshot: the gradients of that many previous steps are kept (default 1; with 0 the
-  optimizer instead rewinds to the server's step, and a loop driven by ``step_count`` redoes
-  the lost steps).
+  older snapshot: the ``.grad`` tensors of that many previous steps are kept by reference
+  (default 1; no copy, since ``zero_grad()`` replaces them; one written in place since is not
+  replayed). Otherwise, or with 0, the optimizer rewinds to the server's step, and a loop
+  driven by ``step_count`` redoes the lost steps.
 
 ``foreach`` is accepted for compatibility and ignored: the server does the math.
 """
