@@ -1,0 +1,375 @@
+"""The server-backed torch.optim.Optimizer that every drop-in class specialises.
+
+The parameters hold y (train mode) or x (eval mode), as upstream; z, x and the moments live on
+the optimizer server. step() pushes every parameter's gradient for the run's step k on this
+replica's Train stream and writes the answer, y_{k+1}, into the parameters in place.
+"""
+
+import contextlib
+import os
+import re
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from roadless import errors, shm
+from roadless._tensors import BFLOAT16, FLOAT32
+from roadless.client import EVAL, TRAIN, ClientOptions, OptimizerClient
+from roadless.common.v1 import tensor_pb2
+from roadless.optimizer.v1 import optimizer_service_pb2 as pb
+from roadless.optimizer.v1 import run_pb2
+from roadless.torch._state import StateMixin
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,256}$")
+
+
+def _split_params(params):
+    """Groups as [(group dict without params, [names or None], [tensors])]."""
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    if not isinstance(params[0], dict):
+        params = [{"params": params}]
+    out = []
+    for g in params:
+        g = dict(g)
+        items = g.pop("params")
+        items = [items] if isinstance(items, torch.Tensor) else list(items)
+        given = g.pop("param_names", None)
+        names, tensors = [], []
+        for i, item in enumerate(items):
+            if isinstance(item, tuple):
+                names.append(item[0])
+                tensors.append(item[1])
+            else:
+                names.append(given[i] if given else None)
+                tensors.append(item)
+        out.append((g, names, tensors))
+    return out
+
+
+def _flat(tensors):
+    """Flat float32 numpy arrays (views of CPU float32 tensors, no copy)."""
+    return [t.detach().to("cpu", torch.float32).reshape(-1).numpy() for t in tensors]
+
+
+class ServerOptimizer(StateMixin, torch.optim.Optimizer):
+    """Base of the drop-in classes. Subclasses set VARIANT, STARTS_IN_TRAIN_MODE and
+    ``_hyperparameters(group)``."""
+
+    VARIANT = run_pb2.OPTIMIZER_VARIANT_UNSPECIFIED
+    STARTS_IN_TRAIN_MODE = False
+
+    def _init_server(self, params, defaults, target, run_id, replica, replicas, options, client,
+                     grad_dtype, resume_window):
+        groups = _split_params(params)
+        self._names, group_names = [], []
+        torch_groups = []
+        position = 0
+        for g_index, (g, names, tensors) in enumerate(groups):
+            group_name = g.pop("name", None) or "group%d" % g_index
+            group_names.append(str(group_name))
+            for n in names:
+                self._names.append(n if n is not None else "params.%d" % position)
+                position += 1
+            torch_groups.append(dict(g, params=tensors))
+        for n in self._names:
+            if not _NAME.match(n):
+                raise ValueError("parameter name %r is not a valid tensor name" % n)
+        if len(set(self._names)) != len(self._names):
+            raise ValueError("parameter names must be unique")
+        defaults = dict(defaults, train_mode=self.STARTS_IN_TRAIN_MODE)
+        torch.optim.Optimizer.__init__(self, torch_groups, defaults)
+        for g, name in zip(self.param_groups, group_names):
+            g["name"] = name
+        self._params = [p for g in self.param_groups for p in g["params"]]
+        for p in self._params:
+            if p.dtype != torch.float32:
+                raise TypeError("Roadless keeps float32 state; parameter of dtype %s" % p.dtype)
+
+        self.run_id = run_id or os.environ.get("ROADLESS_RUN_ID")
+        if not self.run_id:
+            raise ValueError("give run_id= (or set ROADLESS_RUN_ID)")
+        self.replica = int(os.environ.get("RANK", 0)) if replica is None else int(replica)
+        self.replicas = int(os.environ.get("WORLD_SIZE", 1)) if replicas is None else int(replicas)
+        if client is None:
+            target = target or os.environ.get("ROADLESS_TARGET", "localhost:50051")
+            client = OptimizerClient(target, options=options or ClientOptions())
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self.client = client
+        self._dtype = {"float32": FLOAT32, "bfloat16": BFLOAT16}[grad_dtype]
+        self._resume_window = int(resume_window)
+        self._sizes = [p.numel() for p in self._params]
+        self._total = sum(self._sizes)
+        self._y = {n: np.empty(s, np.float32) for n, s in zip(self._names, self._sizes)}
+        self._retained = {}  # step -> gradients pushed for it (for a replay after a restart)
+        self._stream = None
+        self._segment = None
+        self._sent_hp = {}
+        self._connect()
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def _spec(self):
+        tensors = [
+            tensor_pb2.TensorDescriptor(name=n, dtype=FLOAT32, shape=list(p.shape))
+            for n, p in zip(self._names, self._params)
+        ]
+        groups, at = [], 0
+        for g in self.param_groups:
+            names = self._names[at : at + len(g["params"])]
+            at += len(g["params"])
+            groups.append(
+                run_pb2.ParameterGroup(
+                    name=g["name"], tensor_names=names, hyperparameters=self._hyperparameters(g)
+                )
+            )
+        return run_pb2.RunSpec(
+            tensors=tensors,
+            parameter_groups=groups,
+            variant=self.VARIANT,
+            replicas=self.replicas,
+            mode=run_pb2.STEP_MODE_SYNC,
+        )
+
+    def _connect(self):
+        status = self.client.create_run(self.run_id, self._spec()).status
+        for g in self.param_groups:
+            self._sent_hp[g["name"]] = self._hyperparameters(g).SerializeToString()
+        if not status.initialized and self.replica == 0:
+            arrays = [p.detach().cpu().reshape(-1).numpy() for p in self._params]
+            try:
+                self.client.upload_initial_values(self.run_id, self._names, arrays)
+            except errors.InitialValuesConflict:
+                pass  # another process uploaded first (a restarted rank 0): the run's values win
+        self._load_current()
+
+    def _wait_for(self, fetch):
+        """Retries fetch() while the run has no initial values yet (replica 0 uploads them)."""
+        give_up = time.monotonic() + self.client.options.deadline
+        while True:
+            try:
+                return fetch()
+            except errors.InitialValuesMissing:
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(0.05)
+
+    def _load_current(self):
+        """Loads the run's current y (and x in eval mode) into the parameters."""
+        step, _ = self._wait_for(lambda: self.client.get_parameters(self.run_id, TRAIN, into=self._y))
+        self._k = step
+        if self._train_mode():
+            self._copy_into_params(self._y)
+        else:
+            self._load_x()
+
+    def _load_x(self):
+        step, x = self.client.get_parameters(self.run_id, EVAL, min_step=self._k)
+        if step != self._k:
+            raise errors.RoadlessError(
+                None, "run %s is at step %d, this replica at %d" % (self.run_id, step, self._k)
+            )
+        self._copy_into_params(x)
+
+    def _copy_into_params(self, values):
+        with torch.no_grad():
+            for n, p in zip(self._names, self._params):
+                p.copy_(torch.from_numpy(values[n]).view_as(p))
+
+    def _save_y(self):
+        """Keeps y while the parameters hold x (in train mode y lives only in the parameters)."""
+        for n, p in zip(self._names, self._params):
+            np.copyto(self._y[n], p.detach().reshape(-1).cpu().numpy())
+
+    def _landing(self):
+        """Where the Train answer's y chunks go: straight into the parameters' memory when they
+        are contiguous float32 CPU tensors, else into self._y (then copied by _landed)."""
+        if all(p.device.type == "cpu" and p.is_contiguous() for p in self._params):
+            return {n: p.detach().view(-1).numpy() for n, p in zip(self._names, self._params)}
+        return self._y
+
+    def _landed(self, into):
+        if into is self._y:
+            self._copy_into_params(self._y)
+
+    def _train_mode(self):
+        return self.param_groups[0]["train_mode"]
+
+    @property
+    def step_count(self):
+        """The run's completed steps k: the parameters hold y_k (train mode) or x_k."""
+        return self._k
+
+    def status(self):
+        """The run's GetRunStatus (k, lr_k, lr_max, weight_sum, c_k per group)."""
+        return self.client.run_status(self.run_id)
+
+    # --- train / eval ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def train(self):
+        """Parameters to y, the point where gradients are computed (as upstream)."""
+        if not self._train_mode():
+            self._copy_into_params(self._y)
+        for g in self.param_groups:
+            g["train_mode"] = True
+
+    @torch.no_grad()
+    def eval(self):
+        """Parameters to x, the average: evaluate and save from here (as upstream)."""
+        if self._train_mode():
+            self._save_y()
+            self._load_x()
+        for g in self.param_groups:
+            g["train_mode"] = False
+
+    @contextlib.contextmanager
+    def at_x(self):
+        """Holds x in the parameters inside the block, and the previous mode after it."""
+        was_training = self._train_mode()
+        self.eval()
+        try:
+            yield self
+        finally:
+            if was_training:
+                self.train()
+
+    # --- step ------------------------------------------------------------------------------
+
+    def step(self, closure=None):
+        if not self._train_mode():
+            raise RuntimeError(
+                "Optimizer was not in train mode when step is called. Call optimizer.train() "
+                "before training and optimizer.eval() before evaluating."
+            )
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._sync_hyperparameters()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
+        if self._resume_window > 0:
+            # Kept by reference, not copied: zero_grad() replaces .grad by default. The version
+            # counters tell whether anything wrote into them since (then they are not replayed).
+            self._retained[self._k] = [(g, g._version) for g in grads]
+            for old in [s for s in self._retained if s < self._k - self._resume_window]:
+                del self._retained[old]
+        self._push(self._k, _flat(grads))
+        return loss
+
+    def _push(self, step, gradient):
+        try:
+            header = self.client.call(lambda: self._attempt(step, gradient))
+        except errors.StepInFuture:
+            # The server came back from an older snapshot: replay what we still hold.
+            server_step = self.client.run_status(self.run_id).step
+            if all(self._replayable(s) for s in range(server_step, step)):
+                for s in range(server_step, step):
+                    kept = _flat([g for g, _ in self._retained[s]])
+                    self.client.call(lambda s=s, kept=kept: self._attempt(s, kept))
+                header = self.client.call(lambda: self._attempt(step, gradient))
+            else:
+                warnings.warn(
+                    "run %s came back at step %d, this replica was at %d: continuing from the "
+                    "server's step (drive the loop by optimizer.step_count for an exact resume)"
+                    % (self.run_id, server_step, step)
+                )
+                self._retained.clear()
+                self._stream.close()
+                self._stream = None
+                step_now, _ = self.client.get_parameters(self.run_id, TRAIN, into=self._y)
+                self._copy_into_params(self._y)
+                self._k = step_now
+                return
+        self._k = header.parameters.step
+
+    def _replayable(self, step):
+        kept = self._retained.get(step)
+        return kept is not None and all(g._version == v for g, v in kept)
+
+    def _attempt(self, step, gradient):
+        if self._stream is None or self._stream.broken:
+            self._stream = self.client.open_train()
+            self._segment = self._attach()
+        header = pb.GradientHeader(
+            run_id=self.run_id, replica=self.replica, step=step, dtype=self._dtype
+        )
+        if self._segment is not None:
+            try:
+                return self._push_segment(header, gradient)
+            except errors.SharedMemoryUnknown:
+                self._stream.close()
+                self._stream = self.client.open_train()
+                self._segment = self._attach()
+                if self._segment is not None:
+                    return self._push_segment(header, gradient)
+        into = self._landing()
+        answer = self._stream.step(
+            self._chunk_requests(header, gradient), into, self.client.options.wait_deadline
+        )
+        self._landed(into)
+        return answer
+
+    def _chunk_requests(self, header, gradient):
+        from roadless._tensors import chunks
+
+        yield pb.TrainRequest(header=header)
+        for c in chunks(self._names, gradient, self._dtype, self.client.options.chunk_bytes):
+            yield pb.TrainRequest(chunk=c)
+        yield pb.TrainRequest(commit=pb.StreamCommit(total_elements=self._total))
+
+    def _push_segment(self, header, gradient):
+        np.concatenate(gradient, out=self._segment.gradient)
+        header.shared_memory_token = self._segment.token
+        requests = [
+            pb.TrainRequest(header=header),
+            pb.TrainRequest(commit=pb.StreamCommit(total_elements=self._total)),
+        ]
+        into = self._landing()
+        answer = self._stream.step(requests, into, self.client.options.wait_deadline)
+        if answer.parameters_in_shared_memory:
+            at = 0
+            for n, size in zip(self._names, self._sizes):
+                np.copyto(into[n], self._segment.parameters[at : at + size])
+                at += size
+        self._landed(into)
+        return answer
+
+    def _attach(self):
+        if self._segment is not None:
+            self._segment.close()
+        if not self.client.options.shared_memory or self._dtype != FLOAT32:
+            return None
+        return shm.attach(self.client, self.run_id, self.replica, self._total)
+
+    @property
+    def uses_shared_memory(self):
+        """True while pushes go through the server's shared-memory segment."""
+        return self._segment is not None
+
+    def _sync_hyperparameters(self):
+        """Sends a group's changed hyperparameters (e.g. an lr scheduler's lr) before the step."""
+        for g in self.param_groups:
+            hp = self._hyperparameters(g)
+            wire = hp.SerializeToString()
+            if self._sent_hp.get(g["name"]) != wire:
+                self.client.update_hyperparameters(
+                    self.run_id, g["name"], hp, expected_step=self._k
+                )
+                self._sent_hp[g["name"]] = wire
+
+    def close(self):
+        """Ends the Train stream (and the channel when this optimizer created it)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._segment is not None:
+            self._segment.close()
+            self._segment = None
+        if self._owns_client:
+            self.client.close()

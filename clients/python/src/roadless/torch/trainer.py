@@ -1,0 +1,234 @@
+"""A PyTorch trainer behind the ``roadless.trainer.v1`` control API, so that the checkpoint
+service saves eval checkpoints of Python trainers exactly as it does for Java ones: it asks
+every replica for BatchNorm statistics at x (ComputeBatchNormStatistics) and for hold-out
+metrics (Evaluate), merges the replicas' answers and writes x with the merged statistics.
+
+    control = TrainerControl(model, opt, train_batch=..., holdout=(images, labels))
+    server, port = serve(control)          # then train as usual; the service calls in
+
+Both calls work on a copy of the model loaded with the requested sequence from the optimizer,
+so training may continue meanwhile. The script drives training itself: Start refuses
+(TRAINER_BUSY) and Stop has nothing to stop.
+"""
+
+import concurrent.futures
+import copy
+import threading
+
+import grpc
+import torch
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from roadless import errors
+from roadless.client import EVAL
+from roadless.common.v1 import tensor_pb2
+from roadless.trainer.v1 import trainer_service_pb2 as tpb
+from roadless.trainer.v1 import trainer_service_pb2_grpc as tpb_grpc
+
+_BN = torch.nn.modules.batchnorm._BatchNorm
+
+
+class _Refusal(Exception):
+    def __init__(self, code, reason, message, **metadata):
+        super().__init__(message)
+        self.code, self.reason, self.metadata = code, reason, metadata
+
+
+class _Status(grpc.Status):
+    def __init__(self, code, details, trailing_metadata):
+        self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
+
+
+def _abort(context, refusal):
+    info = error_details_pb2.ErrorInfo(reason=refusal.reason, domain=errors.DOMAIN,
+                                       metadata={k: str(v) for k, v in refusal.metadata.items()})
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=refusal.code.value[0], message=str(refusal), details=[detail])
+    context.abort_with_status(_Status(refusal.code, str(refusal), (
+        ("grpc-status-details-bin", status.SerializeToString()),)))
+
+
+def _refusals(method):
+    def wrapped(self, request, context):
+        try:
+            return method(self, request, context)
+        except _Refusal as r:
+            _abort(context, r)
+        except errors.RoadlessError as e:  # the optimizer's refusal keeps its reason
+            code = e.code or grpc.StatusCode.INTERNAL
+            if code == grpc.StatusCode.UNAVAILABLE:
+                e.reason = "OPTIMIZER_UNAVAILABLE"
+            _abort(context, _Refusal(code, e.reason or "INTERNAL", e.message, **e.metadata))
+
+    return wrapped
+
+
+class TrainerControl(tpb_grpc.TrainerServiceServicer):
+    """The control API of one replica. ``train_batch(data_seed, step, replica, replicas,
+    batch_size)`` returns the inputs of this replica's slice of global batch ``step`` (the same
+    function the training loop uses); ``holdout`` is (inputs, int64 labels); ``batch_size`` is
+    this replica's training share."""
+
+    def __init__(self, model, optimizer, train_batch, holdout, batch_size):
+        self.model, self.optimizer = model, optimizer
+        self.train_batch, self.holdout, self.batch_size = train_batch, holdout, batch_size
+        self._lock = threading.Lock()
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _model_at(self, run_id, sequence, min_step, deadline):
+        if run_id != self.optimizer.run_id:
+            raise _Refusal(grpc.StatusCode.NOT_FOUND, "RUN_NOT_FOUND",
+                           "this trainer trains run %r" % self.optimizer.run_id, run_id=run_id)
+        sequence = sequence or EVAL
+        step, values = self.optimizer.client.get_parameters(
+            run_id, sequence, min_step=min_step, deadline=deadline)
+        with self._lock:
+            model = copy.deepcopy(self.model)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(torch.from_numpy(values[name]).view_as(p))
+        return model, sequence, step
+
+    @staticmethod
+    def _layers(model):
+        return [(n, m) for n, m in model.named_modules() if isinstance(m, _BN)]
+
+    # --- RPCs --------------------------------------------------------------------------------
+
+    @_refusals
+    def ComputeBatchNormStatistics(self, request, context):
+        mode = request.mode
+        if mode == tpb.BATCH_NORM_STATISTICS_MODE_UNSPECIFIED:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CHECKPOINT_REQUEST",
+                           "mode is required", field="mode")
+        batches = request.batches or 50
+        size = request.batch_size or self.batch_size
+        if not 1 <= batches <= 10_000 or size < 2:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CHECKPOINT_REQUEST",
+                           "batches 1..10000 and batch_size >= 2", field="batches")
+        model, sequence, step = self._model_at(request.run_id, request.sequence,
+                                               request.min_step, context.time_remaining())
+        layers = self._layers(model)
+        pooled = {n: [0, None, None] for n, _ in layers}  # count, mean, m2 (double, Chan)
+        hooks = []
+        for n, m in layers:
+            if mode == tpb.BATCH_NORM_STATISTICS_MODE_EMA:
+                m.momentum = request.momentum if request.HasField("momentum") else 0.1
+                if request.restart:
+                    m.reset_running_stats()
+            elif mode == tpb.BATCH_NORM_STATISTICS_MODE_CUMULATIVE:
+                m.reset_running_stats()
+                m.momentum = None
+            hooks.append(m.register_forward_pre_hook(
+                lambda mod, inp, n=n: _pool(pooled[n], inp[0])))
+        model.train()
+        with torch.no_grad():
+            for k in range(batches):
+                model(self.train_batch(request.data_seed, k, self.optimizer.replica,
+                                       self.optimizer.replicas, size))
+        for h in hooks:
+            h.remove()
+        answer = tpb.ComputeBatchNormStatisticsResponse(
+            run_id=request.run_id, sequence=sequence, step=step, mode=mode, batches=batches,
+            replica=self.optimizer.replica)
+        for n, m in layers:
+            count, mean, m2 = pooled[n]
+            if mode == tpb.BATCH_NORM_STATISTICS_MODE_PRECISE:
+                m.running_mean.copy_(torch.from_numpy(mean))
+                m.running_var.copy_(torch.from_numpy(m2 / (count - 1)))
+                m.num_batches_tracked.fill_(batches)
+            else:
+                mean = m.running_mean.double().numpy()
+                m2 = m.running_var.double().numpy() * (count - 1)
+            answer.layers.add(layer=n, count=count, mean=mean.tolist(), m2=m2.tolist())
+            for suffix, t in (("running_mean", m.running_mean), ("running_var", m.running_var),
+                              ("num_batches_tracked", m.num_batches_tracked)):
+                dtype = (tensor_pb2.DATA_TYPE_INT64 if t.dtype == torch.int64
+                         else tensor_pb2.DATA_TYPE_FLOAT32)
+                name = "%s.%s" % (n, suffix)
+                answer.buffer_tensors.add(name=name, dtype=dtype, shape=list(t.shape))
+                data = t.detach().numpy().astype("<i8" if dtype == tensor_pb2.DATA_TYPE_INT64
+                                                  else "<f4").tobytes()
+                answer.buffer_chunks.add(name=name, element_offset=0, dtype=dtype, data=data)
+        return answer
+
+    @_refusals
+    def Evaluate(self, request, context):
+        if request.use_training_statistics and len(request.statistics):
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CHECKPOINT_REQUEST",
+                           "statistics with use_training_statistics", field="statistics")
+        model, sequence, step = self._model_at(request.run_id, request.sequence,
+                                               request.min_step, context.time_remaining())
+        if not request.use_training_statistics:
+            given = {s.layer: s for s in request.statistics}
+            for n, m in self._layers(model):
+                if n not in given:
+                    raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "MISSING_TENSOR",
+                                   "no statistics for BatchNorm layer " + n, tensor=n)
+                s = given[n]
+                if len(s.mean) != m.num_features or len(s.m2) != m.num_features:
+                    raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "SIZE_MISMATCH",
+                                   "layer %s has %d channels" % (n, m.num_features), tensor=n)
+                m.running_mean.copy_(torch.tensor(list(s.mean), dtype=torch.float64))
+                m.running_var.copy_(torch.tensor(list(s.m2), dtype=torch.float64) / (s.count - 1))
+        model.eval()
+        x, y = self.holdout
+        if request.max_examples:
+            x, y = x[: request.max_examples], y[: request.max_examples]
+        size = request.batch_size or 500
+        loss, correct = 0.0, 0
+        with torch.no_grad():
+            for at in range(0, len(x), size):
+                logits = model(x[at : at + size])
+                loss += torch.nn.functional.cross_entropy(
+                    logits, y[at : at + size], reduction="sum").item()
+                correct += int((logits.argmax(1) == y[at : at + size]).sum())
+        return tpb.EvaluateResponse(sequence=sequence, step=step, loss=loss / len(x),
+                                    accuracy=correct / len(x), examples=len(x), correct=correct)
+
+    @_refusals
+    def GetStatus(self, request, context):
+        return tpb.GetStatusResponse(status=tpb.TrainerStatus(
+            run_id=self.optimizer.run_id, replica=self.optimizer.replica,
+            replicas=self.optimizer.replicas, step=self.optimizer.step_count))
+
+    @_refusals
+    def Start(self, request, context):
+        raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "TRAINER_BUSY",
+                       "a Python trainer is driven by its own script")
+
+    @_refusals
+    def Stop(self, request, context):
+        return tpb.StopResponse(stopped=False)
+
+
+def _pool(acc, x):
+    """Merges one batch's per-channel count, mean and M2 into acc, in double (Chan et al.)."""
+    x = x.detach().double().transpose(0, 1).reshape(x.shape[1], -1)
+    n = x.shape[1]
+    mean = x.mean(1)
+    m2 = ((x - mean[:, None]) ** 2).sum(1)
+    mean, m2 = mean.numpy(), m2.numpy()
+    if acc[1] is None:
+        acc[:] = [n, mean, m2]
+        return
+    total = acc[0] + n
+    delta = mean - acc[1]
+    acc[1] = acc[1] + delta * n / total
+    acc[2] = acc[2] + m2 + delta ** 2 * acc[0] * n / total
+    acc[0] = total
+
+
+def serve(control, port=0, host="127.0.0.1"):
+    """Serves ``control`` on host:port (0 picks one); returns (server, bound port)."""
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+    tpb_grpc.add_TrainerServiceServicer_to_server(control, server)
+    bound = server.add_insecure_port("%s:%d" % (host, port))
+    server.start()
+    return server, bound
+
+
+__all__ = ["TrainerControl", "serve"]

@@ -1,0 +1,51 @@
+"""Small deterministic models, data and training loops shared by the tests (and the
+torch.multiprocessing children, which import this module)."""
+
+import torch
+
+import roadless.torch as rt
+
+
+def mlp(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+
+
+def batches(steps, size=32, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, 8, generator=g), torch.randint(0, 3, (size,), generator=g))
+            for _ in range(steps)]
+
+
+def flat(model):
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+
+
+def train(model, opt, data, part=None, parts=1, swap_every=0):
+    """Trains until the run reaches len(data) steps, driving the loop by the run's step count
+    (so a trainer that resumes after a server restart lands on the right batch). ``part`` of
+    ``parts`` takes that share of every batch (data parallel)."""
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt.train()
+    while opt.step_count < len(data):
+        x, y = data[opt.step_count]
+        if part is not None:
+            x, y = x.chunk(parts)[part], y.chunk(parts)[part]
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+        if swap_every and opt.step_count % swap_every == 0:
+            with opt.at_x():
+                model(x)
+    return model
+
+
+def replica(rank, world, target, run_id, steps, out):
+    """A torch.multiprocessing child: replica ``rank`` of a SYNC run on half batches."""
+    model = mlp()
+    opt = rt.AdamWScheduleFree(model.named_parameters(), lr=0.01, warmup_steps=3,
+                               target=target, run_id=run_id, replica=rank, replicas=world)
+    train(model, opt, batches(steps), part=rank, parts=world)
+    with opt.at_x():
+        out[rank] = flat(model)
+    opt.close()

@@ -1,0 +1,130 @@
+"""The checkpoint service saves an eval checkpoint of two Python trainers (each serving the
+roadless.trainer.v1 control API) exactly as it does for Java ones, and PyTorch loads it
+strictly and reproduces the trainers' hold-out accuracy."""
+
+import collections
+import os
+import pathlib
+import subprocess
+import threading
+import time
+
+import grpc
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import roadless.torch as rt
+from roadless.checkpoint.v1 import checkpoint_service_pb2 as cpb
+from roadless.checkpoint.v1 import checkpoint_service_pb2_grpc as cpb_grpc
+from roadless.torch.trainer import TrainerControl, serve
+from server import REPO
+
+STEPS, SHARE = 60, 16
+JAR = pathlib.Path(os.environ.get(
+    "ROADLESS_CHECKPOINT_JAR", REPO / "checkpoint-service/target/checkpoint-service-all.jar"))
+
+
+def data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    protos = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(99))
+    labels = torch.randint(0, 4, (n,), generator=g)
+    return 1.5 * protos[labels] + torch.randn(n, 1, 8, 8, generator=g), labels
+
+
+TRAIN, HOLDOUT = data(1024, 1), data(256, 2)
+
+
+def batch(data_seed, step, replica, replicas, size):
+    """This replica's slice of global batch ``step``: a pure function of its arguments."""
+    order = torch.randperm(len(TRAIN[0]), generator=torch.Generator().manual_seed(
+        data_seed * 1_000_003 + step))
+    mine = order[: size * replicas].chunk(replicas)[replica]
+    return TRAIN[0][mine]
+
+
+def labels_of(data_seed, step, replica, replicas, size):
+    order = torch.randperm(len(TRAIN[0]), generator=torch.Generator().manual_seed(
+        data_seed * 1_000_003 + step))
+    return TRAIN[1][order[: size * replicas].chunk(replicas)[replica]]
+
+
+def cnn():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(collections.OrderedDict(
+        conv=torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), bn=torch.nn.BatchNorm2d(4),
+        relu=torch.nn.ReLU(), pool=torch.nn.AdaptiveAvgPool2d(1), flatten=torch.nn.Flatten(),
+        fc=torch.nn.Linear(4, 4)))
+
+
+def trainer(replica, target, run_id, ready, out):
+    model = cnn()
+    opt = rt.AdamWScheduleFree(model.named_parameters(), lr=0.05, warmup_steps=5,
+                               target=target, run_id=run_id, replica=replica, replicas=2)
+    server, port = serve(TrainerControl(model, opt, batch, HOLDOUT, SHARE))
+    opt.train()
+    model.train()
+    while opt.step_count < STEPS:
+        k = opt.step_count
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(
+            model(batch(7, k, replica, 2, SHARE)), labels_of(7, k, replica, 2, SHARE)).backward()
+        opt.step()
+    out[replica] = (server, port, opt)
+    ready.release()
+
+
+@pytest.mark.skipif(not JAR.is_file() and not os.environ.get("CI"), reason="no checkpoint jar")
+def test_saveCheckpoint_twoPythonTrainers_pyTorchLoadsStrictlyAndReproducesAccuracy(
+        optimizer, run_id, tmp_path):
+    ready, out = threading.Semaphore(0), {}
+    threads = [threading.Thread(target=trainer, args=(r, optimizer.target, run_id, ready, out))
+               for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert set(out) == {0, 1}
+    port_file = tmp_path / "checkpoint-port"
+    proc = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-jar", str(JAR), "--port=0",
+         "--port-file=%s" % port_file, "--metrics-port=-1",
+         "--checkpoint-dir=%s" % (tmp_path / "checkpoints"),
+         "--optimizer-target=" + optimizer.target,
+         "--trainer-targets=127.0.0.1:%d,127.0.0.1:%d" % (out[0][1], out[1][1])],
+        stdout=open(tmp_path / "checkpoint.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        give_up = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < give_up, \
+                (tmp_path / "checkpoint.log").read_text()
+            time.sleep(0.05)
+        channel = grpc.insecure_channel("127.0.0.1:" + port_file.read_text().strip())
+        saved = cpb_grpc.CheckpointServiceStub(channel).SaveCheckpoint(
+            cpb.SaveCheckpointRequest(
+                run_id=run_id, name="eval-x",
+                batch_norm=cpb.BatchNormSettings(mode=cpb.BATCH_NORM_MODE_EMA, batches=20,
+                                                 data_seed=3)),
+            timeout=120).checkpoint
+        channel.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        for server, _, opt in out.values():
+            server.stop(None)
+            opt.close()
+    assert saved.step == STEPS
+    metrics = saved.recomputed_metrics
+    assert metrics.examples == len(HOLDOUT[0])
+
+    model = cnn()
+    model.load_state_dict(load_file(str(tmp_path / "checkpoints" / "eval-x" / "model.safetensors")),
+                          strict=True)
+    model.eval()
+    with torch.no_grad():
+        logits = model(HOLDOUT[0])
+    correct = int((logits.argmax(1) == HOLDOUT[1]).sum())
+    loss = torch.nn.functional.cross_entropy(logits, HOLDOUT[1]).item()
+    assert correct == round(metrics.accuracy * metrics.examples)
+    assert loss == pytest.approx(metrics.loss, rel=1e-5)
+    assert metrics.accuracy > 0.5  # it learned something: chance is 0.25

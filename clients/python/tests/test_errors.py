@@ -1,0 +1,108 @@
+"""Each refusal surfaces as its typed exception with the right ErrorInfo reason."""
+
+import numpy as np
+import pytest
+import torch
+
+import models
+import roadless.torch as rt
+from roadless import ClientOptions, OptimizerClient, errors
+from roadless.optimizer.v1 import run_pb2
+
+
+def sgd(optimizer, run_id, **kw):
+    model = models.mlp()
+    args = dict(target=optimizer.target, run_id=run_id, replica=0, replicas=1)
+    args.update(kw)
+    return model, rt.SGDScheduleFree(model.named_parameters(), **args)
+
+
+def test_getRunStatus_unknownRun_raisesRunNotFound(optimizer):
+    with OptimizerClient(optimizer.target) as client:
+        with pytest.raises(errors.RunNotFound) as e:
+            client.run_status("no-such-run")
+    assert e.value.reason == "RUN_NOT_FOUND" and e.value.domain == "roadless.dev"
+    assert e.value.code.name == "NOT_FOUND"
+
+
+def test_create_badRunId_raisesInvalidRunId(optimizer):
+    with pytest.raises(errors.InvalidRunId):
+        sgd(optimizer, "Not A Run Id")
+
+
+def test_create_sameRunOtherHyperparameters_raisesRunSpecConflict(optimizer, run_id):
+    sgd(optimizer, run_id, lr=0.5)
+    with pytest.raises(errors.RunSpecConflict) as e:
+        sgd(optimizer, run_id, lr=0.25)
+    assert e.value.reason == "RUN_SPEC_CONFLICT"
+
+
+def test_create_negativeLr_raisesInvalidHyperparameter(optimizer, run_id):
+    with pytest.raises(errors.InvalidHyperparameter):
+        sgd(optimizer, run_id, lr=-1.0)
+
+
+def test_step_nanGradient_raisesNonFiniteGradientAndChangesNothing(optimizer, run_id):
+    model, opt = sgd(optimizer, run_id)
+    opt.train()
+    before = models.flat(model)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    next(model.parameters()).grad[0, 0] = float("nan")
+    with pytest.raises(errors.NonFiniteGradient) as e:
+        opt.step()
+    assert e.value.reason == "NON_FINITE_GRADIENT" and e.value.metadata
+    assert opt.step_count == 0 and opt.status().step == 0
+    assert torch.equal(models.flat(model), before)
+    assert opt.status().refused_pushes["NON_FINITE_GRADIENT"] >= 1
+    models.train(model, opt, models.batches(1))  # a finite gradient goes through after it
+    assert opt.step_count == 1
+
+
+def test_step_replicaOutOfRange_raisesReplicaOutOfRange(optimizer, run_id):
+    sgd(optimizer, run_id, replica=0, replicas=2)
+    model, opt = sgd(optimizer, run_id, replica=2, replicas=2)
+    with pytest.raises(errors.ReplicaOutOfRange):
+        models.train(model, opt, models.batches(1))
+
+
+def test_push_stepAhead_raisesStepInFuture(optimizer, run_id):
+    _, opt = sgd(optimizer, run_id)
+    grads = [np.zeros(p.numel(), np.float32) for p in opt._params]
+    with pytest.raises(errors.StepInFuture):
+        opt.client.push_gradients(run_id, 0, 5, opt._names, grads)
+
+
+def test_update_wrongExpectedStep_raisesStepMismatch(optimizer, run_id):
+    model, opt = sgd(optimizer, run_id)
+    models.train(model, opt, models.batches(2))
+    with pytest.raises(errors.StepMismatch):
+        opt.client.update_hyperparameters(run_id, "group0", run_pb2.Hyperparameters(lr=0.1), 7)
+
+
+def test_update_unknownGroup_raisesGroupNotFound(optimizer, run_id):
+    _, opt = sgd(optimizer, run_id)
+    with pytest.raises(errors.GroupNotFound):
+        opt.client.update_hyperparameters(run_id, "nope", run_pb2.Hyperparameters(lr=0.1))
+
+
+def test_upload_otherInitialValues_raisesInitialValuesConflict(optimizer, run_id):
+    _, opt = sgd(optimizer, run_id)
+    other = [np.ones(p.numel(), np.float32) for p in opt._params]
+    with pytest.raises(errors.InitialValuesConflict):
+        opt.client.upload_initial_values(run_id, opt._names, other)
+
+
+def test_call_noServer_raisesUnavailableAfterRetrying():
+    options = ClientOptions(retry_for=0.5, deadline=1.0)
+    with OptimizerClient("127.0.0.1:1", options=options) as client:
+        with pytest.raises(errors.Unavailable) as e:
+            client.list_runs()
+    assert e.value.retryable
+
+
+def test_step_otherReplicaNeverPushes_raisesDeadlineExceeded(optimizer, run_id):
+    model, opt = sgd(optimizer, run_id, replica=0, replicas=2,
+                     options=ClientOptions(wait_deadline=1.0))
+    with pytest.raises(errors.DeadlineExceeded):
+        models.train(model, opt, models.batches(1))
