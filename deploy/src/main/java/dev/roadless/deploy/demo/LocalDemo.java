@@ -71,7 +71,7 @@ public final class LocalDemo {
     DemoCluster cluster = new DemoCluster(s, out);
     // Ctrl-C during start-up or training stops every child process through this hook.
     Runtime.getRuntime().addShutdownHook(new Thread(cluster::close, "demo-stop"));
-    try (cluster) {
+    try {
       cluster.start(RUN, System.out);
       new Demo(
               cluster.optimizer(),
@@ -82,8 +82,11 @@ public final class LocalDemo {
               out)
           .run();
     } catch (DemoException e) {
+      // Say why before stopping the services (their drain takes a while); the hook stops them.
       System.err.println("demo: " + e.getMessage());
       System.exit(1);
+    } finally {
+      cluster.close();
     }
   }
 
@@ -180,7 +183,7 @@ public final class LocalDemo {
                   "training step",
                   "accuracy (%)",
                   List.of(
-                      new Plot.Series("recomputed BN", "#2ca02c", xAcc),
+                      new Plot.Series("BN recomputed at x", "#2ca02c", xAcc),
                       new Plot.Series("stale BN from y", "#ff7f0e", staleAcc)))));
       System.out.println("Plot: " + plot);
     }

@@ -67,6 +67,9 @@ final class Plot {
       if (maxX == minX) {
         maxX = minX + 1;
       }
+      if (minY > 0 && minY < (maxY - minY) / 2) {
+        minY = 0; // a loss axis starts at zero rather than at its smallest sample
+      }
       if (maxY == minY) {
         maxY = minY + 1;
       }

@@ -55,7 +55,7 @@ class LocalDemoTest {
       throws Exception {
     try (DemoProcess demo = DemoProcess.start(tmp, "--steps=20", "--startup-timeout-seconds=20")) {
       List<ProcessHandle> trainers = pauseTrainersOnceListening(demo, 2);
-      demo.awaitOutput("demo: ", Duration.ofSeconds(90));
+      demo.awaitOutput("SERVING within 20 s", Duration.ofSeconds(120));
       Signals.resume(trainers); // let them drain on the demo's SIGTERM
       assertEquals(1, demo.awaitExit(RUN_LIMIT));
       String message = demo.stderr();
