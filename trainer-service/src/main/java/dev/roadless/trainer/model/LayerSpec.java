@@ -38,7 +38,7 @@ public sealed interface LayerSpec {
 
     /** The output's height or width for an input of {@code size}. */
     int outputSize(int size) {
-      return (size + 2 * padding - kernel) / stride + 1;
+      return Math.floorDiv(size + 2 * padding - kernel, stride) + 1;
     }
   }
 
