@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The demo's services, started in dependency order and awaited explicitly: the optimizer is
@@ -31,7 +32,7 @@ final class DemoCluster implements AutoCloseable {
   private final Path out;
   private final Duration timeout;
   private final ServiceProcesses services;
-  private final List<ManagedChannel> channels = new ArrayList<>();
+  private final List<ManagedChannel> channels = new CopyOnWriteArrayList<>(); // closed by a hook
   private final List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
   private OptimizerClient optimizer;
   private CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpoints;
