@@ -10,19 +10,26 @@ import dev.roadless.common.runtime.JsonLogFormatter;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.runtime.ServiceRuntime;
 import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.client.Readiness;
+import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
+import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.logging.Logger;
 
-/** Wiring: read config, open the store, connect upstream, start, block until SIGTERM, drain. */
+/**
+ * Wiring: read config, open the store, connect upstream, listen, wait for the upstream services to
+ * be SERVING, serve, block until SIGTERM, drain.
+ */
 public final class CheckpointServerMain {
   static {
     JsonLogFormatter.selectLogManager(); // before the first Logger: keeps logging through the drain
@@ -68,8 +75,10 @@ public final class CheckpointServerMain {
     runtime.closeAfterDrain(executor::shutdownNow);
     runtime.closeAfterDrain(() -> channels.forEach(ManagedChannel::shutdownNow));
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
-    server.start();
+    server.listen();
     ServiceRuntime.writePortFile(config.portFile(), server.port());
+    awaitUpstream(config, channels);
+    server.serving();
     LOG.info(
         "listening port="
             + server.port()
@@ -80,6 +89,33 @@ public final class CheckpointServerMain {
             + " trainers="
             + config.trainerTargets().size());
     runtime.awaitStop();
+  }
+
+  /**
+   * Waits, bounded by {@code startup-timeout-seconds}, for the optimizer and every trainer to
+   * report SERVING; a trainer with a run to start does so once the run exists. On failure logs
+   * which one did not come up and exits with status 1.
+   */
+  private static void awaitUpstream(CheckpointConfig config, List<ManagedChannel> channels) {
+    Duration timeout = Duration.ofSeconds(config.startupTimeoutSeconds());
+    try {
+      Readiness.awaitServing(
+          channels.get(0),
+          OptimizerServiceGrpc.SERVICE_NAME,
+          "the optimizer at " + config.optimizerTarget(),
+          timeout);
+      for (int r = 0; r < config.trainerTargets().size(); r++) {
+        Readiness.awaitServing(
+            channels.get(r + 1),
+            TrainerServiceGrpc.SERVICE_NAME,
+            "trainer " + r + " at " + config.trainerTargets().get(r),
+            timeout);
+      }
+    } catch (RuntimeException e) {
+      LOG.severe("upstream not ready: " + e.getMessage());
+      System.exit(1);
+    }
+    LOG.info("upstream ready; SERVING");
   }
 
   private static ManagedChannel channel(String target, int maxMessageBytes) {

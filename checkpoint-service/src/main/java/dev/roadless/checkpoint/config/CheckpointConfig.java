@@ -28,7 +28,8 @@ public record CheckpointConfig(
     Retention retention,
     ClientOptions clientOptions,
     int maxMessageBytes,
-    long drainSeconds) {
+    long drainSeconds,
+    long startupTimeoutSeconds) {
 
   public static final List<Settings.Key> KEYS =
       List.of(
@@ -55,7 +56,13 @@ public record CheckpointConfig(
               "retry-attempts", "10", 1, 1000, "attempts per upstream call on UNAVAILABLE"),
           Settings.Key.integer(
               "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
-          Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"));
+          Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
+          Settings.Key.integer(
+              "startup-timeout-seconds",
+              "300",
+              1,
+              86_400,
+              "how long to wait at start-up for the optimizer and every trainer to be SERVING"));
 
   public static CheckpointConfig from(String[] args, Map<String, String> env) {
     Settings s = Settings.parse(KEYS, args, env);
@@ -90,6 +97,7 @@ public record CheckpointConfig(
             s.integer("keep-last"), Retention.BestMetric.parse(s.text("keep-best-metric"))),
         options,
         s.integer("max-message-bytes"),
-        s.integer("drain-seconds"));
+        s.integer("drain-seconds"),
+        s.integer("startup-timeout-seconds"));
   }
 }

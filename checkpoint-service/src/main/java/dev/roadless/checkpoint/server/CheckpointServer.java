@@ -15,10 +15,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
 
 /**
- * The checkpoint server's lifecycle: serve (health SERVING for {@code
- * roadless.checkpoint.v1.CheckpointService}), and drain on shutdown (NOT_SERVING, new calls refused
- * with UNAVAILABLE, in-flight saves allowed to finish). Takes an injected {@link ServerBuilder} so
- * tests can run it in-process or on loopback.
+ * The checkpoint server's lifecycle: listen, serve once its upstream is ready (health SERVING for
+ * {@code roadless.checkpoint.v1.CheckpointService}), and drain on shutdown (NOT_SERVING, new calls
+ * refused with UNAVAILABLE, in-flight saves allowed to finish). Takes an injected {@link
+ * ServerBuilder} so tests can run it in-process or on loopback.
  */
 public final class CheckpointServer {
   private static final Logger LOG = Logger.getLogger(CheckpointServer.class.getName());
@@ -48,10 +48,25 @@ public final class CheckpointServer {
             .build();
   }
 
+  /** Listens and serves at once: {@link #listen} then {@link #serving}. */
   public CheckpointServer start() throws IOException {
+    return listen().serving();
+  }
+
+  /**
+   * Listens, live (health SERVING for the empty service name) but not ready: the checkpoint service
+   * reports NOT_SERVING and refuses calls with UNAVAILABLE (SERVER_NOT_READY) until {@link
+   * #serving}.
+   */
+  public CheckpointServer listen() throws IOException {
     server.start();
-    ready.set(true);
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
+    return this;
+  }
+
+  /** Ready: the checkpoint service reports SERVING and takes calls. */
+  public CheckpointServer serving() {
+    ready.set(true);
     health.setStatus(SERVICE, ServingStatus.SERVING);
     return this;
   }

@@ -1,7 +1,6 @@
 package dev.roadless.deploy.demo;
 
 import dev.roadless.common.config.Settings;
-import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
@@ -16,9 +15,6 @@ import dev.roadless.proto.trainer.v1.EvaluateRequest;
 import dev.roadless.proto.trainer.v1.EvaluateResponse;
 import dev.roadless.proto.trainer.v1.GetStatusRequest;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.ManagedChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +31,7 @@ public final class LocalDemo {
   static final List<Settings.Key> KEYS =
       List.of(
           Settings.Key.integer("steps", "1500", 10, 1_000_000, "training steps"),
-          Settings.Key.text("model", "cnn", "cnn | mlp"),
+          Settings.Key.text("model", "cnn", "cnn | cnn-small | mlp"),
           Settings.Key.text("variant", "adamw", "sgd | adamw | adamw-paper | radam | ..."),
           Settings.Key.integer("replicas", "2", 1, 16, "trainer replicas (processes)"),
           Settings.Key.text("lr", "0.01", "learning rate"),
@@ -43,7 +39,13 @@ public final class LocalDemo {
           Settings.Key.integer("global-batch", "64", 2, 4096, "examples per step, all replicas"),
           Settings.Key.integer("eval-every", "250", 1, 1_000_000, "hold-out evaluation interval"),
           Settings.Key.text("out", "demo-out", "output directory (logs, snapshots, plot)"),
-          Settings.Key.text("repo", ".", "repository root holding the built jars"));
+          Settings.Key.text("repo", ".", "repository root holding the built jars"),
+          Settings.Key.integer(
+              "startup-timeout-seconds",
+              "600",
+              1,
+              86_400,
+              "how long each service may take to come up (a first ND4J start unpacks ~450 MB)"));
 
   private static final String RUN = "demo";
 
@@ -59,80 +61,33 @@ public final class LocalDemo {
       return;
     }
     Path out = Path.of(s.text("out")).toAbsolutePath();
-    int steps = s.integer("steps");
-    int replicas = s.integer("replicas");
-    ServiceProcesses services =
-        new ServiceProcesses(Path.of(s.text("repo")).toAbsolutePath(), out.resolve("logs"));
-    Runtime.getRuntime().addShutdownHook(new Thread(services::close, "demo-stop"));
-    List<ManagedChannel> channels = new ArrayList<>();
+    System.out.printf(
+        "Roadless demo: %s on MNIST, %s, %d replicas, %d steps (logs in %s)%n",
+        s.text("model"),
+        s.text("variant"),
+        s.integer("replicas"),
+        s.integer("steps"),
+        out.resolve("logs"));
+    DemoCluster cluster = new DemoCluster(s, out);
+    // Ctrl-C during start-up or training stops every child process through this hook.
+    Runtime.getRuntime().addShutdownHook(new Thread(cluster::close, "demo-stop"));
     try {
-      System.out.printf(
-          "Roadless demo: %s on MNIST, %s, %d replicas, %d steps (logs in %s)%n",
-          s.text("model"), s.text("variant"), replicas, steps, out.resolve("logs"));
-      int optimizerPort =
-          services.start(
-              "optimizer",
-              "optimizer-service",
-              List.of("-Xmx1g", "--add-modules=jdk.incubator.vector"),
-              List.of("--threads=1", "--snapshot-dir=" + out.resolve("snapshots")));
-      List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
-      List<String> trainerTargets = new ArrayList<>();
-      for (int r = 0; r < replicas; r++) {
-        int port =
-            services.start(
-                "trainer-" + r,
-                "trainer-service",
-                List.of("-Xmx1g"),
-                List.of(
-                    "--optimizer-target=127.0.0.1:" + optimizerPort,
-                    "--run-id=" + RUN,
-                    "--replica=" + r,
-                    "--replicas=" + replicas,
-                    "--model=" + s.text("model"),
-                    "--steps=" + steps,
-                    "--global-batch=" + s.integer("global-batch"),
-                    "--variant=" + s.text("variant"),
-                    "--lr=" + s.text("lr"),
-                    "--warmup-steps=" + s.integer("warmup-steps"),
-                    "--data-seed=1",
-                    "--progress-every=100"),
-                Map.of("OMP_NUM_THREADS", "1"));
-        ManagedChannel c = channel(port);
-        channels.add(c);
-        trainerTargets.add("127.0.0.1:" + port);
-        trainers.add(TrainerServiceGrpc.newBlockingStub(c));
-      }
-      int checkpointPort =
-          services.start(
-              "checkpoint",
-              "checkpoint-service",
-              List.of("-Xmx512m"),
-              List.of(
-                  "--checkpoint-dir=" + out.resolve("checkpoints"),
-                  "--optimizer-target=127.0.0.1:" + optimizerPort,
-                  "--trainer-targets=" + String.join(",", trainerTargets)));
-      ManagedChannel toOptimizer = channel(optimizerPort);
-      ManagedChannel toCheckpoint = channel(checkpointPort);
-      channels.add(toOptimizer);
-      channels.add(toCheckpoint);
-      OptimizerClient optimizer = new OptimizerClient(toOptimizer, ClientOptions.defaults());
+      cluster.start(RUN, System.out);
       new Demo(
-              optimizer,
-              trainers,
-              CheckpointServiceGrpc.newBlockingStub(toCheckpoint),
-              steps,
+              cluster.optimizer(),
+              cluster.trainers(),
+              cluster.checkpoints(),
+              s.integer("steps"),
               s.integer("eval-every"),
               out)
           .run();
+    } catch (DemoException e) {
+      // Say why before stopping the services (their drain takes a while); the hook stops them.
+      System.err.println("demo: " + e.getMessage());
+      System.exit(1);
     } finally {
-      channels.forEach(ManagedChannel::shutdownNow);
-      services.close();
+      cluster.close();
     }
-  }
-
-  private static ManagedChannel channel(int port) {
-    return Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
-        .build();
   }
 
   /** The demo's course: watch training, evaluate at x along the way, then the final report. */
@@ -218,15 +173,17 @@ public final class LocalDemo {
           List.of(
               new Plot.Chart(
                   "Loss",
-                  "cross-entropy",
+                  "training step",
+                  "cross-entropy (nats)",
                   List.of(
                       new Plot.Series("train loss at y", "#1f77b4", trainLoss),
                       new Plot.Series("hold-out loss at x", "#d62728", xLoss))),
               new Plot.Chart(
                   "Hold-out accuracy at x",
-                  "accuracy %",
+                  "training step",
+                  "accuracy (%)",
                   List.of(
-                      new Plot.Series("recomputed BN", "#2ca02c", xAcc),
+                      new Plot.Series("BN recomputed at x", "#2ca02c", xAcc),
                       new Plot.Series("stale BN from y", "#ff7f0e", staleAcc)))));
       System.out.println("Plot: " + plot);
     }

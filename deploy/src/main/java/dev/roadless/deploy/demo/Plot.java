@@ -34,13 +34,16 @@ final class Plot {
     Files.writeString(file, html, StandardCharsets.UTF_8);
   }
 
-  /** One chart: a title, a y-axis label and its series. */
-  record Chart(String title, String yLabel, List<Series> series) {
+  /**
+   * One chart: a title, the axes' labels with their units ("training step", "accuracy (%)") and its
+   * series, drawn with grid lines and a legend of line samples.
+   */
+  record Chart(String title, String xLabel, String yLabel, List<Series> series) {
     String svg() {
       int w = 760;
       int h = 300;
       int left = 60;
-      int right = 180;
+      int right = 190;
       int top = 30;
       int bottom = 40;
       double minX = Double.MAX_VALUE;
@@ -63,6 +66,9 @@ final class Plot {
       }
       if (maxX == minX) {
         maxX = minX + 1;
+      }
+      if (minY > 0 && minY < (maxY - minY) / 2) {
+        minY = 0; // a loss axis starts at zero rather than at its smallest sample
       }
       if (maxY == minY) {
         maxY = minY + 1;
@@ -100,6 +106,14 @@ final class Plot {
         svg.append(
             String.format(
                 Locale.ROOT,
+                "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>",
+                left,
+                y,
+                left + pw,
+                y));
+        svg.append(
+            String.format(
+                Locale.ROOT,
                 "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.3g</text>",
                 left - 4,
                 y + 4,
@@ -117,9 +131,10 @@ final class Plot {
       svg.append(
           String.format(
               Locale.ROOT,
-              "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">step</text>",
+              "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>",
               left + pw / 2,
-              h - 6));
+              h - 6,
+              escape(xLabel)));
       svg.append(
           String.format(
               Locale.ROOT,
@@ -140,13 +155,22 @@ final class Plot {
             String.format(
                 "<path d=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"/>",
                 path, s.color()));
+        int ly = top + 14 + 18 * legend++;
         svg.append(
             String.format(
                 Locale.ROOT,
-                "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"%s\">%s</text>",
+                "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>",
                 left + pw + 10,
-                top + 14 + 16 * legend++,
-                s.color(),
+                ly - 4,
+                left + pw + 32,
+                ly - 4,
+                s.color()));
+        svg.append(
+            String.format(
+                Locale.ROOT,
+                "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>",
+                left + pw + 38,
+                ly,
                 escape(s.label())));
       }
       return svg.append("</svg>").toString();

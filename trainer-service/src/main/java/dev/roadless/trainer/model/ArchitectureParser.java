@@ -72,14 +72,12 @@ final class ArchitectureParser {
   }
 
   private static Conv2d conv(String name, Args a) {
-    if (a.intOr(3, "stride", 1) != 1) {
-      throw new IllegalArgumentException(name + ": only stride 1 is supported");
-    }
     return new Conv2d(
         name,
         a.intAt(0, "in_channels"),
         a.intAt(1, "out_channels"),
         a.intAt(2, "kernel_size"),
+        a.intOr(3, "stride", 1),
         a.intOr(4, "padding", 0),
         a.bool("bias", true));
   }

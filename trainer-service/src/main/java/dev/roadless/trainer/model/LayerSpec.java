@@ -16,18 +16,29 @@ public sealed interface LayerSpec {
   }
 
   /**
-   * {@code Conv2d(in, out, kernel_size=k, stride=1, padding=p, bias)}: cross-correlation, weight
-   * [out, in, k, k], bias [out]. Only stride 1 is supported.
+   * {@code Conv2d(in, out, kernel_size=k, stride=s, padding=p, bias)}: cross-correlation, weight
+   * [out, in, k, k], bias [out]; output size {@code floor((H + 2p - k) / s) + 1}, as in PyTorch.
    */
-  record Conv2d(String name, int in, int out, int kernel, int padding, boolean bias)
+  record Conv2d(String name, int in, int out, int kernel, int stride, int padding, boolean bias)
       implements LayerSpec {
     public Conv2d {
       positive("in", in);
       positive("out", out);
       positive("kernel", kernel);
+      positive("stride", stride);
       if (padding < 0) {
         throw new IllegalArgumentException("padding must be >= 0, got " + padding);
       }
+    }
+
+    /** Stride 1. */
+    public Conv2d(String name, int in, int out, int kernel, int padding, boolean bias) {
+      this(name, in, out, kernel, 1, padding, bias);
+    }
+
+    /** The output's height or width for an input of {@code size}. */
+    int outputSize(int size) {
+      return Math.floorDiv(size + 2 * padding - kernel, stride) + 1;
     }
   }
 

@@ -100,6 +100,7 @@ public record ModelSpec(int[] inputShape, List<LayerSpec> layers) {
     Set<String> names = new HashSet<>();
     boolean spatial = inputShape.length == 3;
     int width = inputShape[0];
+    int[] size = spatial ? new int[] {inputShape[1], inputShape[2]} : null;
     LayerSpec previous = null;
     for (LayerSpec layer : layers) {
       if (!layer.name().matches("[A-Za-z_][A-Za-z0-9_]*") || !names.add(layer.name())) {
@@ -118,6 +119,10 @@ public record ModelSpec(int[] inputShape, List<LayerSpec> layers) {
         }
         expect(width, c.in(), c);
         width = c.out();
+        size = new int[] {c.outputSize(size[0]), c.outputSize(size[1])};
+        if (size[0] < 1 || size[1] < 1) {
+          throw new IllegalArgumentException(c.name() + ": the input is smaller than the kernel");
+        }
       } else if (layer instanceof BatchNorm b) {
         expect(width, b.channels(), b);
       } else if (layer instanceof GlobalAvgPool p) {

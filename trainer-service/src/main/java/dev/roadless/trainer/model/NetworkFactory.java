@@ -99,7 +99,7 @@ final class NetworkFactory {
             new ConvolutionLayer.Builder(c.kernel(), c.kernel())
                 .nIn(c.in())
                 .nOut(c.out())
-                .stride(1, 1)
+                .stride(c.stride(), c.stride())
                 .padding(c.padding(), c.padding())
                 .convolutionMode(ConvolutionMode.Truncate)
                 .dataFormat(CNN2DFormat.NCHW)
@@ -107,8 +107,8 @@ final class NetworkFactory {
                 .activation(Activation.IDENTITY)
                 .build());
         int[] w = {c.out(), c.in(), c.kernel(), c.kernel()};
-        height += 2 * c.padding() - c.kernel() + 1;
-        width += 2 * c.padding() - c.kernel() + 1;
+        height = c.outputSize(height);
+        width = c.outputSize(width);
         params.add(bind(c.name() + ".weight", w, index, W, false));
         if (c.bias()) {
           params.add(bind(c.name() + ".bias", new int[] {c.out()}, index, B, false));

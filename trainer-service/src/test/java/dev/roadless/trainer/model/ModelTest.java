@@ -120,6 +120,41 @@ class ModelTest {
   }
 
   @Test
+  void evalLogits_strideTwoConvolution_matchesADirectCrossCorrelation() {
+    ModelSpec spec =
+        ModelSpec.parse(
+            "c=Conv2d(1,1,3,stride=2,padding=1,bias=False) -> p=AdaptiveAvgPool2d(1)"
+                + " -> flatten -> fc=Linear(1,1)",
+            1,
+            5,
+            5);
+    Model m = Model.create(spec, 1);
+    float[] kernel = {0.5f, -1f, 2f, 0.25f, 1f, -0.75f, 1.5f, 0.125f, -2f};
+    m.setParameters(
+        Map.of("c.weight", kernel, "fc.weight", new float[] {1f}, "fc.bias", new float[] {0f}));
+    float[] image = new float[25];
+    for (int i = 0; i < image.length; i++) {
+      image[i] = (i * 7 % 11) / 4f - 1f;
+    }
+    // Output 3x3 at stride 2 with one pixel of zero padding: (5 + 2 - 3) / 2 + 1.
+    double sum = 0;
+    for (int oy = 0; oy < 3; oy++) {
+      for (int ox = 0; ox < 3; ox++) {
+        for (int ky = 0; ky < 3; ky++) {
+          for (int kx = 0; kx < 3; kx++) {
+            int y = 2 * oy - 1 + ky;
+            int x = 2 * ox - 1 + kx;
+            if (y >= 0 && y < 5 && x >= 0 && x < 5) {
+              sum += kernel[3 * ky + kx] * image[5 * y + x];
+            }
+          }
+        }
+      }
+    }
+    assertEquals(sum / 9, m.evalLogits(image, 1)[0], 1e-5);
+  }
+
+  @Test
   void modelSpec_parse_rejectsWhatItCannotBuild() {
     assertThrows(
         IllegalArgumentException.class, () -> ModelSpec.parse("fc=Linear(4,2,bias=Maybe)", 4));
@@ -130,7 +165,7 @@ class ModelTest {
         IllegalArgumentException.class,
         () ->
             ModelSpec.parse(
-                "c=Conv2d(1,2,3,stride=2) -> p=AdaptiveAvgPool2d(1) -> fc=Linear(2,2)", 1, 4, 4));
+                "c=Conv2d(1,2,5,stride=2) -> p=AdaptiveAvgPool2d(1) -> fc=Linear(2,2)", 1, 4, 4));
     assertThrows(
         IllegalArgumentException.class,
         () -> ModelSpec.parse("fc=Linear(4,2) -> fc=Linear(2,2)", 4));

@@ -1,0 +1,148 @@
+package dev.roadless.deploy.demo;
+
+import dev.roadless.common.config.Settings;
+import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.client.Readiness;
+import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
+import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
+import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * The demo's services, started in dependency order and awaited explicitly: the optimizer is
+ * SERVING, every trainer replica is SERVING (which it reports only once it has created the run),
+ * the checkpoint service is SERVING (once its upstream is), and the run exists. Each wait is
+ * bounded by {@code startup-timeout-seconds} and fails with a message that names the service and
+ * its log.
+ */
+final class DemoCluster implements AutoCloseable {
+  private final Settings settings;
+  private final Path out;
+  private final Duration timeout;
+  private final ServiceProcesses services;
+  private final List<ManagedChannel> channels = new CopyOnWriteArrayList<>(); // closed by a hook
+  private final List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
+  private OptimizerClient optimizer;
+  private CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpoints;
+
+  /** Nothing runs yet; {@link #close} stops whatever {@link #start} has started so far. */
+  DemoCluster(Settings s, Path out) throws IOException {
+    this.settings = s;
+    this.out = out;
+    this.timeout = Duration.ofSeconds(s.integer("startup-timeout-seconds"));
+    this.services =
+        new ServiceProcesses(
+            Path.of(s.text("repo")).toAbsolutePath(), out.resolve("logs"), timeout);
+  }
+
+  /** Starts every service and returns once run {@code run} can be used. */
+  void start(String run, PrintStream log) throws IOException, InterruptedException {
+    Settings s = settings;
+    long t0 = System.nanoTime();
+    String wait = "--startup-timeout-seconds=" + timeout.toSeconds();
+    int optimizerPort =
+        services.start(
+            "optimizer",
+            "optimizer-service",
+            List.of("-Xmx1g", "--add-modules=jdk.incubator.vector"),
+            List.of("--threads=1", "--snapshot-dir=" + out.resolve("snapshots")),
+            Map.of());
+    ManagedChannel toOptimizer = channel(optimizerPort);
+    services.awaitServing("optimizer", toOptimizer, OptimizerServiceGrpc.SERVICE_NAME);
+    optimizer = new OptimizerClient(toOptimizer, ClientOptions.defaults());
+
+    int replicas = s.integer("replicas");
+    List<Integer> trainerPorts = new ArrayList<>();
+    List<String> trainerTargets = new ArrayList<>();
+    for (int r = 0; r < replicas; r++) {
+      // Each replica waits for the optimizer itself, then loads the model and creates the run.
+      int port =
+          services.start(
+              "trainer-" + r,
+              "trainer-service",
+              List.of("-Xmx1g"),
+              List.of(
+                  "--optimizer-target=127.0.0.1:" + optimizerPort,
+                  "--run-id=" + run,
+                  "--replica=" + r,
+                  "--replicas=" + replicas,
+                  "--model=" + s.text("model"),
+                  "--steps=" + s.integer("steps"),
+                  "--global-batch=" + s.integer("global-batch"),
+                  "--variant=" + s.text("variant"),
+                  "--lr=" + s.text("lr"),
+                  "--warmup-steps=" + s.integer("warmup-steps"),
+                  "--data-seed=1",
+                  "--progress-every=100",
+                  wait),
+              Map.of("OMP_NUM_THREADS", "1"));
+      trainerPorts.add(port);
+      trainerTargets.add("127.0.0.1:" + port);
+    }
+    int checkpointPort =
+        services.start(
+            "checkpoint",
+            "checkpoint-service",
+            List.of("-Xmx512m"),
+            List.of(
+                "--checkpoint-dir=" + out.resolve("checkpoints"),
+                "--optimizer-target=127.0.0.1:" + optimizerPort,
+                "--trainer-targets=" + String.join(",", trainerTargets),
+                wait),
+            Map.of());
+    log.printf("Waiting for the trainers to load the model and create run '%s' ...%n", run);
+    for (int r = 0; r < replicas; r++) {
+      ManagedChannel c = channel(trainerPorts.get(r));
+      services.awaitServing("trainer-" + r, c, TrainerServiceGrpc.SERVICE_NAME);
+      trainers.add(TrainerServiceGrpc.newBlockingStub(c));
+    }
+    ManagedChannel toCheckpoint = channel(checkpointPort);
+    services.awaitServing("checkpoint", toCheckpoint, CheckpointServiceGrpc.SERVICE_NAME);
+    checkpoints = CheckpointServiceGrpc.newBlockingStub(toCheckpoint);
+    // A SERVING trainer has created the run; this only confirms it on the optimizer.
+    try {
+      Readiness.awaitRun(optimizer, run, timeout);
+    } catch (StatusRuntimeException e) {
+      throw new DemoException(e.getStatus().getDescription() + "; see the trainers' logs");
+    }
+    log.printf("All services ready in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+  }
+
+  OptimizerClient optimizer() {
+    return optimizer;
+  }
+
+  List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers() {
+    return List.copyOf(trainers);
+  }
+
+  CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpoints() {
+    return checkpoints;
+  }
+
+  private ManagedChannel channel(int port) {
+    ManagedChannel c =
+        Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
+            .build();
+    channels.add(c);
+    return c;
+  }
+
+  @Override
+  public void close() {
+    channels.forEach(ManagedChannel::shutdownNow);
+    services.close();
+  }
+}
