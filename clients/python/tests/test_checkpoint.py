@@ -100,6 +100,17 @@ def test_saveCheckpoint_twoPythonTrainers_pyTorchLoadsStrictlyAndReproducesAccur
                 (tmp_path / "checkpoint.log").read_text()
             time.sleep(0.05)
         channel = grpc.insecure_channel("127.0.0.1:" + port_file.read_text().strip())
+        # The service answers SERVER_NOT_READY until the optimizer and both trainers report
+        # SERVING; a client waits for its readiness like any other.
+        while True:
+            try:
+                cpb_grpc.CheckpointServiceStub(channel).ListCheckpoints(
+                    cpb.ListCheckpointsRequest(run_id=run_id), timeout=10)
+                break
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < give_up, \
+                    (e, (tmp_path / "checkpoint.log").read_text())
+                time.sleep(0.1)
         saved = cpb_grpc.CheckpointServiceStub(channel).SaveCheckpoint(
             cpb.SaveCheckpointRequest(
                 run_id=run_id, name="eval-x",

@@ -222,10 +222,55 @@ def _pool(acc, x):
     acc[0] = total
 
 
+# grpc.health.v1 messages, hand-encoded: HealthCheckResponse is one varint field (1: status),
+# and the request's only field (1: service) is a length-delimited string. grpcio's own health
+# package is not among the wheels this project may rely on.
+_SERVING, _SERVICE_UNKNOWN = b"\x08\x01", b"\x08\x03"
+_HEALTHY = ("", tpb.DESCRIPTOR.services_by_name["TrainerService"].full_name)
+
+
+def _health_service(request):
+    if not request:
+        return ""
+    if request[0] != 0x0A or len(request) < 2 or request[1] >= 0x80:
+        return None  # not the one short string field this service understands
+    return request[2:2 + request[1]].decode("utf-8", "replace")
+
+
+def _health_status(request):
+    return _SERVING if _health_service(request) in _HEALTHY else _SERVICE_UNKNOWN
+
+
+def _health_check(request, context):
+    if _health_status(request) is _SERVICE_UNKNOWN:
+        context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+    return _SERVING
+
+
+def _health_watch(request, context):
+    yield _health_status(request)
+    done = threading.Event()
+    context.add_callback(done.set)
+    done.wait()  # the status never changes while the server runs; the stream ends with the call
+
+
+def _health_handler():
+    same = lambda b: b  # noqa: E731 (bytes in, bytes out: the messages are encoded above)
+    return grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
+        "Check": grpc.unary_unary_rpc_method_handler(
+            _health_check, request_deserializer=same, response_serializer=same),
+        "Watch": grpc.unary_stream_rpc_method_handler(
+            _health_watch, request_deserializer=same, response_serializer=same),
+    })
+
+
 def serve(control, port=0, host="127.0.0.1"):
-    """Serves ``control`` on host:port (0 picks one); returns (server, bound port)."""
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+    """Serves ``control`` on host:port (0 picks one), with the standard gRPC health service
+    reporting SERVING (the checkpoint service waits for it at start-up); returns (server, bound
+    port)."""
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=8))
     tpb_grpc.add_TrainerServiceServicer_to_server(control, server)
+    server.add_generic_rpc_handlers((_health_handler(),))
     bound = server.add_insecure_port("%s:%d" % (host, port))
     server.start()
     return server, bound
