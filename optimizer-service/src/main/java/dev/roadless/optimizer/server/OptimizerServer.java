@@ -1,8 +1,9 @@
 package dev.roadless.optimizer.server;
 
-import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.run.RunSnapshot;
 import dev.roadless.optimizer.store.SnapshotStore;
+import dev.roadless.optimizer.transport.SharedMemoryTransport;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
@@ -27,7 +28,7 @@ public final class OptimizerServer {
   private final RunRegistry runs;
   private final SnapshotStore store;
   private final SnapshotScheduler snapshots;
-  private final SharedSegments segments;
+  private final SharedMemoryTransport segments;
   private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicBoolean ready = new AtomicBoolean(false);
   private final Server server;
@@ -58,7 +59,7 @@ public final class OptimizerServer {
       long snapshotEverySeconds,
       java.nio.file.Path sharedMemoryDir) {
     this.runs = runs;
-    this.segments = new SharedSegments(sharedMemoryDir);
+    this.segments = new SharedMemoryTransport(sharedMemoryDir);
     this.store = store;
     this.snapshots =
         new SnapshotScheduler(store, runs, metrics, snapshotEverySteps, snapshotEverySeconds);
@@ -84,7 +85,7 @@ public final class OptimizerServer {
     if (store != null) {
       long t0 = System.nanoTime();
       var restored = store.readAll();
-      for (Run.RunSnapshot snapshot : restored) {
+      for (RunSnapshot snapshot : restored) {
         runs.restore(snapshot);
         snapshots.restored(runs.get(snapshot.id()));
       }

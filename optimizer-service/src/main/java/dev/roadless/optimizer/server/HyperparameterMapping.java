@@ -1,4 +1,4 @@
-package dev.roadless.optimizer.run;
+package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Variant;
