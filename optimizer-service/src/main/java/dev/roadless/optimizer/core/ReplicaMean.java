@@ -8,20 +8,19 @@ import java.util.concurrent.atomic.AtomicLong;
  * R = 1 gives exactly g. This is the only implementation of that mean; where a replica's gradient
  * lies (the server's arrays, a shared-memory segment) is an {@link Input} to it.
  *
- * <p>Each chunk is formed block by block: replica 0's block is copied into the output, every other
- * replica's block is added (read in place from an array, or copied into a small per-thread block
- * first), the block is divided by R and, when asked, checked while it is still in L1. Main-memory
- * traffic stays one read per replica and one write of the mean.
+ * <p>Main-memory traffic is one read per replica and one write of the mean: arrays are summed in
+ * place, chunk by chunk; when some replica must be read (a mapped segment), each block goes through
+ * a small per-thread block that stays in cache, and is checked there when asked.
  */
 public final class ReplicaMean {
   /** {@link #into}'s answer when every element of the mean is finite. */
   public static final long FINITE = -1;
 
-  /** Floats per block: the output's block and one input block stay inside L1. */
-  private static final int BLOCK = 2048;
+  /** Floats per block: the output's block and the next replica's stay in L1/L2 (32 KB each). */
+  private static final int BLOCK = 8192;
 
-  private static final ThreadLocal<float[]> SCRATCH =
-      ThreadLocal.withInitial(() -> new float[BLOCK]);
+  /** Per thread: the block of the next replica to add. */
+  private static final ThreadLocal<float[]> NEXT = ThreadLocal.withInitial(() -> new float[BLOCK]);
 
   private ReplicaMean() {}
 
@@ -82,42 +81,133 @@ public final class ReplicaMean {
     return lowest.get() == Long.MAX_VALUE ? FINITE : lowest.get();
   }
 
+  /**
+   * The mean of caller arrays given as {@code grads[tensor][replica]} (the Map API's shape), into
+   * new arrays; with one replica its own arrays. The caller has ruled out an overflow.
+   */
+  static float[][] ofReplicas(ScheduleFreeOptimizer chunks, float[][][] grads, int[] numel) {
+    int replicas = grads[0].length;
+    float[][] mean = new float[grads.length][];
+    if (replicas == 1) {
+      for (int t = 0; t < mean.length; t++) {
+        mean[t] = grads[t][0];
+      }
+      return mean;
+    }
+    Input[] inputs = new Input[replicas];
+    for (int r = 0; r < replicas; r++) {
+      float[][] g = new float[grads.length][];
+      for (int t = 0; t < g.length; t++) {
+        g[t] = grads[t][r];
+      }
+      inputs[r] = of(g);
+    }
+    for (int t = 0; t < mean.length; t++) {
+      mean[t] = new float[numel[t]];
+    }
+    into(chunks, inputs, mean, false);
+    return mean;
+  }
+
   /** Elements [from, to) of tensor {@code t}; returns the first non-finite one checked, or -1. */
   static int chunk(Input[] in, int t, int from, int to, float[] o, boolean check) {
+    for (Input i : in) {
+      if (i.array(t) == null) {
+        return staged(in, t, from, to, o, check);
+      }
+    }
+    return direct(in, t, from, to, o, check);
+  }
+
+  /**
+   * Every input in arrays: whole-chunk loops over equal indexes, which C2 vectorizes (an offset
+   * between two arrays that might be the same one would stop it).
+   */
+  private static int direct(Input[] in, int t, int from, int to, float[] o, boolean check) {
+    float[] g0 = in[0].array(t);
+    if (in.length == 1) {
+      if (g0 != o) {
+        System.arraycopy(g0, from, o, from, to - from);
+      }
+    } else {
+      float[] g1 = in[1].array(t);
+      for (int i = from; i < to; i++) {
+        o[i] = g0[i] + g1[i];
+      }
+      for (int r = 2; r < in.length; r++) {
+        float[] g = in[r].array(t);
+        for (int i = from; i < to; i++) {
+          o[i] += g[i];
+        }
+      }
+      float count = in.length;
+      for (int i = from; i < to; i++) {
+        o[i] /= count;
+      }
+    }
+    return check ? firstNonFinite(o, from, to) : -1;
+  }
+
+  /**
+   * Some input must be read (a mapped segment): block by block, replica 0 read straight into the
+   * output, each other replica into a small per-thread block and added at once; the last addition
+   * divides by R and checks in the same pass, while the block is in cache.
+   */
+  private static int staged(Input[] in, int t, int from, int to, float[] o, boolean check) {
+    float[] next = NEXT.get();
     float count = in.length;
-    float[] first = in[0].array(t);
+    int last = in.length - 1;
     for (int at = from; at < to; at += BLOCK) {
       int n = Math.min(BLOCK, to - at);
-      if (first == null) {
-        in[0].read(t, at, o, at, n);
-      } else if (first != o) {
-        System.arraycopy(first, at, o, at, n);
+      in[0].read(t, at, o, at, n);
+      boolean finite;
+      if (last == 0) {
+        finite = !check || Finite.all(o, at, at + n);
+      } else {
+        for (int r = 1; r < last; r++) {
+          in[r].read(t, at, next, 0, n);
+          addInto(o, at, next, n);
+        }
+        in[last].read(t, at, next, 0, n);
+        finite = addDivide(o, at, next, n, count) || !check;
       }
-      for (int r = 1; r < in.length; r++) {
-        float[] g = in[r].array(t);
-        int off = at;
-        if (g == null) {
-          g = SCRATCH.get();
-          in[r].read(t, at, g, 0, n);
-          off = 0;
-        }
-        for (int j = 0; j < n; j++) {
-          o[at + j] += g[off + j];
-        }
-      }
-      if (in.length > 1) {
-        for (int j = at; j < at + n; j++) {
-          o[j] /= count;
-        }
-      }
-      if (check && !Finite.all(o, at, at + n)) {
-        int i = at;
-        while (Float.isFinite(o[i])) {
-          i++;
-        }
-        return i;
+      if (!finite) {
+        return firstNonFinite(o, at, at + n);
       }
     }
     return -1;
+  }
+
+  /** {@code o[at + j] += b[j]} for j in [0, n). */
+  private static void addInto(float[] o, int at, float[] b, int n) {
+    if (Finite.VECTOR) {
+      VectorScan.addInto(o, at, b, n);
+      return;
+    }
+    for (int j = 0; j < n; j++) {
+      o[at + j] += b[j];
+    }
+  }
+
+  /** {@code o[at + j] = (o[at + j] + b[j]) / count} for j in [0, n); whether all are finite. */
+  private static boolean addDivide(float[] o, int at, float[] b, int n, float count) {
+    if (Finite.VECTOR) {
+      return VectorScan.addDivide(o, at, b, n, count);
+    }
+    for (int j = 0; j < n; j++) {
+      o[at + j] = (o[at + j] + b[j]) / count;
+    }
+    return Finite.all(o, at, at + n);
+  }
+
+  private static int firstNonFinite(float[] v, int from, int to) {
+    if (Finite.all(v, from, to)) {
+      return -1;
+    }
+    int i = from;
+    while (Float.isFinite(v[i])) {
+      i++;
+    }
+    return i;
   }
 }

@@ -21,6 +21,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   private final TensorBuffers[] buffers;
   private final GroupRuntime[] groups;
   private final ChunkExecutor executor;
+  private final ChunkStepper stepper;
   private final ReadWriteLock lock = new ReentrantReadWriteLock();
   private boolean initialized;
 
@@ -55,6 +56,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
       groups[g] = new GroupRuntime(spec, new Schedule(update.initialLrMax()));
     }
     this.buffers = new TensorBuffers[layout.tensorCount()];
+    this.stepper = new ChunkStepper(layout, buffers);
     for (int t = 0; t < buffers.length; t++) {
       Hyperparameters hp = groups[layout.groupOfTensor[t]].hp;
       buffers[t] =
@@ -140,7 +142,15 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    * @throws IllegalStateException before {@link #setInitialValues}
    */
   public long step(Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
-    return stepMaps(replicaGradients, yOut);
+    float[][][] grads = Inputs.gradients(layout, replicaGradients);
+    float[][] ys =
+        yOut == null
+            ? new float[layout.tensorCount()][]
+            : Inputs.arrays(layout, yOut, false, "y output");
+    // Outside the lock: readers need not wait for a scan of caller-owned arrays.
+    Inputs.requireFinite(layout, grads, executor);
+    float[][] mean = ReplicaMean.ofReplicas(this, grads, layout.numel);
+    return stepChecked(mean, ys, NO_SINKS);
   }
 
   /**
@@ -184,38 +194,6 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         (w, c) -> task.run(layout.chunkTensor[c], layout.chunkFrom[c], layout.chunkTo[c]));
   }
 
-  /** The Map form: orders, checks, and forms the replica mean with {@link ReplicaMean}. */
-  private long stepMaps(Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
-    float[][][] grads = Inputs.gradients(layout, replicaGradients);
-    float[][] ys =
-        yOut == null
-            ? new float[layout.tensorCount()][]
-            : Inputs.arrays(layout, yOut, false, "y output");
-    // Outside the lock: readers need not wait for a scan of caller-owned arrays.
-    Inputs.requireFinite(layout, grads, executor);
-    int replicas = grads[0].length;
-    float[][] mean = new float[layout.tensorCount()][];
-    if (replicas == 1) {
-      for (int t = 0; t < mean.length; t++) {
-        mean[t] = grads[t][0];
-      }
-    } else {
-      ReplicaMean.Input[] inputs = new ReplicaMean.Input[replicas];
-      for (int r = 0; r < replicas; r++) {
-        float[][] g = new float[layout.tensorCount()][];
-        for (int t = 0; t < g.length; t++) {
-          g[t] = grads[t][r];
-        }
-        inputs[r] = ReplicaMean.of(g);
-      }
-      for (int t = 0; t < mean.length; t++) {
-        mean[t] = new float[layout.numel[t]];
-      }
-      ReplicaMean.into(this, inputs, mean, false); // requireFinite ruled out an overflow
-    }
-    return stepChecked(mean, ys, NO_SINKS);
-  }
-
   private static final YSink[] NO_SINKS = {};
 
   private long stepChecked(float[][] grads, float[][] ys, YSink[] sinks) {
@@ -230,21 +208,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         steps[g] = group.schedule.next(lrK, group.hp);
         kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
       }
-      executor.run(
-          layout.chunkCount(),
-          (w, c) -> {
-            int t = layout.chunkTensor[c];
-            int from = layout.chunkFrom[c];
-            int to = layout.chunkTo[c];
-            kernels[layout.groupOfTensor[t]].apply(buffers[t], grads[t], ys[t], from, to);
-            for (YSink sink : sinks) {
-              try {
-                sink.range(ys, t, from, to);
-              } catch (RuntimeException | InternalError e) {
-                // InternalError: a fault in mapped memory. The sink remembers; the step goes on.
-              }
-            }
-          });
+      executor.run(layout.chunkCount(), (w, c) -> stepper.run(c, grads, ys, kernels, sinks));
       for (int g = 0; g < groups.length; g++) {
         groups[g].schedule.commit(steps[g], groups[g].hp.beta());
       }

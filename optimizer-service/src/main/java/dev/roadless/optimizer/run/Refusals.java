@@ -58,4 +58,41 @@ public final class Refusals {
         .with("element", element)
         .build();
   }
+
+  static RoadlessException replicaOutOfRange(String runId, int replica, int replicas) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_REPLICA_OUT_OF_RANGE,
+            "replica " + replica + " is outside [0, " + replicas + ")")
+        .with("run_id", runId)
+        .with("replica", replica)
+        .build();
+  }
+
+  static RoadlessException stepInFuture(String runId, long pushStep, long step) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_STEP_IN_FUTURE,
+            "push for step " + pushStep + " but run '" + runId + "' has completed " + step)
+        .with("run_id", runId)
+        .with("step", pushStep)
+        .with("current_step", step)
+        .build();
+  }
+
+  static RoadlessException stepMismatch(String runId, long expectedStep, long step) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_STEP_MISMATCH,
+            "run '" + runId + "' is at step " + step + ", not " + expectedStep)
+        .with("run_id", runId)
+        .with("step", expectedStep)
+        .with("current_step", step)
+        .build();
+  }
+
+  static RoadlessException initialValuesMissing(String runId) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_INITIAL_VALUES_MISSING,
+            "run '" + runId + "' has no initial values yet")
+        .with("run_id", runId)
+        .build();
+  }
 }

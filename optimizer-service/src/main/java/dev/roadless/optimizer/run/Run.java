@@ -52,7 +52,7 @@ public final class Run {
     this.initialDigest = initialDigest;
     this.step = optimizer.stepCount();
     if (initialDigest != null) {
-      publishCurrent();
+      train.publishFrom(optimizer);
     }
   }
 
@@ -108,7 +108,7 @@ public final class Run {
       }
       optimizer.setInitialValues(values);
       initialDigest = digest;
-      publishCurrent();
+      train.publishFrom(optimizer);
       return true;
     }
   }
@@ -136,13 +136,7 @@ public final class Run {
     synchronized (lock) {
       requireInitialized();
       if (pushStep > step) {
-        throw RoadlessException.of(
-                ErrorReason.ERROR_REASON_STEP_IN_FUTURE,
-                "push for step " + pushStep + " but run '" + id + "' has completed " + step)
-            .with("run_id", id)
-            .with("step", pushStep)
-            .with("current_step", step)
-            .build();
+        throw Refusals.stepInFuture(id, pushStep, step);
       }
     }
   }
@@ -150,12 +144,7 @@ public final class Run {
   /** Throws REPLICA_OUT_OF_RANGE unless {@code 0 <= replica < replicas}. */
   public void checkReplica(int replica) {
     if (replica < 0 || replica >= config.replicas()) {
-      throw RoadlessException.of(
-              ErrorReason.ERROR_REASON_REPLICA_OUT_OF_RANGE,
-              "replica " + replica + " is outside [0, " + config.replicas() + ")")
-          .with("run_id", id)
-          .with("replica", replica)
-          .build();
+      throw Refusals.replicaOutOfRange(id, replica, config.replicas());
     }
   }
 
@@ -312,7 +301,7 @@ public final class Run {
   public ParameterSnapshot parameters(Sequence sequence) {
     synchronized (lock) {
       requireInitialized();
-      return sequence == Sequence.TRAIN ? train.pinned() : read(sequence);
+      return sequence == Sequence.TRAIN ? train.pinned() : train.read(optimizer, sequence);
     }
   }
 
@@ -323,7 +312,7 @@ public final class Run {
   public ParameterSnapshot acquireParameters(Sequence sequence) {
     synchronized (lock) {
       requireInitialized();
-      return sequence == Sequence.TRAIN ? train.acquire() : read(sequence);
+      return sequence == Sequence.TRAIN ? train.acquire() : train.read(optimizer, sequence);
     }
   }
 
@@ -390,54 +379,15 @@ public final class Run {
       String group, UnaryOperator<Hyperparameters> change, long expectedStep) {
     synchronized (lock) {
       if (expectedStep > 0 && expectedStep != step) {
-        throw RoadlessException.of(
-                ErrorReason.ERROR_REASON_STEP_MISMATCH,
-                "run '" + id + "' is at step " + step + ", not " + expectedStep)
-            .with("run_id", id)
-            .with("step", expectedStep)
-            .with("current_step", step)
-            .build();
+        throw Refusals.stepMismatch(id, expectedStep, step);
       }
-      if (!optimizer.groupNames().contains(group)) {
-        throw RoadlessException.of(
-                ErrorReason.ERROR_REASON_GROUP_NOT_FOUND, "no group '" + group + "'")
-            .with("run_id", id)
-            .with("field", "group")
-            .build();
-      }
-      Hyperparameters next = change.apply(optimizer.hyperparameters(group));
-      try {
-        optimizer.setHyperparameters(group, next);
-      } catch (IllegalArgumentException e) {
-        throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_HYPERPARAMETER, e.getMessage())
-            .with("field", "hyperparameters")
-            .build();
-      }
+      HyperparameterChange.apply(id, optimizer, group, change);
     }
-  }
-
-  /** Under the lock: reads y of the current step into fresh arrays and publishes it. */
-  private void publishCurrent() {
-    float[][] y = train.take();
-    train.publish(optimizer.read(Sequence.TRAIN, y), y);
-  }
-
-  private ParameterSnapshot read(Sequence sequence) {
-    float[][] values = new float[names.size()][];
-    for (int t = 0; t < values.length; t++) {
-      values[t] = new float[(int) sizes[t]];
-    }
-    long at = optimizer.read(sequence, values);
-    return new ParameterSnapshot(at, sequence, names, values);
   }
 
   private void requireInitialized() {
     if (initialDigest == null) {
-      throw RoadlessException.of(
-              ErrorReason.ERROR_REASON_INITIAL_VALUES_MISSING,
-              "run '" + id + "' has no initial values yet")
-          .with("run_id", id)
-          .build();
+      throw Refusals.initialValuesMissing(id);
     }
   }
 }

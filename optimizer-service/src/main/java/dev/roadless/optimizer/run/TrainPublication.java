@@ -1,5 +1,6 @@
 package dev.roadless.optimizer.run;
 
+import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedDeque;
@@ -64,5 +65,21 @@ final class TrainPublication {
   ParameterSnapshot pinned() {
     current.pin();
     return current;
+  }
+
+  /** Reads y of the optimizer's current step into recycled arrays and publishes it. */
+  void publishFrom(ScheduleFreeOptimizer optimizer) {
+    float[][] y = take();
+    publish(optimizer.read(Sequence.TRAIN, y), y);
+  }
+
+  /** Any sequence of the optimizer's current step, in fresh arrays (never recycled). */
+  ParameterSnapshot read(ScheduleFreeOptimizer optimizer, Sequence sequence) {
+    float[][] values = new float[names.size()][];
+    for (int t = 0; t < values.length; t++) {
+      values[t] = new float[(int) sizes[t]];
+    }
+    long at = optimizer.read(sequence, values);
+    return new ParameterSnapshot(at, sequence, names, values);
   }
 }

@@ -1,0 +1,32 @@
+package dev.roadless.optimizer.core;
+
+/**
+ * Runs one step's kernels over one chunk, then hands the chunk's new y to the step's sinks while it
+ * is still in this core's cache. The kernel works on the state arrays directly with one gradient: a
+ * data-parallel mean is formed before the step ({@link ReplicaMean}), which keeps the kernel
+ * vectorized and costs less than mixing replicas inside it.
+ */
+final class ChunkStepper {
+  private final Layout layout;
+  private final TensorBuffers[] buffers;
+
+  ChunkStepper(Layout layout, TensorBuffers[] buffers) {
+    this.layout = layout;
+    this.buffers = buffers;
+  }
+
+  /** Applies {@code kernels[group of chunk c]} to chunk {@code c}; never throws for a sink. */
+  void run(int c, float[][] grads, float[][] ys, Kernel[] kernels, YSink[] sinks) {
+    int t = layout.chunkTensor[c];
+    int from = layout.chunkFrom[c];
+    int to = layout.chunkTo[c];
+    kernels[layout.groupOfTensor[t]].apply(buffers[t], grads[t], ys[t], from, to);
+    for (YSink sink : sinks) {
+      try {
+        sink.range(ys, t, from, to);
+      } catch (RuntimeException | InternalError e) {
+        // InternalError: a fault in mapped memory. The sink remembers; the step goes on.
+      }
+    }
+  }
+}
