@@ -19,8 +19,9 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * Translates the wire's run spec into the core's specs and back, validating as it goes. The
- * normalized spec has every default filled in, so two specs that mean the same compare equal.
+ * Translates the wire's run spec into the run's configuration and back, validating as it goes
+ * (public for the snapshot store, which keeps the wire spec). The normalized spec has every default
+ * filled in, so two specs that mean the same compare equal.
  */
 public final class SpecMapping {
   private static final Pattern TENSOR_NAME = Pattern.compile("[A-Za-z0-9_.:/-]{1,256}");
@@ -29,7 +30,7 @@ public final class SpecMapping {
 
   private SpecMapping() {}
 
-  public static Variant variant(OptimizerVariant v) {
+  static Variant variant(OptimizerVariant v) {
     return switch (v) {
       case OPTIMIZER_VARIANT_SGD -> Variant.SGD;
       case OPTIMIZER_VARIANT_ADAMW -> Variant.ADAMW;
@@ -41,7 +42,7 @@ public final class SpecMapping {
     };
   }
 
-  public static OptimizerVariant variant(Variant v) {
+  static OptimizerVariant variant(Variant v) {
     return switch (v) {
       case SGD -> OptimizerVariant.OPTIMIZER_VARIANT_SGD;
       case ADAMW -> OptimizerVariant.OPTIMIZER_VARIANT_ADAMW;
@@ -52,7 +53,7 @@ public final class SpecMapping {
     };
   }
 
-  public static long numel(TensorDescriptor d) {
+  static long numel(TensorDescriptor d) {
     long n = 1;
     for (long dim : d.getShapeList()) {
       n *= dim;
@@ -61,7 +62,7 @@ public final class SpecMapping {
   }
 
   /** Validates a spec and fills in every default. */
-  public static RunSpec normalize(RunSpec spec) {
+  static RunSpec normalize(RunSpec spec) {
     Variant variant = variant(spec.getVariant());
     RunSpec.Builder out = spec.toBuilder().clearTensors().clearParameterGroups();
     Set<String> names = new HashSet<>();
@@ -188,7 +189,7 @@ public final class SpecMapping {
     return d.build();
   }
 
-  public static List<TensorSpec> tensors(RunSpec spec) {
+  static List<TensorSpec> tensors(RunSpec spec) {
     List<TensorSpec> out = new ArrayList<>();
     for (TensorDescriptor d : spec.getTensorsList()) {
       out.add(
