@@ -188,7 +188,13 @@ public final class Run {
       }
     }
     float[][] copy = buffers.acquire();
-    long bad = ReplicaMean.into(optimizer, new ReplicaMean.Input[] {gradient}, copy, true);
+    long bad;
+    try {
+      bad = ReplicaMean.into(optimizer, new ReplicaMean.Input[] {gradient}, copy, true);
+    } catch (RuntimeException | InternalError e) {
+      buffers.release(copy);
+      throw e;
+    }
     if (bad != ReplicaMean.FINITE) {
       buffers.release(copy);
       throw nonFinite(bad, gradient);

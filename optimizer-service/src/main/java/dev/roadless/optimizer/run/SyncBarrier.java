@@ -86,7 +86,15 @@ final class SyncBarrier {
       inputs[r] = held[r].input();
     }
     float[][] out = check ? buffers.acquire() : held[0].owned();
-    long bad = ReplicaMean.into(chunks, inputs, out, check);
+    long bad;
+    try {
+      bad = ReplicaMean.into(chunks, inputs, out, check);
+    } catch (RuntimeException | InternalError e) {
+      // InternalError: a fault in a mapped segment. Nothing was kept.
+      buffers.release(out);
+      held[replica] = null;
+      throw e;
+    }
     if (bad != ReplicaMean.FINITE) {
       buffers.release(out);
       held[replica] = null;
