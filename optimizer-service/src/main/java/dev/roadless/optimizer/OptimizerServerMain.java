@@ -4,7 +4,6 @@ import dev.roadless.common.runtime.JsonLogFormatter;
 import dev.roadless.common.runtime.ServiceRuntime;
 import dev.roadless.optimizer.client.NettyTuning;
 import dev.roadless.optimizer.config.ServerConfig;
-import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.optimizer.store.SnapshotStore;
@@ -45,14 +44,14 @@ public final class OptimizerServerMain {
             .flowControlWindow(config.flowControlWindow())
             .maxInboundMessageSize(config.maxMessageBytes());
     OptimizerServer server =
-        new OptimizerServer(
-            builder,
-            new RunRegistry(config.threads()),
-            config.snapshotDir() == null ? null : new SnapshotStore(config.snapshotDir()),
-            metrics,
-            config.snapshotEverySteps(),
-            config.snapshotEverySeconds(),
-            sharedMemoryDir(config));
+        OptimizerServer.builder(builder)
+            .threads(config.threads())
+            .snapshotStore(
+                config.snapshotDir() == null ? null : new SnapshotStore(config.snapshotDir()))
+            .metrics(metrics)
+            .snapshotEvery(config.snapshotEverySteps(), config.snapshotEverySeconds())
+            .sharedMemoryDir(sharedMemoryDir(config))
+            .build();
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.start();
     ServiceRuntime.writePortFile(config.portFile(), server.port());

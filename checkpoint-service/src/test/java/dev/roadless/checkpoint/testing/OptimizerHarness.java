@@ -8,8 +8,6 @@ import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
-import dev.roadless.optimizer.run.RunRegistry;
-import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
 import dev.roadless.proto.common.v1.DataType;
@@ -55,9 +53,7 @@ public final class OptimizerHarness implements AutoCloseable {
     for (io.grpc.ServerInterceptor i : interceptors) {
       builder.intercept(i);
     }
-    optimizers.add(
-        new OptimizerServer(builder, new RunRegistry(1), null, Metrics.newIsolated(), 0, 0)
-            .start());
+    optimizers.add(OptimizerServer.builder(builder).build().start());
     return optimizers.size() - 1;
   }
 

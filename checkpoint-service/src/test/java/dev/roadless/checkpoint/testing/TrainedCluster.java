@@ -10,8 +10,6 @@ import dev.roadless.common.runtime.ServerInterceptors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
-import dev.roadless.optimizer.run.RunRegistry;
-import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
@@ -59,13 +57,8 @@ public final class TrainedCluster implements AutoCloseable {
 
   public TrainedCluster() throws Exception {
     optimizer =
-        new OptimizerServer(
-                Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
-                new RunRegistry(1),
-                null,
-                Metrics.newIsolated(),
-                0,
-                0)
+        OptimizerServer.builder(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
+            .build()
             .start();
     optimizerClient = new OptimizerClient(channel(optimizer.port()), ClientOptions.defaults());
     for (int r = 0; r < 2; r++) {

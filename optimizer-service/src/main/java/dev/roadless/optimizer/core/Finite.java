@@ -36,10 +36,8 @@ public final class Finite {
       ByteBuffer b = ByteBuffer.allocate(4 * n);
       return VectorScan.all(a, 0, n)
           && VectorScan.bounded(a, 0, n)
-          && VectorScan.copyBounded(b, 0, a, 0, n)
-          && VectorScan.meanOfTwo(b, 0, a, a, 0, n)
           && VectorScan.allIn(b, 0, n)
-          && VectorScan.meanOfTwoIn(b, 0, b, 0, a, 0, n);
+          && VectorScan.addDivide(a, 0, a, n, 2f);
     } catch (LinkageError e) {
       return false;
     }
@@ -98,50 +96,6 @@ public final class Finite {
   }
 
   /**
-   * Copies {@code to - from} little-endian float32 values from {@code src} at byte {@code srcByte}
-   * into {@code dst[from, to)} and returns whether all of them are {@link #bounded}, in one pass
-   * with the Vector API (a copy and then a scan read every value twice from memory).
-   */
-  public static boolean copyBounded(ByteBuffer src, int srcByte, float[] dst, int from, int to) {
-    return VECTOR
-        ? VectorScan.copyBounded(src, srcByte, dst, from, to)
-        : scalarCopyBounded(src, srcByte, dst, from, to);
-  }
-
-  static boolean scalarCopyBounded(ByteBuffer src, int srcByte, float[] dst, int from, int to) {
-    src.duplicate()
-        .order(ByteOrder.LITTLE_ENDIAN)
-        .position(srcByte)
-        .asFloatBuffer()
-        .get(dst, from, to - from);
-    return scalarBounded(dst, from, to);
-  }
-
-  /**
-   * Writes {@code out[i] = (src value + other[i]) / 2} in float32 for i in [from, to), the source
-   * read as {@link #copyBounded} does, and returns whether every mean is finite.
-   */
-  public static boolean meanOfTwo(
-      ByteBuffer src, int srcByte, float[] other, float[] out, int from, int to) {
-    return VECTOR
-        ? VectorScan.meanOfTwo(src, srcByte, other, out, from, to)
-        : scalarMeanOfTwo(src, srcByte, other, out, from, to);
-  }
-
-  static boolean scalarMeanOfTwo(
-      ByteBuffer src, int srcByte, float[] other, float[] out, int from, int to) {
-    src.duplicate()
-        .order(ByteOrder.LITTLE_ENDIAN)
-        .position(srcByte)
-        .asFloatBuffer()
-        .get(out, from, to - from);
-    for (int i = from; i < to; i++) {
-      out[i] = (out[i] + other[i]) / 2f;
-    }
-    return scalarAll(out, from, to);
-  }
-
-  /**
    * True when the {@code count} little-endian float32 values at byte {@code srcByte} of {@code src}
    * are all finite: a scan in place, without a copy.
    */
@@ -158,28 +112,6 @@ public final class Finite {
       s += v - v;
     }
     return s == 0;
-  }
-
-  /**
-   * Writes {@code out[i] = (a value + b value) / 2} in float32 for i in [from, to), both sources
-   * read as {@link #copyBounded} does (from {@code aByte} and {@code bByte}), and returns whether
-   * every mean is finite.
-   */
-  public static boolean meanOfTwoIn(
-      ByteBuffer a, int aByte, ByteBuffer b, int bByte, float[] out, int from, int to) {
-    return VECTOR
-        ? VectorScan.meanOfTwoIn(a, aByte, b, bByte, out, from, to)
-        : scalarMeanOfTwoIn(a, aByte, b, bByte, out, from, to);
-  }
-
-  static boolean scalarMeanOfTwoIn(
-      ByteBuffer a, int aByte, ByteBuffer b, int bByte, float[] out, int from, int to) {
-    FloatBuffer fb = b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(bByte).asFloatBuffer();
-    scalarCopyBounded(a, aByte, out, from, to);
-    for (int i = from; i < to; i++) {
-      out[i] = (out[i] + fb.get(i - from)) / 2f;
-    }
-    return scalarAll(out, from, to);
   }
 
   /**

@@ -68,6 +68,22 @@ final class Inputs {
   }
 
   /**
+   * Checks arrays already in tensor order: one per tensor, each with its exact element count.
+   *
+   * @throws IllegalArgumentException for a wrong count, a null or a mis-sized array
+   */
+  static float[][] ordered(Layout layout, float[][] arrays, String role) {
+    if (arrays == null || arrays.length != layout.tensorCount()) {
+      throw new IllegalArgumentException(
+          role + " needs one array per tensor (" + layout.tensorCount() + ")");
+    }
+    for (int t = 0; t < arrays.length; t++) {
+      checkLength(layout, t, arrays[t], role + " for");
+    }
+    return arrays;
+  }
+
+  /**
    * Throws {@link NonFiniteGradientException} for the first NaN or infinity, in tensor order, or
    * for the first element where finite replicas' float32 sum overflows (their mean would be
    * infinite).

@@ -56,13 +56,13 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
       groups[g] = new GroupRuntime(spec, new Schedule(update.initialLrMax()));
     }
     this.buffers = new TensorBuffers[layout.tensorCount()];
+    this.stepper = new ChunkStepper(layout, buffers);
     for (int t = 0; t < buffers.length; t++) {
       Hyperparameters hp = groups[layout.groupOfTensor[t]].hp;
       buffers[t] =
           TensorBuffers.allocate(
               layout.numel[t], variant.hasSecondMoment(), update.hasFirstMoment(hp));
     }
-    this.stepper = new ChunkStepper(layout, buffers, threads);
   }
 
   /** A builder for the common case of building specs inline. */
@@ -93,7 +93,16 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    * @throws IllegalStateException after the first step
    */
   public void setInitialValues(Map<String, float[]> values) {
-    float[][] byTensor = Inputs.arrays(layout, values, true, "initial value");
+    setInitialValues(Inputs.arrays(layout, values, true, "initial value"));
+  }
+
+  /**
+   * As {@link #setInitialValues(Map)} with the values in tensor order ({@code values[tensor]}).
+   *
+   * @throws IllegalArgumentException for a missing, mis-sized or non-finite tensor
+   */
+  public void setInitialValues(float[][] values) {
+    float[][] byTensor = Inputs.ordered(layout, values, "initial value");
     Inputs.requireFinite(layout, byTensor, "initial value");
     lock.writeLock().lock();
     try {
@@ -120,7 +129,8 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
 
   /**
    * Applies one step with the mean of the replicas' gradients, {@code (g_0 + ... + g_{R-1}) / R}
-   * summed in replica order in float32, computed inside the fused kernel.
+   * summed in replica order in float32 ({@link ReplicaMean}). A convenience over {@link
+   * #stepFiniteGradients(float[][], float[][], YSink...)} that checks and orders its inputs.
    *
    * @param replicaGradients for every tensor, the R replicas' gradients (same R for all), each with
    *     the tensor's element count; never modified
@@ -132,30 +142,39 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    * @throws IllegalStateException before {@link #setInitialValues}
    */
   public long step(Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
-    return step(replicaGradients, yOut, false, null);
+    float[][][] grads = Inputs.gradients(layout, replicaGradients);
+    float[][] ys =
+        yOut == null
+            ? new float[layout.tensorCount()][]
+            : Inputs.arrays(layout, yOut, false, "y output");
+    // Outside the lock: readers need not wait for a scan of caller-owned arrays.
+    Inputs.requireFinite(layout, grads, executor);
+    float[][] mean = ReplicaMean.ofReplicas(this, grads, layout.numel);
+    return stepChecked(mean, ys, NO_SINKS);
   }
 
   /**
-   * As {@link #step(Map, Map)}, for a caller that has already proved every gradient element finite
-   * (the optimizer server checks each chunk as it arrives, while it is in the cache): skips the
-   * second full scan of the gradients, which otherwise delays the kernel by a pass over R x 4 bytes
-   * per parameter. A NaN passed here corrupts the state; when in doubt use {@link #step(Map, Map)}.
+   * One step with one (mean) gradient in tensor order, for a caller that has already proved every
+   * element finite (the optimizer server checks each push at its edge, while the values are in
+   * cache): no second scan of the gradient. A NaN passed here corrupts the state; when in doubt use
+   * {@link #step(Map, Map)}.
+   *
+   * @param gradient {@code [tensor]}, each with the tensor's element count; never modified
+   * @param yOut {@code [tensor]} arrays that receive the new y in the same pass (an entry, or the
+   *     whole argument, may be null)
+   * @param sinks see y chunk by chunk as the kernel writes it into {@code yOut} (which must then be
+   *     complete); may be empty
+   * @return the number of completed steps after this one
+   * @throws IllegalArgumentException for a missing or mis-sized array
+   * @throws IllegalStateException before {@link #setInitialValues}
    */
-  public long stepFiniteGradients(
-      Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
-    return step(replicaGradients, yOut, true, null);
-  }
-
-  /**
-   * As {@link #stepFiniteGradients(Map, Map)}, and calls {@code yWritten} on the kernel's thread as
-   * soon as the new y of a chunk is in {@code yOut} (while it is still in that core's cache), so
-   * the caller can publish y during the step instead of after it. {@code yWritten} runs under the
-   * optimizer's write lock, concurrently for different chunks, and must not throw: an exception
-   * would stop the step half-way.
-   */
-  public long stepFiniteGradients(
-      Map<String, float[][]> replicaGradients, Map<String, float[]> yOut, RangeTask yWritten) {
-    return step(replicaGradients, yOut, true, yWritten);
+  public long stepFiniteGradients(float[][] gradient, float[][] yOut, YSink... sinks) {
+    float[][] grads = Inputs.ordered(layout, gradient, "gradient");
+    float[][] ys = yOut == null ? new float[layout.tensorCount()][] : yOut;
+    if (ys.length != layout.tensorCount()) {
+      throw new IllegalArgumentException("y output needs one entry per tensor");
+    }
+    return stepChecked(grads, ys, sinks);
   }
 
   /** Work on elements [from, to) of tensor {@code tensor} (an index into {@link #tensors}). */
@@ -167,7 +186,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   /**
    * Runs {@code task} once for every chunk of every tensor, on the kernel's threads (the caller's
    * included), and returns when all are done. Touches no optimizer state: the server uses it for
-   * data-parallel copies next to a step, on the threads the step would use.
+   * data-parallel passes next to a step (the replica mean), on the threads the step would use.
    */
   public void forEachChunk(RangeTask task) {
     executor.run(
@@ -175,20 +194,9 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         (w, c) -> task.run(layout.chunkTensor[c], layout.chunkFrom[c], layout.chunkTo[c]));
   }
 
-  private long step(
-      Map<String, float[][]> replicaGradients,
-      Map<String, float[]> yOut,
-      boolean checked,
-      RangeTask yWritten) {
-    float[][][] grads = Inputs.gradients(layout, replicaGradients);
-    float[][] ys =
-        yOut == null
-            ? new float[layout.tensorCount()][]
-            : Inputs.arrays(layout, yOut, false, "y output");
-    if (!checked) {
-      // Outside the lock: readers need not wait for a scan of caller-owned arrays.
-      Inputs.requireFinite(layout, grads, executor);
-    }
+  private static final YSink[] NO_SINKS = {};
+
+  private long stepChecked(float[][] grads, float[][] ys, YSink[] sinks) {
     lock.writeLock().lock();
     try {
       requireInitialized();
@@ -200,16 +208,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         steps[g] = group.schedule.next(lrK, group.hp);
         kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
       }
-      if (yWritten == null) {
-        executor.run(layout.chunkCount(), (w, c) -> stepper.run(w, c, grads, ys, kernels));
-      } else {
-        executor.run(
-            layout.chunkCount(),
-            (w, c) -> {
-              stepper.run(w, c, grads, ys, kernels);
-              yWritten.run(layout.chunkTensor[c], layout.chunkFrom[c], layout.chunkTo[c]);
-            });
-      }
+      executor.run(layout.chunkCount(), (w, c) -> stepper.run(c, grads, ys, kernels, sinks));
       for (int g = 0; g < groups.length; g++) {
         groups[g].schedule.commit(steps[g], groups[g].hp.beta());
       }
@@ -227,7 +226,10 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    * @throws IllegalStateException before {@link #setInitialValues}
    */
   public long read(Sequence sequence, Map<String, float[]> out) {
-    float[][] dst = Inputs.arrays(layout, out, false, "read destination");
+    return readOrdered(sequence, Inputs.arrays(layout, out, false, "read destination"));
+  }
+
+  private long readOrdered(Sequence sequence, float[][] dst) {
     lock.readLock().lock();
     try {
       requireInitialized();
@@ -245,6 +247,14 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     } finally {
       lock.readLock().unlock();
     }
+  }
+
+  /**
+   * Copies one sequence of every tensor into {@code out[tensor]} (exact sizes, tensor order), all
+   * from the same step; returns that step.
+   */
+  public long read(Sequence sequence, float[][] out) {
+    return readOrdered(sequence, Inputs.ordered(layout, out, "read destination"));
   }
 
   /** One tensor's sequence as a new array (for tests and small tensors). */

@@ -32,44 +32,34 @@ final class VectorScan {
     return s == 0;
   }
 
-  /** As {@link Finite#copyBounded}. */
-  static boolean copyBounded(ByteBuffer src, int srcByte, float[] dst, int from, int to) {
-    FloatVector acc = FloatVector.zero(S);
-    int i = from;
-    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
-      FloatVector v =
-          FloatVector.fromByteBuffer(S, src, srcByte + (i - from) * 4, ByteOrder.LITTLE_ENDIAN);
-      v.intoArray(dst, i);
-      FloatVector t = v.mul(BOUND_SCALE);
-      acc = acc.add(t.sub(t));
+  /** As {@link ReplicaMean}'s scalar {@code o[at + j] += b[j]}, j in [0, n). */
+  static void addInto(float[] o, int at, float[] b, int n) {
+    int j = 0;
+    for (int upper = S.loopBound(n); j < upper; j += S.length()) {
+      FloatVector.fromArray(S, o, at + j).add(FloatVector.fromArray(S, b, j)).intoArray(o, at + j);
     }
-    float s = acc.reduceLanes(VectorOperators.ADD);
-    for (; i < to; i++) {
-      float v = src.getFloat(srcByte + (i - from) * 4);
-      dst[i] = v;
-      float t = v * BOUND_SCALE;
-      s += t - t;
+    for (; j < n; j++) {
+      o[at + j] += b[j];
     }
-    return s == 0;
   }
 
-  /** As {@link Finite#meanOfTwo}. */
-  static boolean meanOfTwo(
-      ByteBuffer src, int srcByte, float[] other, float[] out, int from, int to) {
+  /**
+   * As {@link ReplicaMean}'s scalar {@code o[at + j] = (o[at + j] + b[j]) / count}, j in [0, n);
+   * returns whether every result is finite.
+   */
+  static boolean addDivide(float[] o, int at, float[] b, int n, float count) {
     FloatVector acc = FloatVector.zero(S);
-    int i = from;
-    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
+    int j = 0;
+    for (int upper = S.loopBound(n); j < upper; j += S.length()) {
       FloatVector m =
-          FloatVector.fromByteBuffer(S, src, srcByte + (i - from) * 4, ByteOrder.LITTLE_ENDIAN)
-              .add(FloatVector.fromArray(S, other, i))
-              .div(2f);
-      m.intoArray(out, i);
+          FloatVector.fromArray(S, o, at + j).add(FloatVector.fromArray(S, b, j)).div(count);
+      m.intoArray(o, at + j);
       acc = acc.add(m.sub(m));
     }
     float s = acc.reduceLanes(VectorOperators.ADD);
-    for (; i < to; i++) {
-      float m = (src.getFloat(srcByte + (i - from) * 4) + other[i]) / 2f;
-      out[i] = m;
+    for (; j < n; j++) {
+      float m = (o[at + j] + b[j]) / count;
+      o[at + j] = m;
       s += m - m;
     }
     return s == 0;
@@ -87,30 +77,6 @@ final class VectorScan {
     for (; i < count; i++) {
       float v = src.getFloat(srcByte + i * 4);
       s += v - v;
-    }
-    return s == 0;
-  }
-
-  /** As {@link Finite#meanOfTwoIn}. */
-  static boolean meanOfTwoIn(
-      ByteBuffer a, int aByte, ByteBuffer b, int bByte, float[] out, int from, int to) {
-    FloatVector acc = FloatVector.zero(S);
-    int i = from;
-    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
-      int k = (i - from) * 4;
-      FloatVector m =
-          FloatVector.fromByteBuffer(S, a, aByte + k, ByteOrder.LITTLE_ENDIAN)
-              .add(FloatVector.fromByteBuffer(S, b, bByte + k, ByteOrder.LITTLE_ENDIAN))
-              .div(2f);
-      m.intoArray(out, i);
-      acc = acc.add(m.sub(m));
-    }
-    float s = acc.reduceLanes(VectorOperators.ADD);
-    for (; i < to; i++) {
-      int k = (i - from) * 4;
-      float m = (a.getFloat(aByte + k) + b.getFloat(bByte + k)) / 2f;
-      out[i] = m;
-      s += m - m;
     }
     return s == 0;
   }

@@ -5,7 +5,6 @@ import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.proto.common.v1.ErrorReason;
-import dev.roadless.proto.optimizer.v1.RunSpec;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -25,44 +24,43 @@ public final class RunRegistry {
   /** Result of {@link #create}: the run and whether this call made it. */
   public record Created(Run run, boolean created) {}
 
-  /** Creates a run, or returns the existing one if its spec is identical. */
-  public Created create(String id, RunSpec requested) {
+  /** Creates a run, or returns the existing one if its configuration is identical. */
+  public Created create(String id, RunConfig config) {
     RunIds.check(id);
-    RunSpec spec = SpecMapping.normalize(requested);
     synchronized (runs) {
       Run existing = runs.get(id);
       if (existing != null) {
-        return new Created(sameSpecOrThrow(existing, spec), false);
+        return new Created(sameConfigOrThrow(existing, config), false);
       }
-      Run run = new Run(id, spec, SpecMapping.newOptimizer(spec, threads), null);
+      Run run = new Run(id, config, newOptimizer(config), null);
       runs.put(id, run);
       return new Created(run, true);
     }
   }
 
   /** Creates a run from exported state, or returns the existing identical run. */
-  public Created importState(String id, RunSpec requested, OptimizerState state, byte[] digest) {
+  public Created importState(String id, RunConfig config, OptimizerState state, byte[] digest) {
     RunIds.check(id);
-    RunSpec spec = SpecMapping.normalize(requested);
-    ScheduleFreeOptimizer optimizer = SpecMapping.fromState(spec, state, threads);
+    ScheduleFreeOptimizer optimizer = fromState(config, state);
     synchronized (runs) {
       Run existing = runs.get(id);
       if (existing != null) {
-        return new Created(sameSpecOrThrow(existing, spec), false);
+        optimizer.close();
+        return new Created(sameConfigOrThrow(existing, config), false);
       }
-      Run run = new Run(id, spec, optimizer, digest);
+      Run run = new Run(id, config, optimizer, digest);
       runs.put(id, run);
       return new Created(run, true);
     }
   }
 
   /** Puts back a run restored from a snapshot, replacing nothing that already lives here. */
-  public void restore(Run.RunSnapshot snapshot) {
+  public void restore(RunSnapshot snapshot) {
     Run run =
         new Run(
             snapshot.id(),
-            snapshot.spec(),
-            SpecMapping.fromState(snapshot.spec(), snapshot.state(), threads),
+            snapshot.config(),
+            fromState(snapshot.config(), snapshot.state()),
             snapshot.initialDigest());
     runs.putIfAbsent(snapshot.id(), run);
   }
@@ -95,8 +93,35 @@ public final class RunRegistry {
     return runs.values().stream().sorted((a, b) -> a.id().compareTo(b.id())).toList();
   }
 
-  private static Run sameSpecOrThrow(Run existing, RunSpec spec) {
-    if (!existing.spec().equals(spec)) {
+  private ScheduleFreeOptimizer newOptimizer(RunConfig config) {
+    try {
+      return new ScheduleFreeOptimizer(
+          config.variant(), config.tensors(), config.groups(), threads);
+    } catch (IllegalArgumentException e) {
+      throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_RUN_SPEC, e.getMessage())
+          .with("field", "spec")
+          .build();
+    }
+  }
+
+  /** An optimizer restored from state, after checking that the state fits the configuration. */
+  private ScheduleFreeOptimizer fromState(RunConfig config, OptimizerState state) {
+    if (state.variant() != config.variant() || !state.tensors().equals(config.tensors())) {
+      throw RoadlessException.of(
+              ErrorReason.ERROR_REASON_INVALID_STATE,
+              "the state's variant or tensors do not match the spec")
+          .with("field", "spec")
+          .build();
+    }
+    try {
+      return ScheduleFreeOptimizer.fromState(state, threads);
+    } catch (IllegalArgumentException e) {
+      throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_STATE, e.getMessage()).build();
+    }
+  }
+
+  private static Run sameConfigOrThrow(Run existing, RunConfig config) {
+    if (!existing.config().equals(config)) {
       throw RoadlessException.of(
               ErrorReason.ERROR_REASON_RUN_SPEC_CONFLICT,
               "run '" + existing.id() + "' exists with a different spec")

@@ -2,6 +2,7 @@ package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Finite;
+import dev.roadless.optimizer.run.Refusals;
 import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -206,19 +207,10 @@ final class ChunkAssembler {
       ErrorReason reason, String tensor, float[] v, int from, int to) {
     for (int i = from; i < to; i++) {
       if (!Float.isFinite(v[i])) {
-        return nonFinite(reason, tensor, i, v[i]);
+        return Refusals.nonFinite(reason, tensor, i, v[i]);
       }
     }
     throw new IllegalStateException("no non-finite element in [" + from + ", " + to + ")");
-  }
-
-  /** The refusal naming element {@code element} of {@code tensor}, whose value is {@code value}. */
-  static RoadlessException nonFinite(ErrorReason reason, String tensor, int element, float value) {
-    return RoadlessException.of(
-            reason, "tensor '" + tensor + "' element " + element + " is " + value)
-        .with("tensor", tensor)
-        .with("element", element)
-        .build();
   }
 
   private RoadlessException sizeMismatch(String tensor, String detail) {

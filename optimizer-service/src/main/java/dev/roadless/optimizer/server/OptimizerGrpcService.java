@@ -4,9 +4,12 @@ import com.google.protobuf.ByteString;
 import dev.roadless.common.RunIds;
 import dev.roadless.common.error.Errors;
 import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.core.Variant;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.run.RunSnapshot;
 import dev.roadless.optimizer.shm.SharedSegment;
+import dev.roadless.optimizer.transport.SharedMemoryTransport;
 import dev.roadless.optimizer.wire.WireMethods;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -52,7 +55,10 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
   private final TrainingCalls training;
 
   OptimizerGrpcService(
-      RunRegistry runs, Metrics metrics, SnapshotScheduler snapshots, SharedSegments segments) {
+      RunRegistry runs,
+      Metrics metrics,
+      SnapshotScheduler snapshots,
+      SharedMemoryTransport segments) {
     this.runs = runs;
     this.metrics = metrics;
     this.snapshots = snapshots;
@@ -96,7 +102,8 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
   @Override
   public void createRun(CreateRunRequest request, StreamObserver<CreateRunResponse> responses) {
-    RunRegistry.Created created = runs.create(request.getRunId(), request.getSpec());
+    RunRegistry.Created created =
+        runs.create(request.getRunId(), SpecMapping.config(request.getSpec()));
     responses.onNext(
         CreateRunResponse.newBuilder()
             .setCreated(created.created())
@@ -191,8 +198,13 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
       UpdateHyperparametersRequest request,
       StreamObserver<UpdateHyperparametersResponse> responses) {
     Run run = runs.get(request.getRunId());
+    Variant variant = run.config().variant();
     run.updateHyperparameters(
-        request.getGroup(), request.getHyperparameters(), request.getExpectedStep());
+        request.getGroup(),
+        current ->
+            HyperparameterMapping.resolve(
+                variant, current, request.getHyperparameters(), request.getGroup()),
+        request.getExpectedStep());
     responses.onNext(
         UpdateHyperparametersResponse.newBuilder()
             .setGroup(ProtoMapping.group(run, request.getGroup()))
@@ -203,7 +215,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
   @Override
   public void exportState(
       ExportStateRequest request, StreamObserver<ExportStateResponse> responses) {
-    Run.RunSnapshot snapshot = runs.get(request.getRunId()).snapshot();
+    RunSnapshot snapshot = runs.get(request.getRunId()).snapshot();
     OutboundPump<ExportStateResponse> pump =
         new OutboundPump<>(
             (ServerCallStreamObserver<ExportStateResponse>) responses, metrics.out());
@@ -238,9 +250,9 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
       @Override
       void onCommit(ImportStateRequest m) {
-        Run.RunSnapshot state = importer.finish(m.getCommit().getTotalElements());
+        RunSnapshot state = importer.finish(m.getCommit().getTotalElements());
         RunRegistry.Created created =
-            runs.importState(state.id(), state.spec(), state.state(), state.initialDigest());
+            runs.importState(state.id(), state.config(), state.state(), state.initialDigest());
         snapshots.requestSnapshot(created.run());
         responses.onNext(
             ImportStateResponse.newBuilder()

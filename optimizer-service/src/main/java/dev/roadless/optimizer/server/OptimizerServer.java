@@ -1,8 +1,9 @@
 package dev.roadless.optimizer.server;
 
-import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.run.RunSnapshot;
 import dev.roadless.optimizer.store.SnapshotStore;
+import dev.roadless.optimizer.transport.SharedMemoryTransport;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
@@ -11,6 +12,7 @@ import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
@@ -27,38 +29,88 @@ public final class OptimizerServer {
   private final RunRegistry runs;
   private final SnapshotStore store;
   private final SnapshotScheduler snapshots;
-  private final SharedSegments segments;
+  private final SharedMemoryTransport segments;
   private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicBoolean ready = new AtomicBoolean(false);
   private final Server server;
 
-  /** A server without shared memory: every replica sends chunks. */
-  public OptimizerServer(
-      ServerBuilder<?> builder,
-      RunRegistry runs,
-      SnapshotStore store,
-      Metrics metrics,
-      long snapshotEverySteps,
-      long snapshotEverySeconds) {
-    this(builder, runs, store, metrics, snapshotEverySteps, snapshotEverySeconds, null);
+  /**
+   * A builder for a server listening on {@code transport} (in-process, loopback, Netty: the caller
+   * chooses the transport and its limits). By default it keeps state in memory only, takes no
+   * snapshots, refuses AttachSharedMemory and runs each step kernel on one thread.
+   */
+  public static Builder builder(ServerBuilder<?> transport) {
+    return new Builder(transport);
   }
 
-  /**
-   * @param builder where to listen; the caller chooses the transport and limits
-   * @param store snapshot storage, or null to keep state in memory only
-   * @param sharedMemoryDir where same-host replicas' segments live ({@code /dev/shm}), or null to
-   *     refuse AttachSharedMemory
-   */
-  public OptimizerServer(
-      ServerBuilder<?> builder,
-      RunRegistry runs,
-      SnapshotStore store,
-      Metrics metrics,
-      long snapshotEverySteps,
-      long snapshotEverySeconds,
-      java.nio.file.Path sharedMemoryDir) {
+  /** The server's wiring; every setting has a default (see {@link #builder}). */
+  public static final class Builder {
+    private final ServerBuilder<?> transport;
+    private int threads = 1;
+    private Metrics metrics;
+    private SnapshotStore store;
+    private long snapshotEverySteps;
+    private long snapshotEverySeconds;
+    private Path sharedMemoryDir;
+
+    private Builder(ServerBuilder<?> transport) {
+      this.transport = transport;
+    }
+
+    /** Worker threads of each run's fused step kernel (at least 1). */
+    public Builder threads(int threads) {
+      if (threads < 1) {
+        throw new IllegalArgumentException("threads must be at least 1");
+      }
+      this.threads = threads;
+      return this;
+    }
+
+    /** Where the server's metrics go; by default an isolated registry. */
+    public Builder metrics(Metrics metrics) {
+      this.metrics = metrics;
+      return this;
+    }
+
+    /** Snapshot storage, restored on start; null (the default) keeps state in memory only. */
+    public Builder snapshotStore(SnapshotStore store) {
+      this.store = store;
+      return this;
+    }
+
+    /**
+     * Snapshot a run after {@code steps} steps, or a changed one after {@code seconds} (0: never).
+     */
+    public Builder snapshotEvery(long steps, long seconds) {
+      this.snapshotEverySteps = steps;
+      this.snapshotEverySeconds = seconds;
+      return this;
+    }
+
+    /**
+     * Where same-host replicas' shared-memory segments live ({@code /dev/shm}); null (the default)
+     * refuses AttachSharedMemory, and every replica sends chunks.
+     */
+    public Builder sharedMemoryDir(Path dir) {
+      this.sharedMemoryDir = dir;
+      return this;
+    }
+
+    public OptimizerServer build() {
+      return new OptimizerServer(this);
+    }
+  }
+
+  private OptimizerServer(Builder b) {
+    RunRegistry runs = new RunRegistry(b.threads);
+    Metrics metrics = b.metrics == null ? Metrics.newIsolated() : b.metrics;
+    SnapshotStore store = b.store;
+    ServerBuilder<?> builder = b.transport;
+    long snapshotEverySteps = b.snapshotEverySteps;
+    long snapshotEverySeconds = b.snapshotEverySeconds;
+    Path sharedMemoryDir = b.sharedMemoryDir;
     this.runs = runs;
-    this.segments = new SharedSegments(sharedMemoryDir);
+    this.segments = new SharedMemoryTransport(sharedMemoryDir);
     this.store = store;
     this.snapshots =
         new SnapshotScheduler(store, runs, metrics, snapshotEverySteps, snapshotEverySeconds);
@@ -84,7 +136,7 @@ public final class OptimizerServer {
     if (store != null) {
       long t0 = System.nanoTime();
       var restored = store.readAll();
-      for (Run.RunSnapshot snapshot : restored) {
+      for (RunSnapshot snapshot : restored) {
         runs.restore(snapshot);
         snapshots.restored(runs.get(snapshot.id()));
       }
@@ -107,6 +159,7 @@ public final class OptimizerServer {
     return server.getPort();
   }
 
+  /** The runs this server holds (for tests and tools in this process). */
   public RunRegistry runs() {
     return runs;
   }

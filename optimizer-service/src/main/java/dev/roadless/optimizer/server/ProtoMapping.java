@@ -5,7 +5,6 @@ import dev.roadless.optimizer.core.GroupStatus;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
-import dev.roadless.optimizer.run.HyperparameterMapping;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -54,7 +53,7 @@ final class ProtoMapping {
     RunStatus.Builder out =
         RunStatus.newBuilder()
             .setRunId(run.id())
-            .setSpec(run.spec())
+            .setSpec(SpecMapping.toProto(run.config()))
             .setInitialized(run.initialized())
             .setStep(run.step())
             .addAllPendingReplicas(run.pendingReplicas())

@@ -130,7 +130,7 @@ final class SnapshotScheduler implements AutoCloseable {
       return;
     }
     try {
-      Run.RunSnapshot snapshot = run.snapshot();
+      dev.roadless.optimizer.run.RunSnapshot snapshot = run.snapshot();
       long t0 = System.nanoTime();
       store.write(snapshot);
       savedStep.put(run.id(), snapshot.state().stepCount());

@@ -4,9 +4,7 @@ import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.GroupSpec;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.Variant;
-import dev.roadless.optimizer.run.HyperparameterMapping;
-import dev.roadless.optimizer.run.Run;
-import dev.roadless.optimizer.run.SpecMapping;
+import dev.roadless.optimizer.run.RunSnapshot;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.ExportStateResponse;
@@ -33,12 +31,12 @@ final class StateStreams {
 
   private StateStreams() {}
 
-  static Iterator<ExportStateResponse> export(Run.RunSnapshot snapshot) {
+  static Iterator<ExportStateResponse> export(RunSnapshot snapshot) {
     OptimizerState state = snapshot.state();
     StateHeader.Builder header =
         StateHeader.newBuilder()
             .setRunId(snapshot.id())
-            .setSpec(snapshot.spec())
+            .setSpec(SpecMapping.toProto(snapshot.config()))
             .setFormatVersion(FORMAT_VERSION)
             .addSlots(StateSlot.STATE_SLOT_Z)
             .addSlots(StateSlot.STATE_SLOT_X);
@@ -129,7 +127,7 @@ final class StateStreams {
       assembler.accept(chunk.getChunk());
     }
 
-    Run.RunSnapshot finish(long totalElements) {
+    RunSnapshot finish(long totalElements) {
       Map<StateSlot, float[][]> values = new EnumMap<>(StateSlot.class);
       long total = 0;
       for (Map.Entry<StateSlot, ChunkAssembler> e : slots.entrySet()) {
@@ -174,7 +172,8 @@ final class StateStreams {
       }
       OptimizerState state =
           new OptimizerState(variant, SpecMapping.tensors(spec), groups, tensors, true);
-      return new Run.RunSnapshot(header.getRunId(), spec, IMPORTED_DIGEST.clone(), state);
+      return new RunSnapshot(
+          header.getRunId(), SpecMapping.config(spec), IMPORTED_DIGEST.clone(), state);
     }
 
     private static float[] slotOrNull(Map<StateSlot, float[][]> values, StateSlot slot, int t) {

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.store;
 
-import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.RunSnapshot;
+import dev.roadless.optimizer.server.SpecMapping;
 import dev.roadless.proto.optimizer.v1.RunSpec;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -52,7 +53,7 @@ public final class SnapshotStore {
   }
 
   /** Writes a run's snapshot atomically. */
-  public void write(Run.RunSnapshot snapshot) throws IOException {
+  public void write(RunSnapshot snapshot) throws IOException {
     Path target = dir.resolve(snapshot.id() + SUFFIX);
     Path tmp = Files.createTempFile(dir, "." + snapshot.id() + ".", ".tmp");
     try {
@@ -63,7 +64,7 @@ public final class SnapshotStore {
         DataOutputStream out = new DataOutputStream(checked);
         out.write(MAGIC);
         out.writeUTF(snapshot.id());
-        byte[] spec = snapshot.spec().toByteArray();
+        byte[] spec = SpecMapping.toProto(snapshot.config()).toByteArray();
         out.writeInt(spec.length);
         out.write(spec);
         out.writeInt(snapshot.initialDigest().length);
@@ -88,7 +89,7 @@ public final class SnapshotStore {
   }
 
   /** Reads one snapshot, verifying its checksum; never returns a partial state. */
-  public static Run.RunSnapshot read(Path file) throws IOException {
+  public static RunSnapshot read(Path file) throws IOException {
     try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 20)) {
       CheckedInputStream checked = new CheckedInputStream(raw, new CRC32C());
       DataInputStream in = new DataInputStream(checked);
@@ -105,15 +106,15 @@ public final class SnapshotStore {
       if (expected != actual) {
         throw new IOException(file + ": checksum mismatch, the snapshot is corrupt");
       }
-      return new Run.RunSnapshot(id, spec, digest, state);
+      return new RunSnapshot(id, SpecMapping.config(spec), digest, state);
     } catch (EOFException e) {
       throw new IOException(file + " is truncated", e);
     }
   }
 
   /** Every readable snapshot in the directory. Unreadable ones are logged and set aside. */
-  public List<Run.RunSnapshot> readAll() throws IOException {
-    List<Run.RunSnapshot> out = new ArrayList<>();
+  public List<RunSnapshot> readAll() throws IOException {
+    List<RunSnapshot> out = new ArrayList<>();
     try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
       for (Path file : files) {
         String name = file.getFileName().toString();

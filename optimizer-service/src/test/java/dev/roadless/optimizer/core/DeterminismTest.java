@@ -57,7 +57,7 @@ class DeterminismTest {
   }
 
   /**
-   * The per-chunk hook of {@code stepFiniteGradients} sees every element of every tensor exactly
+   * The y sink handed to {@code stepFiniteGradients} sees every element of every tensor exactly
    * once, each range already final (equal to y after the step), and the step's state is the same
    * bits as without the hook.
    */
@@ -70,27 +70,28 @@ class DeterminismTest {
         List<TensorSpec> specs = Problems.specs();
         Random rnd = new Random(3);
         for (int s = 0; s < 3; s++) {
-          Map<String, float[][]> g = Problems.grads(rnd, 1);
-          Map<String, float[]> yOut = new java.util.LinkedHashMap<>();
+          Map<String, float[][]> byName = Problems.grads(rnd, 1);
+          float[][] g = new float[specs.size()][];
+          float[][] ys = new float[specs.size()][];
           float[][] copies = new float[specs.size()][];
           int[][] seen = new int[specs.size()][];
           for (int t = 0; t < specs.size(); t++) {
             int n = (int) specs.get(t).numel();
-            yOut.put(specs.get(t).name(), new float[n]);
+            g[t] = byName.get(specs.get(t).name())[0];
+            ys[t] = new float[n];
             copies[t] = new float[n];
             seen[t] = new int[n];
           }
-          float[][] ys = yOut.values().toArray(new float[0][]);
           hooked.stepFiniteGradients(
               g,
-              yOut,
-              (t, from, to) -> {
+              ys,
+              (y, t, from, to) -> {
                 synchronized (seen) {
                   for (int i = from; i < to; i++) {
                     seen[t][i]++;
                   }
                 }
-                System.arraycopy(ys[t], from, copies[t], from, to - from);
+                System.arraycopy(y[t], from, copies[t], from, to - from);
               });
           plain.stepFiniteGradients(g, null);
           for (int t = 0; t < specs.size(); t++) {

@@ -107,25 +107,46 @@ class FiniteTest {
       for (int i = 0; i < n; i++) {
         src.putFloat(srcByte + 4 * i, a[from + i]);
       }
-      float[] scalarOut = new float[a.length];
-      float[] vectorOut = new float[a.length];
-      assertEquals(
-          Finite.scalarCopyBounded(src, srcByte, scalarOut, from, to),
-          VectorScan.copyBounded(src, srcByte, vectorOut, from, to),
-          at);
-      assertTrue(Arrays.equals(scalarOut, vectorOut), at);
-      assertTrue(Arrays.equals(a, from, to, vectorOut, from, to), at);
-      assertEquals(
-          Finite.scalarMeanOfTwo(src, srcByte, other, scalarOut, from, to),
-          VectorScan.meanOfTwo(src, srcByte, other, vectorOut, from, to),
-          at);
+      assertEquals(Finite.scalarAllIn(src, srcByte, n), VectorScan.allIn(src, srcByte, n), at);
+      // The one replica mean, with one input read from bytes (the staged, vector path) and with
+      // both in arrays (the plain loops): (a + other) / 2 in float32, bit for bit.
+      ReplicaMean.Input fromBytes =
+          new ReplicaMean.Input() {
+            @Override
+            public float[] array(int tensor) {
+              return null;
+            }
+
+            @Override
+            public void read(int tensor, int first, float[] dst, int dstAt, int count) {
+              for (int j = 0; j < count; j++) {
+                dst[dstAt + j] = src.getFloat(srcByte + 4 * (first - from + j));
+              }
+            }
+
+            @Override
+            public float valueAt(int tensor, int element) {
+              return src.getFloat(srcByte + 4 * (element - from));
+            }
+          };
+      ReplicaMean.Input others = ReplicaMean.of(new float[][] {other});
+      float[] staged = new float[a.length];
+      float[] plain = new float[a.length];
+      ReplicaMean.chunk(new ReplicaMean.Input[] {fromBytes, others}, 0, from, to, staged, false);
+      ReplicaMean.chunk(
+          new ReplicaMean.Input[] {ReplicaMean.of(new float[][] {a}), others},
+          0,
+          from,
+          to,
+          plain,
+          false);
       for (int i = from; i < to; i++) {
         assertEquals(
             Float.floatToRawIntBits((a[i] + other[i]) / 2f),
-            Float.floatToRawIntBits(vectorOut[i]),
+            Float.floatToRawIntBits(staged[i]),
             at + " element " + i);
       }
-      assertTrue(Arrays.equals(scalarOut, vectorOut), at);
+      assertTrue(Arrays.equals(plain, staged), at);
     }
   }
 }

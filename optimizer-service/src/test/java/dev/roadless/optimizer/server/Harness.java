@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
-import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.proto.common.v1.TensorDescriptor;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
@@ -66,14 +65,12 @@ final class Harness implements AutoCloseable {
                 io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0))
             : InProcessServerBuilder.forName(name);
     server =
-        new OptimizerServer(
-                builder.maxInboundMessageSize(maxMessageBytes),
-                new RunRegistry(2),
-                snapshotDir == null ? null : new SnapshotStore(snapshotDir),
-                metrics,
-                0,
-                0,
-                sharedMemoryDir)
+        OptimizerServer.builder(builder.maxInboundMessageSize(maxMessageBytes))
+            .threads(2)
+            .snapshotStore(snapshotDir == null ? null : new SnapshotStore(snapshotDir))
+            .metrics(metrics)
+            .sharedMemoryDir(sharedMemoryDir)
+            .build()
             .start();
     channel =
         loopback

@@ -7,8 +7,6 @@ import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.common.runtime.ServerInterceptors;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
-import dev.roadless.optimizer.run.RunRegistry;
-import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
@@ -49,13 +47,8 @@ class TrainerEndToEndTest {
   @Test
   void twoReplicas_trainMlpOnMnist_holdoutAccuracyAtXAtLeast94Percent() throws Exception {
     OptimizerServer optimizer =
-        new OptimizerServer(
-                Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
-                new RunRegistry(1),
-                null,
-                Metrics.newIsolated(),
-                0,
-                0)
+        OptimizerServer.builder(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
+            .build()
             .start();
     List<ManagedChannel> channels = new ArrayList<>();
     List<Server> trainers = new ArrayList<>();

@@ -1,4 +1,4 @@
-package dev.roadless.optimizer.run;
+package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Variant;
@@ -6,14 +6,14 @@ import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 
 /** Wire hyperparameters (optional fields) to the core's complete, validated values and back. */
-public final class HyperparameterMapping {
+final class HyperparameterMapping {
   private HyperparameterMapping() {}
 
   /**
    * The core hyperparameters: {@code base} (or the variant's defaults when null) with every field
    * that {@code wire} sets replaced, validated for the variant.
    */
-  public static dev.roadless.optimizer.core.Hyperparameters resolve(
+  static dev.roadless.optimizer.core.Hyperparameters resolve(
       Variant variant,
       dev.roadless.optimizer.core.Hyperparameters base,
       Hyperparameters wire,
@@ -50,8 +50,7 @@ public final class HyperparameterMapping {
   }
 
   /** Every field that applies to the variant, set. */
-  public static Hyperparameters toProto(
-      Variant variant, dev.roadless.optimizer.core.Hyperparameters hp) {
+  static Hyperparameters toProto(Variant variant, dev.roadless.optimizer.core.Hyperparameters hp) {
     Hyperparameters.Builder b =
         Hyperparameters.newBuilder()
             .setLr(hp.lr())

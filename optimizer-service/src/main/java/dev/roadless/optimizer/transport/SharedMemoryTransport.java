@@ -1,4 +1,4 @@
-package dev.roadless.optimizer.server;
+package dev.roadless.optimizer.transport;
 
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.run.Run;
@@ -15,13 +15,14 @@ import java.util.Map;
 import java.util.logging.Logger;
 
 /**
- * The server's shared-memory segments, one per (run, replica), in a directory of this process's own
- * ({@code <base>/roadless-optimizer-<pid>}). On start it removes the directories of processes that
- * no longer run (a server killed with SIGKILL leaves its files behind on tmpfs), and on close its
- * own. Thread-safe.
+ * The shared-memory push transport: same-host replicas push through a segment of their own instead
+ * of gRPC chunks ({@link SegmentPush}). The server's segments, one per (run, replica), in a
+ * directory of this process's own ({@code <base>/roadless-optimizer-<pid>}). On start it removes
+ * the directories of processes that no longer run (a server killed with SIGKILL leaves its files
+ * behind on tmpfs), and on close its own. Thread-safe.
  */
-final class SharedSegments implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(SharedSegments.class.getName());
+public final class SharedMemoryTransport implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(SharedMemoryTransport.class.getName());
   private static final String PREFIX = "roadless-optimizer-";
 
   private final Path dir;
@@ -35,7 +36,7 @@ final class SharedSegments implements AutoCloseable {
    * @param base the shared-memory directory ({@code /dev/shm} on Linux), or null to turn the
    *     feature off
    */
-  SharedSegments(Path base) {
+  public SharedMemoryTransport(Path base) {
     this.dir = base == null ? null : base.resolve(PREFIX + ProcessHandle.current().pid());
     if (dir != null) {
       sweep(base);
@@ -46,7 +47,7 @@ final class SharedSegments implements AutoCloseable {
    * The probe file, created on first use: 32 random bytes that only a process that can read this
    * server's shared-memory directory can know.
    */
-  synchronized Path probe() {
+  public synchronized Path probe() {
     requireEnabled();
     Path file = dir.resolve("probe");
     if (probe == null) {
@@ -67,8 +68,24 @@ final class SharedSegments implements AutoCloseable {
     return file;
   }
 
+  /**
+   * AttachSharedMemory: the replica's segment (created on first use) once the caller proved it can
+   * read this server's shared-memory directory ({@code proof} is the probe file's content); until
+   * then null, and the caller gets the {@link #probe}.
+   */
+  public SharedSegment attach(Run run, int replica, byte[] proof) {
+    run.checkReplica(replica);
+    probe(); // also refuses when shared memory is off
+    return proves(proof) ? attach(run, replica) : null;
+  }
+
+  /** A push naming a segment by its token, or SHARED_MEMORY_UNKNOWN. */
+  public SegmentPush open(Run run, int replica, byte[] token) {
+    return new SegmentPush(get(run, replica, token), run, replica);
+  }
+
   /** True when {@code proof} is the probe file's content. */
-  synchronized boolean proves(byte[] proof) {
+  private synchronized boolean proves(byte[] proof) {
     return probe != null && java.security.MessageDigest.isEqual(probe, proof);
   }
 
@@ -89,7 +106,7 @@ final class SharedSegments implements AutoCloseable {
   }
 
   /** The replica's segment, created on first use. */
-  synchronized SharedSegment attach(Run run, int replica) {
+  private synchronized SharedSegment attach(Run run, int replica) {
     requireEnabled();
     run.checkReplica(replica);
     String key = run.id() + "/" + replica;
@@ -128,7 +145,7 @@ final class SharedSegments implements AutoCloseable {
   }
 
   /** The segment a push names, or SHARED_MEMORY_UNKNOWN. */
-  synchronized SharedSegment get(Run run, int replica, byte[] token) {
+  private synchronized SharedSegment get(Run run, int replica, byte[] token) {
     Entry e = segments.get(run.id() + "/" + replica);
     if (e == null || e.run != run || !e.segment.hasToken(token)) {
       throw RoadlessException.of(
@@ -146,7 +163,7 @@ final class SharedSegments implements AutoCloseable {
   }
 
   /** Drops (and deletes) every segment of a run. */
-  synchronized void forget(String runId) {
+  public synchronized void forget(String runId) {
     Iterator<Map.Entry<String, Entry>> it = segments.entrySet().iterator();
     while (it.hasNext()) {
       Map.Entry<String, Entry> e = it.next();

@@ -1,6 +1,6 @@
-package dev.roadless.optimizer.server;
+package dev.roadless.optimizer.transport;
 
-import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.ParameterSink;
 import dev.roadless.optimizer.shm.SharedSegment;
 
 /**
@@ -8,7 +8,7 @@ import dev.roadless.optimizer.shm.SharedSegment;
  * from the kernel threads' caches, so the answer needs no 40 MB copy after the step. If any range
  * fails (a fault in the mapping), the sink says so and the answer falls back to copying y.
  */
-final class SegmentSink implements Run.YSink {
+final class SegmentSink implements ParameterSink {
   private final SharedSegment segment;
   private volatile boolean failed;
   private volatile long step = -1;

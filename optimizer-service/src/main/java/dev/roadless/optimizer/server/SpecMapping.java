@@ -1,15 +1,13 @@
-package dev.roadless.optimizer.run;
+package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.GroupSpec;
-import dev.roadless.optimizer.core.OptimizerState;
-import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.TensorSpec;
 import dev.roadless.optimizer.core.Variant;
+import dev.roadless.optimizer.run.RunConfig;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.common.v1.TensorDescriptor;
-import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
 import dev.roadless.proto.optimizer.v1.ParameterGroup;
 import dev.roadless.proto.optimizer.v1.RunSpec;
@@ -21,8 +19,9 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * Translates the wire's run spec into the core's specs and back, validating as it goes. The
- * normalized spec has every default filled in, so two specs that mean the same compare equal.
+ * Translates the wire's run spec into the run's configuration and back, validating as it goes
+ * (public for the snapshot store, which keeps the wire spec). The normalized spec has every default
+ * filled in, so two specs that mean the same compare equal.
  */
 public final class SpecMapping {
   private static final Pattern TENSOR_NAME = Pattern.compile("[A-Za-z0-9_.:/-]{1,256}");
@@ -31,7 +30,7 @@ public final class SpecMapping {
 
   private SpecMapping() {}
 
-  public static Variant variant(OptimizerVariant v) {
+  static Variant variant(OptimizerVariant v) {
     return switch (v) {
       case OPTIMIZER_VARIANT_SGD -> Variant.SGD;
       case OPTIMIZER_VARIANT_ADAMW -> Variant.ADAMW;
@@ -43,7 +42,7 @@ public final class SpecMapping {
     };
   }
 
-  public static OptimizerVariant variant(Variant v) {
+  static OptimizerVariant variant(Variant v) {
     return switch (v) {
       case SGD -> OptimizerVariant.OPTIMIZER_VARIANT_SGD;
       case ADAMW -> OptimizerVariant.OPTIMIZER_VARIANT_ADAMW;
@@ -54,7 +53,7 @@ public final class SpecMapping {
     };
   }
 
-  public static long numel(TensorDescriptor d) {
+  static long numel(TensorDescriptor d) {
     long n = 1;
     for (long dim : d.getShapeList()) {
       n *= dim;
@@ -63,7 +62,7 @@ public final class SpecMapping {
   }
 
   /** Validates a spec and fills in every default. */
-  public static RunSpec normalize(RunSpec spec) {
+  static RunSpec normalize(RunSpec spec) {
     Variant variant = variant(spec.getVariant());
     RunSpec.Builder out = spec.toBuilder().clearTensors().clearParameterGroups();
     Set<String> names = new HashSet<>();
@@ -137,53 +136,60 @@ public final class SpecMapping {
     return out.build();
   }
 
-  /** A fresh optimizer for a normalized spec. */
-  static ScheduleFreeOptimizer newOptimizer(RunSpec spec, int threads) {
+  /**
+   * The run configuration a wire spec means, validated with every default filled in.
+   *
+   * @throws dev.roadless.common.error.RoadlessException INVALID_RUN_SPEC (naming the field),
+   *     DTYPE_MISMATCH or INVALID_HYPERPARAMETER
+   */
+  public static RunConfig config(RunSpec requested) {
+    RunSpec spec = normalize(requested);
     Variant variant = variant(spec.getVariant());
-    try {
-      return new ScheduleFreeOptimizer(variant, tensors(spec), groups(spec, variant), threads);
-    } catch (IllegalArgumentException e) {
-      throw invalidSpec("spec", e.getMessage());
-    }
+    return new RunConfig(
+        variant,
+        tensors(spec),
+        groups(spec, variant),
+        spec.getReplicas(),
+        spec.getMode() == StepMode.STEP_MODE_ASYNC ? RunConfig.Mode.ASYNC : RunConfig.Mode.SYNC,
+        spec.getMaxStaleness());
   }
 
-  /** An optimizer restored from state, after checking that the state fits the spec. */
-  static ScheduleFreeOptimizer fromState(RunSpec spec, OptimizerState state, int threads) {
-    if (state.variant() != variant(spec.getVariant()) || !state.tensors().equals(tensors(spec))) {
-      throw RoadlessException.of(
-              ErrorReason.ERROR_REASON_INVALID_STATE,
-              "the state's variant or tensors do not match the spec")
-          .with("field", "spec")
-          .build();
+  /** The wire spec of a configuration: the normalized spec it was made from. */
+  public static RunSpec toProto(RunConfig config) {
+    RunSpec.Builder out =
+        RunSpec.newBuilder()
+            .setVariant(variant(config.variant()))
+            .setReplicas(config.replicas())
+            .setMode(
+                config.mode() == RunConfig.Mode.ASYNC
+                    ? StepMode.STEP_MODE_ASYNC
+                    : StepMode.STEP_MODE_SYNC)
+            .setMaxStaleness(config.maxStaleness());
+    for (TensorSpec t : config.tensors()) {
+      out.addTensors(descriptor(t));
     }
-    try {
-      return ScheduleFreeOptimizer.fromState(state, threads);
-    } catch (IllegalArgumentException e) {
-      throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_STATE, e.getMessage()).build();
+    for (GroupSpec g : config.groups()) {
+      out.addParameterGroups(
+          ParameterGroup.newBuilder()
+              .setName(g.name())
+              .addAllTensorNames(g.tensorNames())
+              .setHyperparameters(
+                  HyperparameterMapping.toProto(config.variant(), g.hyperparameters())));
     }
+    return out.build();
   }
 
-  static void updateGroup(Run run, String group, Hyperparameters change) {
-    ScheduleFreeOptimizer opt = run.optimizer();
-    if (!opt.groupNames().contains(group)) {
-      throw RoadlessException.of(
-              ErrorReason.ERROR_REASON_GROUP_NOT_FOUND, "no group '" + group + "'")
-          .with("run_id", run.id())
-          .with("field", "group")
-          .build();
+  /** A tensor as the wire describes it (float32, its shape). */
+  static TensorDescriptor descriptor(TensorSpec t) {
+    TensorDescriptor.Builder d =
+        TensorDescriptor.newBuilder().setName(t.name()).setDtype(DataType.DATA_TYPE_FLOAT32);
+    for (int dim : t.shape()) {
+      d.addShape(dim);
     }
-    var hp =
-        HyperparameterMapping.resolve(opt.variant(), opt.hyperparameters(group), change, group);
-    try {
-      opt.setHyperparameters(group, hp);
-    } catch (IllegalArgumentException e) {
-      throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_HYPERPARAMETER, e.getMessage())
-          .with("field", "hyperparameters")
-          .build();
-    }
+    return d.build();
   }
 
-  public static List<TensorSpec> tensors(RunSpec spec) {
+  static List<TensorSpec> tensors(RunSpec spec) {
     List<TensorSpec> out = new ArrayList<>();
     for (TensorDescriptor d : spec.getTensorsList()) {
       out.add(

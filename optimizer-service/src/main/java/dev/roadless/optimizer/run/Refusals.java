@@ -1,0 +1,98 @@
+package dev.roadless.optimizer.run;
+
+import dev.roadless.common.error.RoadlessException;
+import dev.roadless.proto.common.v1.ErrorReason;
+
+/**
+ * The refusals of a value that is not finite, built in one place whichever transport or check found
+ * it: chunks as they arrive, a shared-memory segment, or the replicas' mean.
+ */
+public final class Refusals {
+  private Refusals() {}
+
+  /**
+   * Element {@code element} of {@code tensor} is {@code value}, NaN or infinite: {@code
+   * NON_FINITE_GRADIENT} for a push, {@code NON_FINITE_VALUE} for initial values.
+   */
+  public static RoadlessException nonFinite(
+      ErrorReason reason, String tensor, long element, float value) {
+    return RoadlessException.of(
+            reason, "tensor '" + tensor + "' element " + element + " is " + value)
+        .with("tensor", tensor)
+        .with("element", element)
+        .build();
+  }
+
+  /** Every replica's gradient is finite at this element, but their float32 sum overflows. */
+  static RoadlessException meanOverflows(String runId, String tensor, int element) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT,
+            "tensor '"
+                + tensor
+                + "' element "
+                + element
+                + ": every replica's gradient is finite, but their float32 sum overflows, so"
+                + " their mean is not finite")
+        .with("run_id", runId)
+        .with("tensor", tensor)
+        .with("element", element)
+        .build();
+  }
+
+  /**
+   * A pending replica's gradient, left in its shared-memory segment, was finite when it was checked
+   * and is not now: the replica wrote its segment again while its push was pending, which the
+   * protocol forbids.
+   */
+  static RoadlessException pendingChanged(String tensor, int element, float value) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_SHARED_MEMORY_MISUSE,
+            "tensor '"
+                + tensor
+                + "' element "
+                + element
+                + " of the other replica's pending gradient changed to "
+                + value
+                + " after its push")
+        .with("tensor", tensor)
+        .with("element", element)
+        .build();
+  }
+
+  static RoadlessException replicaOutOfRange(String runId, int replica, int replicas) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_REPLICA_OUT_OF_RANGE,
+            "replica " + replica + " is outside [0, " + replicas + ")")
+        .with("run_id", runId)
+        .with("replica", replica)
+        .build();
+  }
+
+  static RoadlessException stepInFuture(String runId, long pushStep, long step) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_STEP_IN_FUTURE,
+            "push for step " + pushStep + " but run '" + runId + "' has completed " + step)
+        .with("run_id", runId)
+        .with("step", pushStep)
+        .with("current_step", step)
+        .build();
+  }
+
+  static RoadlessException stepMismatch(String runId, long expectedStep, long step) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_STEP_MISMATCH,
+            "run '" + runId + "' is at step " + step + ", not " + expectedStep)
+        .with("run_id", runId)
+        .with("step", expectedStep)
+        .with("current_step", step)
+        .build();
+  }
+
+  static RoadlessException initialValuesMissing(String runId) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_INITIAL_VALUES_MISSING,
+            "run '" + runId + "' has no initial values yet")
+        .with("run_id", runId)
+        .build();
+  }
+}
