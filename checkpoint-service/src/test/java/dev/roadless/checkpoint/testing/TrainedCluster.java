@@ -1,6 +1,6 @@
 package dev.roadless.checkpoint.testing;
 
-import dev.roadless.checkpoint.remote.StateTransfer;
+import dev.roadless.checkpoint.remote.OptimizerStateClient;
 import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
@@ -135,7 +135,7 @@ public final class TrainedCluster implements AutoCloseable {
         new Checkpoints(
             new OptimizerClient(toOptimizer, options),
             "127.0.0.1:" + optimizer.port(),
-            new StateTransfer(toOptimizer, options),
+            new OptimizerStateClient(toOptimizer, options),
             trainers,
             executor,
             new CheckpointStore(dir),
