@@ -6,7 +6,6 @@ import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Retention;
-import dev.roadless.common.runtime.ServerInterceptors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
@@ -23,12 +22,11 @@ import dev.roadless.proto.trainer.v1.ModelSpec;
 import dev.roadless.proto.trainer.v1.StartRequest;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
 import dev.roadless.trainer.service.Trainer;
-import dev.roadless.trainer.service.TrainerGrpcService;
+import dev.roadless.trainer.service.TrainerServer;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Server;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -52,7 +50,7 @@ public final class TrainedCluster implements AutoCloseable {
   public final OptimizerClient optimizerClient;
   public final List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainerStubs = new ArrayList<>();
   public final List<String> trainerTargets = new ArrayList<>();
-  private final List<Server> servers = new ArrayList<>();
+  private final List<TrainerServer> servers = new ArrayList<>();
   private final List<ManagedChannel> channels = new ArrayList<>();
   private final List<CheckpointServer> checkpointServers = new ArrayList<>();
   private final ExecutorService executor = Executors.newCachedThreadPool();
@@ -71,16 +69,15 @@ public final class TrainedCluster implements AutoCloseable {
     for (int r = 0; r < 2; r++) {
       Trainer trainer =
           new Trainer(new OptimizerClient(channel(optimizer.port()), ClientOptions.defaults()));
-      Server server =
-          Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
-              .addService(
-                  io.grpc.ServerInterceptors.intercept(
-                      new TrainerGrpcService(trainer), ServerInterceptors.exceptionMapper()))
-              .build()
+      TrainerServer server =
+          new TrainerServer(
+                  Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
+                  trainer,
+                  ServiceMetrics.newIsolated())
               .start();
       servers.add(server);
-      trainerTargets.add("127.0.0.1:" + server.getPort());
-      trainerStubs.add(TrainerServiceGrpc.newBlockingStub(channel(server.getPort())));
+      trainerTargets.add("127.0.0.1:" + server.port());
+      trainerStubs.add(TrainerServiceGrpc.newBlockingStub(channel(server.port())));
     }
     long t0 = System.nanoTime();
     for (int r = 0; r < 2; r++) {
@@ -176,8 +173,8 @@ public final class TrainedCluster implements AutoCloseable {
     for (CheckpointServer s : checkpointServers) {
       s.shutdown(1);
     }
-    for (Server s : servers) {
-      s.shutdownNow();
+    for (TrainerServer s : servers) {
+      s.shutdown(1);
     }
     for (ManagedChannel c : channels) {
       c.shutdownNow();

@@ -33,10 +33,10 @@ import java.util.List;
 import java.util.Map;
 
 /** Thin gRPC adapter over {@link Trainer}; failures are thrown and mapped in one interceptor. */
-public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
+final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
   private final Trainer trainer;
 
-  public TrainerGrpcService(Trainer trainer) {
+  TrainerGrpcService(Trainer trainer) {
     this.trainer = trainer;
   }
 
