@@ -27,6 +27,10 @@ import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -34,6 +38,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Real servers on loopback: one optimizer and two trainer replicas that train the MLP on the
@@ -50,6 +55,10 @@ public final class TrainedCluster implements AutoCloseable {
   public final OptimizerClient optimizerClient;
   public final List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainerStubs = new ArrayList<>();
   public final List<String> trainerTargets = new ArrayList<>();
+
+  /** GetParameters calls the optimizer has received: how often x (or y, z) crossed the network. */
+  public final AtomicInteger parameterReads = new AtomicInteger();
+
   private final List<TrainerServer> servers = new ArrayList<>();
   private final List<ManagedChannel> channels = new ArrayList<>();
   private final List<CheckpointServer> checkpointServers = new ArrayList<>();
@@ -58,7 +67,8 @@ public final class TrainedCluster implements AutoCloseable {
   public TrainedCluster() throws Exception {
     optimizer =
         new OptimizerServer(
-                Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
+                Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
+                    .intercept(countParameterReads()),
                 new RunRegistry(1),
                 null,
                 Metrics.newIsolated(),
@@ -87,6 +97,19 @@ public final class TrainedCluster implements AutoCloseable {
     optimizerClient.parameters(RUN, Sequence.SEQUENCE_EVAL, STEPS);
     System.out.printf(
         "cluster: %d MLP steps on 2 replicas in %.1f s%n", STEPS, (System.nanoTime() - t0) / 1e9);
+  }
+
+  private ServerInterceptor countParameterReads() {
+    return new ServerInterceptor() {
+      @Override
+      public <Q, A> ServerCall.Listener<Q> interceptCall(
+          ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+        if ("GetParameters".equals(call.getMethodDescriptor().getBareMethodName())) {
+          parameterReads.incrementAndGet();
+        }
+        return next.startCall(call, headers);
+      }
+    };
   }
 
   /** The trainers' model spec. */
