@@ -1,7 +1,7 @@
 package dev.roadless.checkpoint;
 
 import dev.roadless.checkpoint.config.CheckpointConfig;
-import dev.roadless.checkpoint.remote.StateTransfer;
+import dev.roadless.checkpoint.remote.OptimizerStateClient;
 import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
@@ -57,7 +57,7 @@ public final class CheckpointServerMain {
         new Checkpoints(
             new OptimizerClient(optimizerChannel, config.clientOptions()),
             config.optimizerTarget(),
-            new StateTransfer(optimizerChannel, config.clientOptions()),
+            new OptimizerStateClient(optimizerChannel, config.clientOptions()),
             trainers,
             executor,
             store,

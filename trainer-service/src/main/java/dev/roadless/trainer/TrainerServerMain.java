@@ -1,28 +1,21 @@
 package dev.roadless.trainer;
 
 import dev.roadless.common.runtime.JsonLogFormatter;
-import dev.roadless.common.runtime.ServerInterceptors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.runtime.ServiceRuntime;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Readiness;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
-import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
 import dev.roadless.trainer.service.Trainer;
 import dev.roadless.trainer.service.TrainerConfig;
-import dev.roadless.trainer.service.TrainerGrpcService;
+import dev.roadless.trainer.service.TrainerServer;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Server;
-import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.protobuf.services.HealthStatusManager;
-import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 /**
@@ -48,34 +41,17 @@ public final class TrainerServerMain {
             .maxInboundMessageSize(8 << 20)
             .build();
     Trainer trainer = new Trainer(new OptimizerClient(channel, ClientOptions.defaults()));
-    HealthStatusManager health = new HealthStatusManager();
-    ServiceMetrics metrics = new ServiceMetrics(PrometheusRegistry.defaultRegistry);
-    Server server =
-        Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
-            .addService(
-                io.grpc.ServerInterceptors.intercept(
-                    new TrainerGrpcService(trainer),
-                    ServerInterceptors.exceptionMapper(),
-                    ServerInterceptors.metrics(metrics)))
-            .addService(health.getHealthService())
-            .addService(ProtoReflectionServiceV1.newInstance())
-            .build()
-            .start();
+    TrainerServer server =
+        new TrainerServer(
+                Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create()),
+                trainer,
+                new ServiceMetrics(PrometheusRegistry.defaultRegistry))
+            .start(config.autostart() == null);
     runtime.metrics(config.metricsPort());
-    // The process is live once it listens (the empty service name: liveness and startup probes).
-    // With a run to start, the trainer service is NOT_SERVING until the run exists on the
-    // optimizer and the model and data are loaded: whoever waits for it may use the run at once.
-    health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
-    setHealth(health, config.autostart() == null);
-    ServiceRuntime.writePortFile(config.portFile(), server.getPort());
-    LOG.info("listening port=" + server.getPort());
+    ServiceRuntime.writePortFile(config.portFile(), server.port());
+    LOG.info("listening port=" + server.port());
     runtime.closeAfterDrain(channel::shutdownNow);
-    runtime.onShutdown(
-        () -> {
-          health.enterTerminalState();
-          trainer.stop(true, TimeUnit.SECONDS.toMillis(config.drainSeconds()));
-          server.shutdown().awaitTermination(config.drainSeconds(), TimeUnit.SECONDS);
-        });
+    runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     if (config.autostart() != null) {
       try {
         Duration timeout = Duration.ofSeconds(config.startupTimeoutSeconds());
@@ -90,15 +66,9 @@ public final class TrainerServerMain {
         LOG.severe("cannot start run '" + config.autostart().getRunId() + "': " + e.getMessage());
         System.exit(1);
       }
-      setHealth(health, true);
+      server.serving();
       LOG.info("run '" + config.autostart().getRunId() + "' started; SERVING");
     }
     runtime.awaitStop();
-  }
-
-  private static void setHealth(HealthStatusManager health, boolean serving) {
-    ServingStatus s = serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
-
-    health.setStatus(TrainerServiceGrpc.SERVICE_NAME, s);
   }
 }

@@ -1,13 +1,12 @@
 package dev.roadless.checkpoint.remote;
 
 import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.client.Resilience;
 import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsRequest;
 import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsResponse;
 import dev.roadless.proto.trainer.v1.EvaluateRequest;
 import dev.roadless.proto.trainer.v1.EvaluateResponse;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
-import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.github.resilience4j.retry.Retry;
 import io.grpc.Channel;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -24,8 +23,7 @@ public final class TrainerClient {
   private final String target;
   private final TrainerServiceGrpc.TrainerServiceBlockingStub stub;
   private final ClientOptions options;
-  private final Retry retry;
-  private final CircuitBreaker breaker;
+  private final Resilience resilience;
 
   /**
    * @param index this trainer's position in the service's trainer list (reported as {@code replica}
@@ -37,8 +35,7 @@ public final class TrainerClient {
     this.target = target;
     this.stub = TrainerServiceGrpc.newBlockingStub(channel);
     this.options = options;
-    this.retry = Upstream.retry("roadless-trainer-" + index, options);
-    this.breaker = Upstream.breaker("roadless-trainer-" + index);
+    this.resilience = Resilience.of("roadless-trainer-" + index, options);
   }
 
   public int index() {
@@ -66,7 +63,7 @@ public final class TrainerClient {
 
   private <T> T call(Supplier<T> attempt) {
     try {
-      return Upstream.call(retry, breaker, attempt);
+      return resilience.call(attempt);
     } catch (RuntimeException e) {
       throw Upstream.trainer(index, target, e);
     }

@@ -3,68 +3,20 @@ package dev.roadless.checkpoint.remote;
 import com.google.rpc.ErrorInfo;
 import dev.roadless.common.error.Errors;
 import dev.roadless.common.error.RoadlessException;
-import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.proto.common.v1.ErrorReason;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
-import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
-import io.github.resilience4j.core.IntervalFunction;
-import io.github.resilience4j.retry.Retry;
-import io.github.resilience4j.retry.RetryConfig;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import java.time.Duration;
 import java.util.function.Supplier;
 
 /**
- * Resilience and error translation for calls to the other Roadless services: Resilience4j retries
- * of UNAVAILABLE with exponential backoff and jitter behind a circuit breaker (as the optimizer's
- * own client does), and the mapping of what finally failed to this service's error reasons, so a
- * caller of the checkpoint service learns which dependency failed and whether to retry.
+ * Error translation for calls to the other Roadless services (which retry through the client SDK's
+ * {@link dev.roadless.optimizer.client.Resilience}): what finally failed becomes this service's
+ * error reasons, so a caller of the checkpoint service learns which dependency failed and whether
+ * to retry.
  */
 public final class Upstream {
   private Upstream() {}
-
-  /** A retry of UNAVAILABLE (and an open circuit) with the options' attempts and backoff. */
-  static Retry retry(String name, ClientOptions options) {
-    return Retry.of(
-        name,
-        RetryConfig.custom()
-            .maxAttempts(options.maxAttempts())
-            .intervalFunction(
-                IntervalFunction.ofExponentialRandomBackoff(
-                    options.initialBackoff(), 2.0, 0.5, options.maxBackoff()))
-            .retryOnException(Upstream::retryable)
-            .build());
-  }
-
-  /** A circuit breaker that opens when most recent calls failed with UNAVAILABLE or INTERNAL. */
-  static CircuitBreaker breaker(String name) {
-    return CircuitBreaker.of(
-        name,
-        CircuitBreakerConfig.custom()
-            .slidingWindowSize(20)
-            .minimumNumberOfCalls(10)
-            .failureRateThreshold(50)
-            .waitDurationInOpenState(Duration.ofSeconds(1))
-            .permittedNumberOfCallsInHalfOpenState(2)
-            .recordException(
-                t ->
-                    t instanceof StatusRuntimeException e
-                        && (e.getStatus().getCode() == Status.Code.UNAVAILABLE
-                            || e.getStatus().getCode() == Status.Code.INTERNAL))
-            .build());
-  }
-
-  static <T> T call(Retry retry, CircuitBreaker breaker, Supplier<T> attempt) {
-    return Retry.decorateSupplier(retry, CircuitBreaker.decorateSupplier(breaker, attempt)).get();
-  }
-
-  private static boolean retryable(Throwable t) {
-    return t instanceof CallNotPermittedException
-        || (t instanceof StatusRuntimeException e
-            && e.getStatus().getCode() == Status.Code.UNAVAILABLE);
-  }
 
   /**
    * Runs a call to the optimizer service. Its refusals (with ErrorInfo: RUN_NOT_FOUND, ...) pass

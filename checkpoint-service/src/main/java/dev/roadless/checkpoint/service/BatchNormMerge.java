@@ -2,6 +2,7 @@ package dev.roadless.checkpoint.service;
 
 import dev.roadless.checkpoint.format.Tensor;
 import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormProtos;
 import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.trainer.v1.BatchNormLayerStatistics;
@@ -79,17 +80,7 @@ public final class BatchNormMerge {
   public static List<BatchNormLayerStatistics> toProto(List<Layer> layers) {
     List<BatchNormLayerStatistics> out = new ArrayList<>();
     for (Layer l : layers) {
-      BatchNormLayerStatistics.Builder b =
-          BatchNormLayerStatistics.newBuilder()
-              .setLayer(l.layer())
-              .setCount(l.statistics().count());
-      for (double m : l.statistics().mean()) {
-        b.addMean(m);
-      }
-      for (double m : l.statistics().m2()) {
-        b.addM2(m);
-      }
-      out.add(b.build());
+      out.add(BatchNormProtos.toProto(l.layer(), l.statistics(), l.numBatchesTracked()));
     }
     return out;
   }

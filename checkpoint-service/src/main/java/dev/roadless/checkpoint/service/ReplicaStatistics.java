@@ -1,11 +1,9 @@
 package dev.roadless.checkpoint.service;
 
+import dev.roadless.common.bn.BatchNormProtos;
 import dev.roadless.common.bn.BatchNormStatistics;
-import dev.roadless.proto.common.v1.DataType;
-import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.trainer.v1.BatchNormLayerStatistics;
 import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsResponse;
-import java.nio.ByteOrder;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -42,24 +40,10 @@ public record ReplicaStatistics(
    */
   public static ReplicaStatistics of(ComputeBatchNormStatisticsResponse r) {
     Map<String, BatchNormStatistics> layers = new LinkedHashMap<>();
-    for (BatchNormLayerStatistics l : r.getLayersList()) {
-      layers.put(
-          l.getLayer(),
-          BatchNormStatistics.of(
-              l.getCount(),
-              l.getMeanList().stream().mapToDouble(Double::doubleValue).toArray(),
-              l.getM2List().stream().mapToDouble(Double::doubleValue).toArray()));
-    }
     Map<String, Long> tracked = new LinkedHashMap<>();
-    for (TensorChunk c : r.getBufferChunksList()) {
-      String suffix = ".num_batches_tracked";
-      if (c.getName().endsWith(suffix)) {
-        if (c.getDtype() != DataType.DATA_TYPE_INT64 || c.getData().size() != 8) {
-          throw new IllegalArgumentException(c.getName() + " is not an int64 scalar");
-        }
-        long v = c.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).getLong(0);
-        tracked.put(c.getName().substring(0, c.getName().length() - suffix.length()), v);
-      }
+    for (BatchNormLayerStatistics l : r.getLayersList()) {
+      layers.put(l.getLayer(), BatchNormProtos.fromProto(l));
+      tracked.put(l.getLayer(), l.getNumBatchesTracked());
     }
     return new ReplicaStatistics(r.getReplica(), r.getStep(), r.getBatches(), layers, tracked);
   }

@@ -1,7 +1,6 @@
 package dev.roadless.checkpoint.service;
 
-import dev.roadless.checkpoint.format.StateFile;
-import dev.roadless.checkpoint.remote.StateTransfer;
+import dev.roadless.checkpoint.remote.OptimizerStateClient;
 import dev.roadless.checkpoint.remote.Upstream;
 import dev.roadless.checkpoint.store.CheckpointNames;
 import dev.roadless.checkpoint.store.CheckpointStore;
@@ -9,6 +8,7 @@ import dev.roadless.checkpoint.store.Manifest;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.common.RunIds;
 import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.state.StateCodec;
 import dev.roadless.proto.checkpoint.v1.RestoreStateRequest;
 import dev.roadless.proto.checkpoint.v1.SaveStateCheckpointRequest;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -21,7 +21,7 @@ import java.util.logging.Logger;
 
 /**
  * State checkpoints: the optimizer's ExportState stream written unchanged to {@code
- * optimizer-state.binpb} (see {@link StateFile}), and RestoreState, which verifies the file and
+ * optimizer-state.binpb} (see {@link StateCodec}), and RestoreState, which verifies the file and
  * imports it under a new run id. The optimizer guarantees that an imported run continues
  * bit-identically.
  */
@@ -31,14 +31,14 @@ final class StateCheckpointer {
   /** The data file's name inside a state checkpoint. */
   public static final String FILE = "optimizer-state.binpb";
 
-  private final StateTransfer transfer;
+  private final OptimizerStateClient transfer;
   private final String optimizerTarget;
   private final CheckpointStore store;
   private final Retention retention;
   private final Clock clock;
 
   StateCheckpointer(
-      StateTransfer transfer,
+      OptimizerStateClient transfer,
       String optimizerTarget,
       CheckpointStore store,
       Retention retention,
@@ -62,7 +62,7 @@ final class StateCheckpointer {
             List.of(
                 new CheckpointStore.StagedFile(
                     FILE,
-                    StateFile.FORMAT,
+                    StateCodec.FORMAT,
                     path ->
                         header.set(
                             Upstream.optimizer(

@@ -6,10 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.roadless.checkpoint.format.StateFile;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.checkpoint.testing.OptimizerHarness;
 import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.state.StateCodec;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc.CheckpointServiceBlockingStub;
@@ -47,7 +47,7 @@ class StateCheckpointTest {
       assertTrue(saved.getCreated());
       assertEquals("src-step7-state", saved.getCheckpoint().getName());
       assertEquals(7, saved.getCheckpoint().getStep());
-      StateHeader header = StateFile.header(dir.resolve("src-step7-state/optimizer-state.binpb"));
+      StateHeader header = StateCodec.header(dir.resolve("src-step7-state/optimizer-state.binpb"));
       assertEquals("src", header.getRunId());
       // Saving again at the same step finds the identical checkpoint.
       assertFalse(

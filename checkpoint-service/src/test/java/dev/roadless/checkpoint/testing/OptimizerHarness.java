@@ -1,6 +1,6 @@
 package dev.roadless.checkpoint.testing;
 
-import dev.roadless.checkpoint.remote.StateTransfer;
+import dev.roadless.checkpoint.remote.OptimizerStateClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
 import dev.roadless.checkpoint.store.CheckpointStore;
@@ -70,7 +70,7 @@ public final class OptimizerHarness implements AutoCloseable {
         new Checkpoints(
             new OptimizerClient(c, TrainedCluster.fastFailing()),
             "optimizer-" + optimizer,
-            new StateTransfer(c, TrainedCluster.fastFailing()),
+            new OptimizerStateClient(c, TrainedCluster.fastFailing()),
             List.of(),
             Executors.newSingleThreadExecutor(),
             new CheckpointStore(dir),

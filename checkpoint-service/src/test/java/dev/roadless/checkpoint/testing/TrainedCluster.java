@@ -1,12 +1,11 @@
 package dev.roadless.checkpoint.testing;
 
-import dev.roadless.checkpoint.remote.StateTransfer;
+import dev.roadless.checkpoint.remote.OptimizerStateClient;
 import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Retention;
-import dev.roadless.common.runtime.ServerInterceptors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
@@ -21,12 +20,15 @@ import dev.roadless.proto.trainer.v1.ModelSpec;
 import dev.roadless.proto.trainer.v1.StartRequest;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
 import dev.roadless.trainer.service.Trainer;
-import dev.roadless.trainer.service.TrainerGrpcService;
+import dev.roadless.trainer.service.TrainerServer;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Server;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -34,6 +36,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Real servers on loopback: one optimizer and two trainer replicas that train the MLP on the
@@ -50,30 +53,35 @@ public final class TrainedCluster implements AutoCloseable {
   public final OptimizerClient optimizerClient;
   public final List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainerStubs = new ArrayList<>();
   public final List<String> trainerTargets = new ArrayList<>();
-  private final List<Server> servers = new ArrayList<>();
+
+  /** GetParameters calls the optimizer has received: how often x (or y, z) crossed the network. */
+  public final AtomicInteger parameterReads = new AtomicInteger();
+
+  private final List<TrainerServer> servers = new ArrayList<>();
   private final List<ManagedChannel> channels = new ArrayList<>();
   private final List<CheckpointServer> checkpointServers = new ArrayList<>();
   private final ExecutorService executor = Executors.newCachedThreadPool();
 
   public TrainedCluster() throws Exception {
     optimizer =
-        OptimizerServer.builder(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
+        OptimizerServer.builder(
+                Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
+                    .intercept(countParameterReads()))
             .build()
             .start();
     optimizerClient = new OptimizerClient(channel(optimizer.port()), ClientOptions.defaults());
     for (int r = 0; r < 2; r++) {
       Trainer trainer =
           new Trainer(new OptimizerClient(channel(optimizer.port()), ClientOptions.defaults()));
-      Server server =
-          Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
-              .addService(
-                  io.grpc.ServerInterceptors.intercept(
-                      new TrainerGrpcService(trainer), ServerInterceptors.exceptionMapper()))
-              .build()
+      TrainerServer server =
+          new TrainerServer(
+                  Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
+                  trainer,
+                  ServiceMetrics.newIsolated())
               .start();
       servers.add(server);
-      trainerTargets.add("127.0.0.1:" + server.getPort());
-      trainerStubs.add(TrainerServiceGrpc.newBlockingStub(channel(server.getPort())));
+      trainerTargets.add("127.0.0.1:" + server.port());
+      trainerStubs.add(TrainerServiceGrpc.newBlockingStub(channel(server.port())));
     }
     long t0 = System.nanoTime();
     for (int r = 0; r < 2; r++) {
@@ -83,6 +91,19 @@ public final class TrainedCluster implements AutoCloseable {
     optimizerClient.parameters(RUN, Sequence.SEQUENCE_EVAL, STEPS);
     System.out.printf(
         "cluster: %d MLP steps on 2 replicas in %.1f s%n", STEPS, (System.nanoTime() - t0) / 1e9);
+  }
+
+  private ServerInterceptor countParameterReads() {
+    return new ServerInterceptor() {
+      @Override
+      public <Q, A> ServerCall.Listener<Q> interceptCall(
+          ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+        if ("GetParameters".equals(call.getMethodDescriptor().getBareMethodName())) {
+          parameterReads.incrementAndGet();
+        }
+        return next.startCall(call, headers);
+      }
+    };
   }
 
   /** The trainers' model spec. */
@@ -128,7 +149,7 @@ public final class TrainedCluster implements AutoCloseable {
         new Checkpoints(
             new OptimizerClient(toOptimizer, options),
             "127.0.0.1:" + optimizer.port(),
-            new StateTransfer(toOptimizer, options),
+            new OptimizerStateClient(toOptimizer, options),
             trainers,
             executor,
             new CheckpointStore(dir),
@@ -169,8 +190,8 @@ public final class TrainedCluster implements AutoCloseable {
     for (CheckpointServer s : checkpointServers) {
       s.shutdown(1);
     }
-    for (Server s : servers) {
-      s.shutdownNow();
+    for (TrainerServer s : servers) {
+      s.shutdown(1);
     }
     for (ManagedChannel c : channels) {
       c.shutdownNow();

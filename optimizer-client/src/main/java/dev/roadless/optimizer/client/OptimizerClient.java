@@ -25,15 +25,8 @@ import dev.roadless.proto.optimizer.v1.UpdateHyperparametersRequest;
 import dev.roadless.proto.optimizer.v1.UploadHeader;
 import dev.roadless.proto.optimizer.v1.UploadInitialValuesRequest;
 import dev.roadless.proto.optimizer.v1.UploadInitialValuesResponse;
-import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
-import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
-import io.github.resilience4j.core.IntervalFunction;
-import io.github.resilience4j.retry.Retry;
-import io.github.resilience4j.retry.RetryConfig;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
-import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCalls;
 import java.nio.ByteBuffer;
@@ -64,35 +57,14 @@ public final class OptimizerClient {
   private final OptimizerServiceGrpc.OptimizerServiceBlockingStub blocking;
   private final OptimizerServiceGrpc.OptimizerServiceStub async;
   private final ClientOptions options;
-  private final Retry retry;
-  private final CircuitBreaker breaker;
+  private final Resilience resilience;
 
   public OptimizerClient(Channel channel, ClientOptions options) {
     this.channel = channel;
     this.blocking = OptimizerServiceGrpc.newBlockingStub(channel);
     this.async = OptimizerServiceGrpc.newStub(channel);
     this.options = options;
-    this.retry =
-        Retry.of(
-            "roadless-optimizer",
-            RetryConfig.custom()
-                .maxAttempts(options.maxAttempts())
-                .intervalFunction(
-                    IntervalFunction.ofExponentialRandomBackoff(
-                        options.initialBackoff(), 2.0, 0.5, options.maxBackoff()))
-                .retryOnException(OptimizerClient::retryable)
-                .build());
-    this.breaker =
-        CircuitBreaker.of(
-            "roadless-optimizer",
-            CircuitBreakerConfig.custom()
-                .slidingWindowSize(20)
-                .minimumNumberOfCalls(10)
-                .failureRateThreshold(50)
-                .waitDurationInOpenState(Duration.ofSeconds(1))
-                .permittedNumberOfCallsInHalfOpenState(2)
-                .recordException(OptimizerClient::serverFailure)
-                .build());
+    this.resilience = Resilience.of("roadless-optimizer", options);
   }
 
   /** The ErrorInfo reason of a failed call ("RUN_NOT_FOUND", ...), or "" when it has none. */
@@ -239,7 +211,7 @@ public final class OptimizerClient {
 
   /** Runs {@code attempt} with retries on UNAVAILABLE and the circuit breaker. */
   <T> T call(Supplier<T> attempt) {
-    return Retry.decorateSupplier(retry, CircuitBreaker.decorateSupplier(breaker, attempt)).get();
+    return resilience.call(attempt);
   }
 
   private <S extends io.grpc.stub.AbstractStub<S>> S deadline(S stub) {
@@ -288,20 +260,6 @@ public final class OptimizerClient {
       total += v.length;
     }
     return StreamCommit.newBuilder().setTotalElements(total).build();
-  }
-
-  private static boolean retryable(Throwable t) {
-    if (t instanceof CallNotPermittedException) {
-      return true;
-    }
-    return t instanceof StatusRuntimeException e
-        && e.getStatus().getCode() == Status.Code.UNAVAILABLE;
-  }
-
-  private static boolean serverFailure(Throwable t) {
-    return t instanceof StatusRuntimeException e
-        && (e.getStatus().getCode() == Status.Code.UNAVAILABLE
-            || e.getStatus().getCode() == Status.Code.INTERNAL);
   }
 
   /** Reads a GetParameters stream into arrays, checking that every element arrived. */

@@ -135,7 +135,7 @@ public final class OptimizerServer {
     server.start();
     if (store != null) {
       long t0 = System.nanoTime();
-      var restored = store.readAll();
+      var restored = store.readAll(StateStreams::restore);
       for (RunSnapshot snapshot : restored) {
         runs.restore(snapshot);
         snapshots.restored(runs.get(snapshot.id()));

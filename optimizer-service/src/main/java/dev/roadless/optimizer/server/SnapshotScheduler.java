@@ -132,7 +132,7 @@ final class SnapshotScheduler implements AutoCloseable {
     try {
       dev.roadless.optimizer.run.RunSnapshot snapshot = run.snapshot();
       long t0 = System.nanoTime();
-      store.write(snapshot);
+      store.write(snapshot.id(), StateStreams.snapshot(snapshot));
       savedStep.put(run.id(), snapshot.state().stepCount());
       savedAt.put(run.id(), System.nanoTime());
       metrics.snapshot(true);

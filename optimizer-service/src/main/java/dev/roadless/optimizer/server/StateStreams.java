@@ -1,10 +1,13 @@
 package dev.roadless.optimizer.server;
 
+import com.google.protobuf.ByteString;
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.GroupSpec;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.Variant;
 import dev.roadless.optimizer.run.RunSnapshot;
+import dev.roadless.optimizer.state.StateCodec;
+import dev.roadless.optimizer.state.StateReader;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.ExportStateResponse;
@@ -15,6 +18,7 @@ import dev.roadless.proto.optimizer.v1.StateChunk;
 import dev.roadless.proto.optimizer.v1.StateHeader;
 import dev.roadless.proto.optimizer.v1.StateSlot;
 import dev.roadless.proto.optimizer.v1.StreamCommit;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.Iterator;
@@ -22,16 +26,56 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
-/** The ExportState / ImportState stream format: a header, slot chunks, a commit. */
+/**
+ * A run's state as the messages of {@link StateCodec}'s form (a header, slot chunks, an end): what
+ * ExportState sends, ImportState receives and the snapshot store writes and reads back.
+ */
 final class StateStreams {
-  static final int FORMAT_VERSION = 1;
+  static final int FORMAT_VERSION = StateCodec.FORMAT_VERSION;
 
   /** Imported runs have no upload to compare with: any later upload is a conflict. */
   static final byte[] IMPORTED_DIGEST = new byte[32];
 
   private StateStreams() {}
 
+  /** The ExportState stream of a run. */
   static Iterator<ExportStateResponse> export(RunSnapshot snapshot) {
+    return messages(snapshot, false);
+  }
+
+  /** A snapshot's messages: the export plus the initial-values digest. */
+  static Iterator<ExportStateResponse> snapshot(RunSnapshot snapshot) {
+    return messages(snapshot, true);
+  }
+
+  /** Reads a snapshot back from its messages; the run is created only after every check passed. */
+  static RunSnapshot restore(StateReader reader) throws IOException {
+    try {
+      return assemble(reader);
+    } catch (RoadlessException e) {
+      throw new IOException("invalid state: " + e.getMessage(), e);
+    }
+  }
+
+  private static RunSnapshot assemble(StateReader reader) throws IOException {
+    Importer importer = new Importer(reader.header());
+    if (!reader.header().getInitialValuesDigest().isEmpty()) {
+      importer.digest = reader.header().getInitialValuesDigest().toByteArray();
+    }
+    for (ExportStateResponse m = reader.next(); m != null; m = reader.next()) {
+      switch (m.getItemCase()) {
+        case HEADER -> {}
+        case CHUNK -> importer.accept(m.getChunk());
+        case END -> {
+          return importer.finish(m.getEnd().getTotalElements());
+        }
+        default -> throw new IOException("an empty message in a snapshot");
+      }
+    }
+    throw new IOException("a snapshot without its end message");
+  }
+
+  private static Iterator<ExportStateResponse> messages(RunSnapshot snapshot, boolean withDigest) {
     OptimizerState state = snapshot.state();
     StateHeader.Builder header =
         StateHeader.newBuilder()
@@ -40,6 +84,9 @@ final class StateStreams {
             .setFormatVersion(FORMAT_VERSION)
             .addSlots(StateSlot.STATE_SLOT_Z)
             .addSlots(StateSlot.STATE_SLOT_X);
+    if (withDigest) {
+      header.setInitialValuesDigest(ByteString.copyFrom(snapshot.initialDigest()));
+    }
     boolean anyV = state.tensorStates().stream().anyMatch(t -> t.v() != null);
     boolean anyM = state.tensorStates().stream().anyMatch(t -> t.m() != null);
     if (anyV) {
@@ -92,6 +139,7 @@ final class StateStreams {
     private final RunSpec spec;
     private final Variant variant;
     private final Map<StateSlot, ChunkAssembler> slots = new EnumMap<>(StateSlot.class);
+    private byte[] digest = IMPORTED_DIGEST;
 
     Importer(StateHeader header) {
       if (header.getFormatVersion() != FORMAT_VERSION) {
@@ -172,8 +220,7 @@ final class StateStreams {
       }
       OptimizerState state =
           new OptimizerState(variant, SpecMapping.tensors(spec), groups, tensors, true);
-      return new RunSnapshot(
-          header.getRunId(), SpecMapping.config(spec), IMPORTED_DIGEST.clone(), state);
+      return new RunSnapshot(header.getRunId(), SpecMapping.config(spec), digest.clone(), state);
     }
 
     private static float[] slotOrNull(Map<StateSlot, float[][]> values, StateSlot slot, int t) {

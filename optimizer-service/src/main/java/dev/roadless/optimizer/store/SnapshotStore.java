@@ -1,19 +1,16 @@
 package dev.roadless.optimizer.store;
 
-import dev.roadless.optimizer.run.RunSnapshot;
-import dev.roadless.optimizer.server.SpecMapping;
-import dev.roadless.proto.optimizer.v1.RunSpec;
+import dev.roadless.optimizer.state.StateCodec;
+import dev.roadless.optimizer.state.StateReader;
+import dev.roadless.optimizer.state.StateWriter;
+import dev.roadless.proto.optimizer.v1.ExportStateResponse;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -21,26 +18,30 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import java.util.zip.CRC32C;
-import java.util.zip.CheckedInputStream;
-import java.util.zip.CheckedOutputStream;
 
 /**
  * One snapshot file per run, {@code <run_id>.snapshot}, replaced atomically: written to a temporary
  * file, fsynced, renamed over the old one, and the directory fsynced. A crash at any point leaves
  * either the old or the new snapshot, never half of one.
  *
- * <p>Layout (big-endian, as DataOutputStream writes): magic {@code RLSNAP01}, run id (UTF), RunSpec
- * (length + protobuf bytes), initial-values digest (length + bytes), the optimizer state in {@link
- * StateCodec}'s format, and a CRC32C of everything before it.
+ * <p>A snapshot is the run's state stream in {@link StateCodec}'s form (the header carries the run
+ * id, its spec and the initial-values digest), checksummed by its end message. The store streams
+ * messages in and out; mapping them to and from a run is the caller's {@link Decoder}.
  */
 public final class SnapshotStore {
   private static final Logger LOG = Logger.getLogger(SnapshotStore.class.getName());
-  private static final byte[] MAGIC = "RLSNAP01".getBytes(StandardCharsets.US_ASCII);
   private static final String SUFFIX = ".snapshot";
+  private static final int BUFFER = 1 << 20;
+
+  /** Turns one verified state stream into a value; throws if the stream or its content is bad. */
+  @FunctionalInterface
+  public interface Decoder<T> {
+    T decode(StateReader reader) throws IOException;
+  }
 
   private final Path dir;
 
@@ -52,28 +53,21 @@ public final class SnapshotStore {
     return dir;
   }
 
-  /** Writes a run's snapshot atomically. */
-  public void write(RunSnapshot snapshot) throws IOException {
-    Path target = dir.resolve(snapshot.id() + SUFFIX);
-    Path tmp = Files.createTempFile(dir, "." + snapshot.id() + ".", ".tmp");
+  /** Writes a run's snapshot atomically from its state messages (header, chunks, end). */
+  public void write(String runId, Iterator<ExportStateResponse> messages) throws IOException {
+    Path target = dir.resolve(runId + SUFFIX);
+    Path tmp = Files.createTempFile(dir, "." + runId + ".", ".tmp");
     try {
       try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-        OutputStream raw = Channels.newOutputStream(channel);
-        CheckedOutputStream checked =
-            new CheckedOutputStream(new BufferedOutputStream(raw, 1 << 20), new CRC32C());
-        DataOutputStream out = new DataOutputStream(checked);
-        out.write(MAGIC);
-        out.writeUTF(snapshot.id());
-        byte[] spec = SpecMapping.toProto(snapshot.config()).toByteArray();
-        out.writeInt(spec.length);
-        out.write(spec);
-        out.writeInt(snapshot.initialDigest().length);
-        out.write(snapshot.initialDigest());
-        StateCodec.write(snapshot.state(), out);
+        OutputStream out = new BufferedOutputStream(Channels.newOutputStream(channel), BUFFER);
+        StateWriter writer = StateCodec.writer(out);
+        while (messages.hasNext()) {
+          writer.write(messages.next());
+        }
+        if (!writer.ended()) {
+          throw new IOException("the state of run " + runId + " ended without its end message");
+        }
         out.flush();
-        long crc = checked.getChecksum().getValue();
-        new DataOutputStream(raw).writeLong(crc);
-        raw.flush();
         channel.force(true);
       }
       try {
@@ -88,33 +82,27 @@ public final class SnapshotStore {
     }
   }
 
-  /** Reads one snapshot, verifying its checksum; never returns a partial state. */
-  public static RunSnapshot read(Path file) throws IOException {
-    try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 20)) {
-      CheckedInputStream checked = new CheckedInputStream(raw, new CRC32C());
-      DataInputStream in = new DataInputStream(checked);
-      byte[] magic = in.readNBytes(MAGIC.length);
-      if (!java.util.Arrays.equals(magic, MAGIC)) {
-        throw new IOException(file + " is not a Roadless snapshot");
+  /**
+   * Reads one snapshot, verifying it (see {@link StateCodec}); never returns a partial state.
+   *
+   * @throws IOException if the file is truncated, corrupted or not a snapshot
+   */
+  public static <T> T read(Path file, Decoder<T> decoder) throws IOException {
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(file), BUFFER)) {
+      StateReader reader = StateCodec.reader(in, Files.size(file));
+      T value = decoder.decode(reader);
+      if (reader.next() != null || in.read() != -1) {
+        throw new IOException(file + ": data after the end of the snapshot");
       }
-      String id = in.readUTF();
-      RunSpec spec = RunSpec.parseFrom(readBlock(in, 64 << 20));
-      byte[] digest = readBlock(in, 1024);
-      var state = StateCodec.read(in);
-      long expected = checked.getChecksum().getValue();
-      long actual = new DataInputStream(raw).readLong();
-      if (expected != actual) {
-        throw new IOException(file + ": checksum mismatch, the snapshot is corrupt");
-      }
-      return new RunSnapshot(id, SpecMapping.config(spec), digest, state);
-    } catch (EOFException e) {
-      throw new IOException(file + " is truncated", e);
+      return value;
+    } catch (IOException e) {
+      throw new IOException(file + ": " + e.getMessage(), e);
     }
   }
 
   /** Every readable snapshot in the directory. Unreadable ones are logged and set aside. */
-  public List<RunSnapshot> readAll() throws IOException {
-    List<RunSnapshot> out = new ArrayList<>();
+  public <T> List<T> readAll(Decoder<T> decoder) throws IOException {
+    List<T> out = new ArrayList<>();
     try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
       for (Path file : files) {
         String name = file.getFileName().toString();
@@ -122,7 +110,7 @@ public final class SnapshotStore {
           Files.deleteIfExists(file); // a write that never finished
         } else if (name.endsWith(SUFFIX)) {
           try {
-            out.add(read(file));
+            out.add(read(file, decoder));
           } catch (IOException | RuntimeException e) {
             Path aside = file.resolveSibling(name + ".corrupt");
             LOG.log(Level.SEVERE, "cannot read snapshot " + file + "; moved to " + aside, e);
@@ -138,14 +126,6 @@ public final class SnapshotStore {
   public void delete(String runId) throws IOException {
     Files.deleteIfExists(dir.resolve(runId + SUFFIX));
     fsyncDirectory();
-  }
-
-  private static byte[] readBlock(DataInputStream in, int limit) throws IOException {
-    int n = in.readInt();
-    if (n < 0 || n > limit) {
-      throw new IOException("implausible block length " + n);
-    }
-    return in.readNBytes(n);
   }
 
   private void fsyncDirectory() throws IOException {

@@ -1,6 +1,6 @@
 /**
- * Snapshots of optimizer state: {@link dev.roadless.optimizer.store.StateCodec} writes and reads an
- * {@link dev.roadless.optimizer.core.OptimizerState} in a versioned, checksummed little-endian
- * binary format.
+ * Snapshots of optimizer state: {@link dev.roadless.optimizer.store.SnapshotStore} keeps one file
+ * per run, in the one state form of {@link dev.roadless.optimizer.state.StateCodec}, replaced
+ * atomically.
  */
 package dev.roadless.optimizer.store;

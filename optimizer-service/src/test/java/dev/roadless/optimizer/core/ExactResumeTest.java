@@ -3,7 +3,7 @@ package dev.roadless.optimizer.core;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.roadless.optimizer.store.StateCodec;
+import dev.roadless.optimizer.server.StateFiles;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,9 +42,9 @@ class ExactResumeTest {
       Hyperparameters changed = h.toBuilder().lr(h.lr() * 2).beta(0.6).build();
       straight.setHyperparameters("head", changed);
       first.setHyperparameters("head", changed);
-      byte[] bytes = StateCodec.encode(first.exportState());
+      byte[] bytes = StateFiles.encode(first.exportState());
       try (ScheduleFreeOptimizer resumed =
-          ScheduleFreeOptimizer.fromState(StateCodec.decode(bytes), 3)) {
+          ScheduleFreeOptimizer.fromState(StateFiles.decode(bytes), 3)) {
         assertEquals(N, resumed.stepCount());
         Problems.run(straight, a, M, 1 + M % 3);
         Problems.run(resumed, b, M, 1 + M % 3);
@@ -69,7 +69,7 @@ class ExactResumeTest {
     try (ScheduleFreeOptimizer a = Problems.build(Variant.SGD, hp, 1, 8);
         ScheduleFreeOptimizer b =
             ScheduleFreeOptimizer.fromState(
-                StateCodec.decode(StateCodec.encode(a.exportState())), 1)) {
+                StateFiles.decode(StateFiles.encode(a.exportState())), 1)) {
       Problems.run(a, new Random(1), 3, 1);
       Problems.run(b, new Random(1), 3, 1);
       assertTrue(Problems.differences(a.exportState(), b.exportState()).isEmpty());

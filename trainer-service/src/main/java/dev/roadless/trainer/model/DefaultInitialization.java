@@ -14,10 +14,10 @@ import java.util.SplittableRandom;
 final class DefaultInitialization {
   private DefaultInitialization() {}
 
-  static Map<String, float[]> draw(ModelSpec spec, List<TensorSpec> tensors, long seed) {
+  static Map<String, float[]> draw(ModelSpec spec, List<ModelTensor> tensors, long seed) {
     SplittableRandom random = new SplittableRandom(seed);
     Map<String, float[]> out = new LinkedHashMap<>();
-    for (TensorSpec t : tensors) {
+    for (ModelTensor t : tensors) {
       LayerSpec module = module(spec, t.name());
       float[] v = new float[t.size()];
       if (module instanceof LayerSpec.BatchNorm) {

@@ -73,7 +73,7 @@ public final class Model {
   }
 
   /** The trainable tensors in a fixed order (the order of gradients and of a run spec). */
-  public List<TensorSpec> trainableTensors() {
+  public List<ModelTensor> trainableTensors() {
     return bindings.stream().map(ParameterBinding::tensor).toList();
   }
 
@@ -81,13 +81,13 @@ public final class Model {
    * The BatchNorm buffers as PyTorch's state_dict names them: {@code <bn>.running_mean}, {@code
    * <bn>.running_var} ([C]) and {@code <bn>.num_batches_tracked} (scalar, int64).
    */
-  public List<TensorSpec> bufferTensors() {
-    List<TensorSpec> out = new ArrayList<>();
+  public List<ModelTensor> bufferTensors() {
+    List<ModelTensor> out = new ArrayList<>();
     for (BatchNormSite s : batchNorms) {
       int[] c = {s.spec().channels()};
-      out.add(new TensorSpec(s.spec().name() + ".running_mean", c));
-      out.add(new TensorSpec(s.spec().name() + ".running_var", c));
-      out.add(new TensorSpec(s.spec().name() + ".num_batches_tracked", new int[0]));
+      out.add(new ModelTensor(s.spec().name() + ".running_mean", c));
+      out.add(new ModelTensor(s.spec().name() + ".running_var", c));
+      out.add(new ModelTensor(s.spec().name() + ".num_batches_tracked", new int[0]));
     }
     return out;
   }

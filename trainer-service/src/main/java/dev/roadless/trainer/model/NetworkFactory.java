@@ -161,6 +161,6 @@ final class NetworkFactory {
 
   private static ParameterBinding bind(
       String name, int[] shape, int layer, String key, boolean transposed) {
-    return new ParameterBinding(new TensorSpec(name, shape), layer, key, transposed);
+    return new ParameterBinding(new ModelTensor(name, shape), layer, key, transposed);
   }
 }

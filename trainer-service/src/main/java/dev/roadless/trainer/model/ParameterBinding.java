@@ -8,7 +8,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * dense weight as {@code [in, out]} (PyTorch: {@code [out, in]}) and biases and BatchNorm vectors
  * as {@code [1, C]}; convolution weights share PyTorch's {@code [out, in, kh, kw]}.
  */
-record ParameterBinding(TensorSpec tensor, int layerIndex, String dl4jKey, boolean transposed) {
+record ParameterBinding(ModelTensor tensor, int layerIndex, String dl4jKey, boolean transposed) {
 
   /** The DL4J gradient/parameter map key, {@code "<layer>_<param>"}. */
   String gradientKey() {

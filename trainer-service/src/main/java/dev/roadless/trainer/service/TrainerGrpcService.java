@@ -1,14 +1,11 @@
 package dev.roadless.trainer.service;
 
-import com.google.protobuf.UnsafeByteOperations;
 import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.common.bn.BatchNormProtos;
 import dev.roadless.common.bn.BatchNormStatistics;
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.client.Parameters;
-import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
-import dev.roadless.proto.common.v1.TensorChunk;
-import dev.roadless.proto.common.v1.TensorDescriptor;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import dev.roadless.proto.trainer.v1.BatchNormLayerStatistics;
 import dev.roadless.proto.trainer.v1.ComputeBatchNormStatisticsRequest;
@@ -30,18 +27,16 @@ import dev.roadless.trainer.eval.Evaluation;
 import dev.roadless.trainer.eval.RecomputedStatistics;
 import dev.roadless.trainer.eval.StatisticsMode;
 import io.grpc.stub.StreamObserver;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /** Thin gRPC adapter over {@link Trainer}; failures are thrown and mapped in one interceptor. */
-public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
+final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
   private final Trainer trainer;
 
-  public TrainerGrpcService(Trainer trainer) {
+  TrainerGrpcService(Trainer trainer) {
     this.trainer = trainer;
   }
 
@@ -114,8 +109,13 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
             .setMode(request.getMode())
             .setBatches(batches)
             .setReplica(job.request().getReplica());
-    stats.statistics().forEach((layer, s) -> out.addLayers(layer(layer, s)));
-    stats.buffers().forEach((layer, b) -> addBuffers(out, layer, b));
+    Map<String, BatchNormBuffers> buffers = stats.buffers();
+    stats
+        .statistics()
+        .forEach(
+            (layer, s) ->
+                out.addLayers(
+                    BatchNormProtos.toProto(layer, s, buffers.get(layer).numBatchesTracked())));
     responses.onNext(out.build());
     responses.onCompleted();
   }
@@ -205,18 +205,6 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
     return w;
   }
 
-  private static BatchNormLayerStatistics layer(String name, BatchNormStatistics s) {
-    BatchNormLayerStatistics.Builder b =
-        BatchNormLayerStatistics.newBuilder().setLayer(name).setCount(s.count());
-    for (double m : s.mean()) {
-      b.addMean(m);
-    }
-    for (double m : s.m2()) {
-      b.addM2(m);
-    }
-    return b.build();
-  }
-
   private static BatchNormStatistics statistics(TrainingJob job, BatchNormLayerStatistics s) {
     if (!job.model().batchNormLayers().contains(s.getLayer())) {
       throw RoadlessException.of(
@@ -235,41 +223,6 @@ public final class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceI
           .with("tensor", s.getLayer())
           .build();
     }
-    return BatchNormStatistics.of(
-        s.getCount(),
-        s.getMeanList().stream().mapToDouble(Double::doubleValue).toArray(),
-        s.getM2List().stream().mapToDouble(Double::doubleValue).toArray());
-  }
-
-  private static void addBuffers(
-      ComputeBatchNormStatisticsResponse.Builder out, String layer, BatchNormBuffers b) {
-    addFloat(out, layer + ".running_mean", b.runningMean());
-    addFloat(out, layer + ".running_var", b.runningVar());
-    ByteBuffer count = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-    count.putLong(0, b.numBatchesTracked());
-    String name = layer + ".num_batches_tracked";
-    out.addBufferTensors(
-        TensorDescriptor.newBuilder().setName(name).setDtype(DataType.DATA_TYPE_INT64));
-    out.addBufferChunks(
-        TensorChunk.newBuilder()
-            .setName(name)
-            .setDtype(DataType.DATA_TYPE_INT64)
-            .setData(UnsafeByteOperations.unsafeWrap(count.array())));
-  }
-
-  private static void addFloat(
-      ComputeBatchNormStatisticsResponse.Builder out, String name, float[] values) {
-    ByteBuffer buf = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-    buf.asFloatBuffer().put(values);
-    out.addBufferTensors(
-        TensorDescriptor.newBuilder()
-            .setName(name)
-            .setDtype(DataType.DATA_TYPE_FLOAT32)
-            .addShape(values.length));
-    out.addBufferChunks(
-        TensorChunk.newBuilder()
-            .setName(name)
-            .setDtype(DataType.DATA_TYPE_FLOAT32)
-            .setData(UnsafeByteOperations.unsafeWrap(buf.array())));
+    return BatchNormProtos.fromProto(s);
   }
 }

@@ -12,7 +12,7 @@ import dev.roadless.trainer.data.IdxDataset;
 import dev.roadless.trainer.data.Mnist;
 import dev.roadless.trainer.model.Model;
 import dev.roadless.trainer.model.ModelSpec;
-import dev.roadless.trainer.model.TensorSpec;
+import dev.roadless.trainer.model.ModelTensor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -89,7 +89,7 @@ record TrainingJob(
   }
 
   /** The run replica 0 creates: one group "default" over every trainable tensor. */
-  static RunSpec runSpec(StartRequest r, List<TensorSpec> tensors) {
+  static RunSpec runSpec(StartRequest r, List<ModelTensor> tensors) {
     RunSpec.Builder spec =
         RunSpec.newBuilder()
             .setVariant(r.getVariant())
@@ -98,7 +98,7 @@ record TrainingJob(
             .setMaxStaleness(r.getMaxStaleness());
     ParameterGroup.Builder group =
         ParameterGroup.newBuilder().setName("default").setHyperparameters(r.getHyperparameters());
-    for (TensorSpec t : tensors) {
+    for (ModelTensor t : tensors) {
       TensorDescriptor.Builder d = TensorDescriptor.newBuilder().setName(t.name());
       for (int dim : t.shape()) {
         d.addShape(dim);
@@ -110,7 +110,7 @@ record TrainingJob(
   }
 
   List<String> tensorNames() {
-    return model.trainableTensors().stream().map(TensorSpec::name).toList();
+    return model.trainableTensors().stream().map(ModelTensor::name).toList();
   }
 
   private static IdxDataset load(DatasetSpec d, boolean train) {

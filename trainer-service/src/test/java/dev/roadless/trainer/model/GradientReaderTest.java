@@ -20,7 +20,7 @@ class GradientReaderTest {
       Gradient g = m.network().gradient();
       INDArray flat = m.network().getFlattenedGradients();
       float[] all = GradientReader.bulk(flat);
-      for (TensorSpec t : m.trainableTensors()) {
+      for (ModelTensor t : m.trainableTensors()) {
         ParameterBinding binding = binding(m, t.name());
         INDArray view = g.getGradientFor(binding.gradientKey());
         assertTrue(GradientReader.isFast(binding, view, flat), t.name());

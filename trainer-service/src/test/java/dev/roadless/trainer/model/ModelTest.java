@@ -70,7 +70,7 @@ class ModelTest {
     Batch b = Mnist.train().range(0, 16);
     GradientResult r = m.computeGradient(b.inputs(), b.labels(), b.size());
     assertEquals(
-        m.trainableTensors().stream().map(TensorSpec::name).toList(),
+        m.trainableTensors().stream().map(ModelTensor::name).toList(),
         List.copyOf(r.gradients().keySet()));
     assertEquals(16 * 10, r.logits().length);
     assertEquals(Model.crossEntropy(r.logits(), b.labels(), 16), r.loss());

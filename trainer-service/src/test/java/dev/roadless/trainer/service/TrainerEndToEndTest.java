@@ -3,8 +3,9 @@ package dev.roadless.trainer.service;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.roadless.common.bn.BatchNormProtos;
 import dev.roadless.common.bn.BatchNormStatistics;
-import dev.roadless.common.runtime.ServerInterceptors;
+import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.server.OptimizerServer;
@@ -27,7 +28,6 @@ import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.Server;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,22 +51,21 @@ class TrainerEndToEndTest {
             .build()
             .start();
     List<ManagedChannel> channels = new ArrayList<>();
-    List<Server> trainers = new ArrayList<>();
+    List<TrainerServer> trainers = new ArrayList<>();
     List<TrainerServiceGrpc.TrainerServiceBlockingStub> stubs = new ArrayList<>();
     try {
       for (int r = 0; r < 2; r++) {
         ManagedChannel toOptimizer = loopback(optimizer.port());
         channels.add(toOptimizer);
         Trainer trainer = new Trainer(new OptimizerClient(toOptimizer, ClientOptions.defaults()));
-        Server server =
-            Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
-                .addService(
-                    io.grpc.ServerInterceptors.intercept(
-                        new TrainerGrpcService(trainer), ServerInterceptors.exceptionMapper()))
-                .build()
+        TrainerServer server =
+            new TrainerServer(
+                    Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
+                    trainer,
+                    ServiceMetrics.newIsolated())
                 .start();
         trainers.add(server);
-        ManagedChannel toTrainer = loopback(server.getPort());
+        ManagedChannel toTrainer = loopback(server.port());
         channels.add(toTrainer);
         stubs.add(TrainerServiceGrpc.newBlockingStub(toTrainer));
       }
@@ -111,8 +110,8 @@ class TrainerEndToEndTest {
             stub.getStatus(GetStatusRequest.getDefaultInstance()).getStatus().getState());
       }
     } finally {
-      for (Server s : trainers) {
-        s.shutdownNow();
+      for (TrainerServer s : trainers) {
+        s.shutdown(1);
       }
       for (ManagedChannel c : channels) {
         c.shutdownNow();
@@ -143,26 +142,11 @@ class TrainerEndToEndTest {
     Map<String, BatchNormStatistics> merged = new LinkedHashMap<>();
     for (ComputeBatchNormStatisticsResponse part : parts) {
       for (BatchNormLayerStatistics l : part.getLayersList()) {
-        BatchNormStatistics s =
-            BatchNormStatistics.of(
-                l.getCount(),
-                l.getMeanList().stream().mapToDouble(Double::doubleValue).toArray(),
-                l.getM2List().stream().mapToDouble(Double::doubleValue).toArray());
-        merged.merge(l.getLayer(), s, BatchNormStatistics::merge);
+        merged.merge(l.getLayer(), BatchNormProtos.fromProto(l), BatchNormStatistics::merge);
       }
     }
     List<BatchNormLayerStatistics> out = new ArrayList<>();
-    merged.forEach(
-        (layer, s) -> {
-          var b = BatchNormLayerStatistics.newBuilder().setLayer(layer).setCount(s.count());
-          for (double m : s.mean()) {
-            b.addMean(m);
-          }
-          for (double m : s.m2()) {
-            b.addM2(m);
-          }
-          out.add(b.build());
-        });
+    merged.forEach((layer, s) -> out.add(BatchNormProtos.toProto(layer, s, 0)));
     return out;
   }
 

@@ -1,4 +1,4 @@
-package dev.roadless.optimizer.store;
+package dev.roadless.optimizer.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -18,7 +18,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-class StateCodecTest {
+/** A run's state through the one state codec, as snapshots store it: exact, and never half read. */
+class StateFilesTest {
 
   /** A small AdamW state with inner momentum (so every array kind is present) after 3 steps. */
   private static OptimizerState sampleState() {
@@ -53,7 +54,7 @@ class StateCodecTest {
   @Test
   void encodeDecode_roundTrip_restoresEveryBitAndScalar() throws IOException {
     OptimizerState s = sampleState();
-    OptimizerState back = StateCodec.decode(StateCodec.encode(s));
+    OptimizerState back = StateFiles.decode(StateFiles.encode(s));
     assertEquals(s.variant(), back.variant());
     assertEquals(s.tensors(), back.tensors());
     assertEquals(s.groups(), back.groups()); // record equality compares doubles bitwise
@@ -71,46 +72,51 @@ class StateCodecTest {
 
   @Test
   void read_streamWithTrailingData_leavesItUnread() throws IOException {
-    byte[] one = StateCodec.encode(sampleState());
+    byte[] one = StateFiles.encode(sampleState());
     byte[] two = Arrays.copyOf(one, one.length + 5);
     ByteArrayInputStream in = new ByteArrayInputStream(two);
-    StateCodec.read(in);
+    StateFiles.read(in);
     assertEquals(5, in.available());
-    assertThrows(IOException.class, () -> StateCodec.decode(two));
+    assertThrows(IOException.class, () -> StateFiles.decode(two));
   }
 
   @Test
   void decode_truncatedAnywhere_throwsIOException() {
-    byte[] full = StateCodec.encode(sampleState());
+    byte[] full = StateFiles.encode(sampleState());
     int[] cuts = {
       0, 3, 8, 15, 40, full.length / 3, full.length / 2, full.length - 5, full.length - 1
     };
     for (int cut : cuts) {
       byte[] part = Arrays.copyOf(full, cut);
-      IOException e = assertThrows(IOException.class, () -> StateCodec.decode(part), "cut " + cut);
+      IOException e = assertThrows(IOException.class, () -> StateFiles.decode(part), "cut " + cut);
       assertTrue(e.getMessage().contains("truncated"), e.getMessage());
     }
   }
 
   @Test
   void decode_singleBitFlippedAnywhere_throwsIOException() {
-    byte[] full = StateCodec.encode(sampleState());
+    byte[] full = StateFiles.encode(sampleState());
     int[] positions = {0, 9, 13, 20, 100, 300, full.length / 2, full.length - 10, full.length - 1};
     for (int pos : positions) {
       for (int bit : new int[] {0, 7}) {
         byte[] bad = full.clone();
         bad[pos] ^= (byte) (1 << bit);
         assertThrows(
-            IOException.class, () -> StateCodec.decode(bad), "byte " + pos + " bit " + bit);
+            IOException.class, () -> StateFiles.decode(bad), "byte " + pos + " bit " + bit);
       }
     }
   }
 
   @Test
   void decode_otherVersion_throwsIOExceptionNamingVersion() {
-    byte[] bad = StateCodec.encode(sampleState());
-    bad[8] = 2;
-    IOException e = assertThrows(IOException.class, () -> StateCodec.decode(bad));
+    byte[] bad =
+        StateFiles.encode(
+            sampleState(),
+            m ->
+                m.hasHeader()
+                    ? m.toBuilder().setHeader(m.getHeader().toBuilder().setFormatVersion(2)).build()
+                    : m);
+    IOException e = assertThrows(IOException.class, () -> StateFiles.decode(bad));
     assertTrue(e.getMessage().contains("version 2"), e.getMessage());
   }
 

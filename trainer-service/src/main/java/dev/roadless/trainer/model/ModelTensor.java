@@ -6,8 +6,8 @@ import java.util.Arrays;
  * A named tensor of a model in PyTorch's layout: {@code fc1.weight} is {@code [out, in]}, {@code
  * conv1.weight} {@code [out, in, kh, kw]}; data is row-major float32. An empty shape is a scalar.
  */
-public record TensorSpec(String name, int[] shape) {
-  public TensorSpec {
+public record ModelTensor(String name, int[] shape) {
+  public ModelTensor {
     shape = shape.clone();
   }
 
@@ -23,7 +23,7 @@ public record TensorSpec(String name, int[] shape) {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof TensorSpec t && t.name.equals(name) && Arrays.equals(t.shape, shape);
+    return o instanceof ModelTensor t && t.name.equals(name) && Arrays.equals(t.shape, shape);
   }
 
   @Override
