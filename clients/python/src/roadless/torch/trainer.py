@@ -22,7 +22,6 @@ from google.rpc import error_details_pb2, status_pb2
 
 from roadless import errors
 from roadless.client import EVAL
-from roadless.common.v1 import tensor_pb2
 from roadless.trainer.v1 import trainer_service_pb2 as tpb
 from roadless.trainer.v1 import trainer_service_pb2_grpc as tpb_grpc
 
@@ -143,16 +142,8 @@ class TrainerControl(tpb_grpc.TrainerServiceServicer):
             else:
                 mean = m.running_mean.double().numpy()
                 m2 = m.running_var.double().numpy() * (count - 1)
-            answer.layers.add(layer=n, count=count, mean=mean.tolist(), m2=m2.tolist())
-            for suffix, t in (("running_mean", m.running_mean), ("running_var", m.running_var),
-                              ("num_batches_tracked", m.num_batches_tracked)):
-                dtype = (tensor_pb2.DATA_TYPE_INT64 if t.dtype == torch.int64
-                         else tensor_pb2.DATA_TYPE_FLOAT32)
-                name = "%s.%s" % (n, suffix)
-                answer.buffer_tensors.add(name=name, dtype=dtype, shape=list(t.shape))
-                data = t.detach().numpy().astype("<i8" if dtype == tensor_pb2.DATA_TYPE_INT64
-                                                  else "<f4").tobytes()
-                answer.buffer_chunks.add(name=name, element_offset=0, dtype=dtype, data=data)
+            answer.layers.add(layer=n, count=count, mean=mean.tolist(), m2=m2.tolist(),
+                              num_batches_tracked=int(m.num_batches_tracked))
         return answer
 
     @_refusals
