@@ -9,13 +9,18 @@ import dev.roadless.proto.optimizer.v1.ParameterGroup;
 import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.optimizer.v1.StepMode;
 import io.grpc.ManagedChannel;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Runs one {@link Scenario}: creates its runs, starts the replicas (ramped), the readers and a
@@ -37,11 +42,20 @@ final class LoadTest {
       double measuredSeconds,
       Measurements measurements,
       List<RunState> runs,
-      ServerFigures server) {}
+      ServerFigures server,
+      String loadBefore,
+      String loadAfter) {}
 
   private LoadTest() {}
 
+  /**
+   * The SDK logs every broken Train stream at INFO; a refused (injected) push breaks one, so a load
+   * test would print thousands of such lines. Warnings still show.
+   */
+  private static final Logger SDK_LOG = Logger.getLogger("dev.roadless.optimizer.client");
+
   static Result run(Scenario sc, PrintStream progress) throws Exception {
+    SDK_LOG.setLevel(Level.WARNING);
     Measurements m = new Measurements();
     List<ManagedChannel> channels = new ArrayList<>();
     int channelCount =
@@ -64,6 +78,7 @@ final class LoadTest {
     try {
       List<RunState> runs = createRuns(sc, clients.get(channelCount), m);
       PrometheusText before = scrape(sc, progress);
+      String loadBefore = loadAverage();
       Instant startedAt = Instant.now();
       long start = System.nanoTime();
       long deadline = start + sc.duration().toNanos();
@@ -111,7 +126,16 @@ final class LoadTest {
               ? ServerFigures.unavailable(
                   sc.metricsUrl().isEmpty() ? "metrics-url is off" : "scrape failed")
               : ServerFigures.between(before, after, ids);
-      return new Result(sc, startedAt, elapsed, ticker.measuredSeconds(), m, runs, server);
+      return new Result(
+          sc,
+          startedAt,
+          elapsed,
+          ticker.measuredSeconds(),
+          m,
+          runs,
+          server,
+          loadBefore,
+          loadAverage());
     } finally {
       for (ManagedChannel ch : channels) {
         ch.shutdownNow();
@@ -131,6 +155,10 @@ final class LoadTest {
               .setVariant(OptimizerVariant.OPTIMIZER_VARIANT_ADAMW)
               .setReplicas(sc.replicasPerRun())
               .setMode(sc.sync() ? StepMode.STEP_MODE_SYNC : StepMode.STEP_MODE_ASYNC);
+      if (!sc.sync()) {
+        // Every replica of an ASYNC run may push once between two of another's pushes.
+        spec.setMaxStaleness(sc.replicasPerRun());
+      }
       ParameterGroup.Builder group = ParameterGroup.newBuilder().setName("all");
       for (int t = 0; t < run.names.size(); t++) {
         spec.addTensors(
@@ -159,6 +187,16 @@ final class LoadTest {
     } catch (Exception e) {
       progress.println("loadtest: cannot read " + sc.metricsUrl() + ": " + e);
       return null;
+    }
+  }
+
+  /** This machine's 1, 5 and 15 minute load averages, or "" where /proc has none. */
+  private static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      return "";
     }
   }
 

@@ -87,6 +87,12 @@ public final class LoadTestMain {
     } else {
       out.println("  server: no figures (" + s.error() + ")");
     }
+    out.println(
+        "  load average (1, 5, 15 min): "
+            + r.loadBefore()
+            + " before, "
+            + r.loadAfter()
+            + " after");
     for (Verdict.Check c : verdict.checks()) {
       out.printf(
           Locale.ROOT, "  %s %s: %.4g%n", c.met() ? "met   " : "MISSED", c.what(), c.actual());

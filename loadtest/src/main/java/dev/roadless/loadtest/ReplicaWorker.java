@@ -107,6 +107,11 @@ final class ReplicaWorker implements Runnable {
           if (!inject && e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED) {
             return; // the other replicas of a SYNC step are gone; waiting again will not help
           }
+          if ("STEP_STALE".equals(ErrorReasons.of(e))) {
+            // ASYNC: the run moved on too far while this gradient was made; start from its y.
+            y = session.current();
+            break;
+          }
           // The same step again, with a finite gradient: a refused push changed nothing.
           inject = false;
           t0 = System.nanoTime();

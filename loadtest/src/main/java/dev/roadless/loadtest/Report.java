@@ -59,6 +59,9 @@ final class Report {
                     Map.of("rpc", k.rpc(), "status", k.code(), "reason", k.reason(), "count", n)));
     root.put("errors", errors);
     root.put("server", server(r.server(), r.elapsedSeconds()));
+    root.put(
+        "client",
+        Map.of("load_average_before", r.loadBefore(), "load_average_after", r.loadAfter()));
     List<Object> checks = new ArrayList<>();
     for (Verdict.Check c : verdict.checks()) {
       Map<String, Object> one = new LinkedHashMap<>();
