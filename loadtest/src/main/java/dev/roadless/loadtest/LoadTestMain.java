@@ -44,6 +44,9 @@ public final class LoadTestMain {
     Files.writeString(
         dir.resolve("report.html"), Html.page(result, verdict, tree), StandardCharsets.UTF_8);
     summary(result, verdict, dir, out);
+    if (sc.reportStdout()) {
+      out.print(Json.write(tree));
+    }
     return verdict.passed() ? PASSED : CHECK_MISSED;
   }
 

@@ -31,6 +31,7 @@ import java.util.Map;
  * @param maxErrorRate largest failed fraction of all calls before the test fails
  * @param objectives latency objectives, e.g. {@code step:p99<=250ms,Train:p50<=80ms}
  * @param minThroughput least steps per second (all runs together) before the test fails
+ * @param reportStdout whether report.json is also printed to stdout (for a pod's log)
  */
 public record Scenario(
     String target,
@@ -53,7 +54,8 @@ public record Scenario(
     String out,
     double maxErrorRate,
     List<Objective> objectives,
-    double minThroughput) {
+    double minThroughput,
+    boolean reportStdout) {
 
   /** How gradients and parameters travel. */
   public enum Transport {
@@ -90,7 +92,8 @@ public record Scenario(
           Settings.Key.text("out", "loadtest-out", "directory for report.json and report.html"),
           Settings.Key.text("max-error-rate", "1", "fail when more calls than this fraction fail"),
           Settings.Key.text("objectives", "", "e.g. step:p99<=250ms,Train:p50<=80ms"),
-          Settings.Key.text("min-throughput", "0", "fail below this many steps/s (all runs)"));
+          Settings.Key.text("min-throughput", "0", "fail below this many steps/s (all runs)"),
+          Settings.Key.text("report-stdout", "false", "also print report.json to stdout"));
 
   /** Parses flags over environment variables; IllegalArgumentException names a bad key. */
   public static Scenario parse(String[] args, Map<String, String> env) {
@@ -136,7 +139,8 @@ public record Scenario(
         s.text("out"),
         fraction(s, "max-error-rate", 1),
         Objective.parseAll(s.text("objectives")),
-        fraction(s, "min-throughput", Double.MAX_VALUE));
+        fraction(s, "min-throughput", Double.MAX_VALUE),
+        bool(s, "report-stdout"));
   }
 
   int replicasPerRun() {
@@ -176,6 +180,14 @@ public record Scenario(
       throw new IllegalArgumentException(key + " must be in [0, " + max + "], got " + v);
     }
     return v;
+  }
+
+  private static boolean bool(Settings s, String key) {
+    String v = s.text(key).trim().toLowerCase(Locale.ROOT);
+    if (!v.equals("true") && !v.equals("false")) {
+      throw new IllegalArgumentException(key + " must be true or false, got '" + v + "'");
+    }
+    return v.equals("true");
   }
 
   private static Duration duration(Settings s, String key) {
