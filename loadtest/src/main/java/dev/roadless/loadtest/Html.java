@@ -11,7 +11,9 @@ import java.util.Map;
  * script, no stylesheet or font from elsewhere).
  */
 final class Html {
-  private static final String[] COLORS = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"};
+  private static final String[] COLORS = {
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"
+  };
 
   private Html() {}
 
@@ -82,7 +84,9 @@ final class Html {
     h.append("</table>\n<h2>Server (from its /metrics, after minus before)</h2>\n<table>\n");
     @SuppressWarnings("unchecked")
     Map<String, Object> server = (Map<String, Object>) tree.get("server");
-    server.forEach((k, v) -> h.append(row(escape(k), escape(String.valueOf(v)))));
+    server.forEach(
+        (k, v) ->
+            h.append(row(escape(k), escape(v instanceof Double d ? num(d) : String.valueOf(v)))));
     h.append(
             "</table>\n<p>Latencies are HdrHistogram percentiles (3 significant digits). In the open loop")
         .append(
@@ -111,7 +115,9 @@ final class Html {
         x[i] = p.atSeconds();
         p50[i] = p.count() == 0 ? Double.NaN : p.p50Ms();
         p99[i] = p.count() == 0 ? Double.NaN : p.p99Ms();
-        perSecond[i] = p.atSeconds() > last ? p.count() / (p.atSeconds() - last) : 0;
+        // The last interval may be a sliver of a second; its rate would be noise.
+        perSecond[i] =
+            p.atSeconds() - last >= 0.5 ? p.count() / (p.atSeconds() - last) : Double.NaN;
         last = p.atSeconds();
       }
       if (name.equals(Measurements.STEP) || name.equals(Measurements.TRAIN)) {
