@@ -2,7 +2,6 @@ package dev.roadless.loadtest;
 
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.proto.optimizer.v1.Sequence;
-import io.grpc.StatusRuntimeException;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -57,7 +56,7 @@ final class ReadLoop implements Runnable {
           client.status(runId);
         }
         measurements.success(rpc, System.nanoTime() - intended);
-      } catch (StatusRuntimeException e) {
+      } catch (RuntimeException e) {
         measurements.failure(rpc, e);
       }
     }

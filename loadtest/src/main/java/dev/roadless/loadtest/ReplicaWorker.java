@@ -5,7 +5,6 @@ import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
 import dev.roadless.proto.common.v1.DataType;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -58,7 +57,7 @@ final class ReplicaWorker implements Runnable {
       Parameters y = session.current();
       run.started(y.step(), scenario.steps());
       train(session, y);
-    } catch (StatusRuntimeException e) {
+    } catch (RuntimeException e) { // y could not be read (at the start, or after a stale push)
       measurements.failure(Measurements.GET_PARAMETERS, e);
     }
   }
@@ -97,14 +96,14 @@ final class ReplicaWorker implements Runnable {
           y = next;
           failuresInARow = 0;
           break;
-        } catch (StatusRuntimeException e) {
+        } catch (RuntimeException e) { // a status, or the SDK's open circuit after its retries
           measurements.failure(Measurements.TRAIN, e);
           if (!inject && ++failuresInARow >= MAX_FAILURES_IN_A_ROW) {
             System.err.println(
                 "loadtest: replica " + replica + " of " + run.runId + " gives up: " + e);
             return;
           }
-          if (!inject && e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED) {
+          if (!inject && Status.fromThrowable(e).getCode() == Status.Code.DEADLINE_EXCEEDED) {
             return; // the other replicas of a SYNC step are gone; waiting again will not help
           }
           if ("STEP_STALE".equals(ErrorReasons.of(e))) {
