@@ -11,6 +11,7 @@ import dev.roadless.proto.optimizer.v1.StepMode;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,7 +45,8 @@ final class LoadTest {
       List<RunState> runs,
       ServerFigures server,
       String loadBefore,
-      String loadAfter) {}
+      String loadAfter,
+      double cpuSeconds) {}
 
   private LoadTest() {}
 
@@ -79,6 +81,7 @@ final class LoadTest {
       List<RunState> runs = createRuns(sc, clients.get(channelCount), m);
       PrometheusText before = scrape(sc, progress);
       String loadBefore = loadAverage();
+      long cpuBefore = processCpuNanos();
       Instant startedAt = Instant.now();
       long start = System.nanoTime();
       long deadline = start + sc.duration().toNanos();
@@ -135,7 +138,8 @@ final class LoadTest {
           runs,
           server,
           loadBefore,
-          loadAverage());
+          loadAverage(),
+          (processCpuNanos() - cpuBefore) / 1e9);
     } finally {
       for (ManagedChannel ch : channels) {
         ch.shutdownNow();
@@ -188,6 +192,15 @@ final class LoadTest {
       progress.println("loadtest: cannot read " + sc.metricsUrl() + ": " + e);
       return null;
     }
+  }
+
+  /** This tool's own CPU time: on one machine with the server, the two share the cores. */
+  private static long processCpuNanos() {
+    if (ManagementFactory.getOperatingSystemMXBean()
+        instanceof com.sun.management.OperatingSystemMXBean os) {
+      return os.getProcessCpuTime();
+    }
+    return 0;
   }
 
   /** This machine's 1, 5 and 15 minute load averages, or "" where /proc has none. */

@@ -90,6 +90,7 @@ public final class LoadTestMain {
     } else {
       out.println("  server: no figures (" + s.error() + ")");
     }
+    out.printf(Locale.ROOT, "  this tool: %.1f CPU s%n", r.cpuSeconds());
     out.println(
         "  load average (1, 5, 15 min): "
             + r.loadBefore()

@@ -61,7 +61,13 @@ final class Report {
     root.put("server", server(r.server(), r.elapsedSeconds()));
     root.put(
         "client",
-        Map.of("load_average_before", r.loadBefore(), "load_average_after", r.loadAfter()));
+        Map.of(
+            "load_average_before",
+            r.loadBefore(),
+            "load_average_after",
+            r.loadAfter(),
+            "cpu_seconds",
+            r.cpuSeconds()));
     List<Object> checks = new ArrayList<>();
     for (Verdict.Check c : verdict.checks()) {
       Map<String, Object> one = new LinkedHashMap<>();
