@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# optimizer-service image. Build from the repository root (the context is the whole reactor):
+# optimizer-service image (also carries roadless-loadtest). Build from the repository root (the context is the whole reactor):
 #   docker build -f deploy/docker/optimizer-service.Dockerfile -t roadless/optimizer-service:0.1.0 .
 # Base images are pinned by tag and digest (deploy/README.md says where the digests come from).
 ARG BUILD_IMAGE=eclipse-temurin:17.0.15_6-jdk-jammy@sha256:d9c5400568038464d7d6cf5e6326351845becc7ac565823ebf9ab8bcffb85e74
@@ -10,8 +10,9 @@ WORKDIR /src
 COPY . .
 # The Maven cache mount keeps dependency downloads across builds without a layer per POM.
 RUN --mount=type=cache,target=/root/.m2 \
-    ./mvnw -B -q -pl optimizer-service -am -DskipTests package \
- && cp optimizer-service/target/optimizer-service-all.jar /optimizer-service-all.jar
+    ./mvnw -B -q -pl optimizer-service,loadtest -am -DskipTests package \
+ && cp optimizer-service/target/optimizer-service-all.jar /optimizer-service-all.jar \
+ && cp loadtest/target/roadless-loadtest.jar /roadless-loadtest.jar
 
 FROM ${RUNTIME_IMAGE}
 RUN groupadd --system --gid 10001 roadless \
@@ -20,6 +21,9 @@ RUN groupadd --system --gid 10001 roadless \
 WORKDIR /app
 # Owned by root and read-only: the service cannot change its own code.
 COPY --from=build --chmod=0444 /optimizer-service-all.jar /app/optimizer-service-all.jar
+# The load-test tool travels with the server it tests: the loadtest Job runs this image with
+# `java -jar /app/roadless-loadtest.jar` (deploy/k8s/components/loadtest).
+COPY --from=build --chmod=0444 /roadless-loadtest.jar /app/roadless-loadtest.jar
 USER 10001:10001
 # gRPC (health, reflection, roadless.optimizer.v1) and Prometheus /metrics.
 EXPOSE 50051 9464

@@ -19,8 +19,8 @@ import org.junit.jupiter.params.provider.FieldSource;
 
 /**
  * Ingress is denied by default; the optimizer's gRPC port admits exactly the trainer and checkpoint
- * pods (and the load test where it is deployed), its metrics port only the monitoring namespace.
- * The policies are evaluated as the API defines them, for matchLabels selectors.
+ * pods (and the load test where it is deployed), its metrics port the monitoring namespace (and the
+ * load test). The policies are evaluated as the API defines them, for matchLabels selectors.
  */
 class NetworkPolicyTest {
   private static final int OPTIMIZER_GRPC = 50051;
@@ -58,20 +58,27 @@ class NetworkPolicyTest {
 
   @ParameterizedTest
   @FieldSource("dev.roadless.deploy.Overlay#NAMES")
-  void optimizerMetricsPort_admitsOnlyTheMonitoringNamespace(String name) {
+  void optimizerMetricsPort_admitsTheMonitoringNamespaceAndOnlyTheLoadTest(String name) {
     Overlay overlay = Overlay.named(name);
     var rules = rulesFor(overlay, optimizerLabels(overlay), METRICS);
     assertFalse(rules.isEmpty(), name + ": nothing may scrape the optimizer");
+    boolean monitoring = false;
     for (V1NetworkPolicyIngressRule rule : rules) {
       for (V1NetworkPolicyPeer peer : rule.getFrom()) {
-        assertNull(peer.getPodSelector(), name + ": metrics from pods " + peer);
+        if (peer.getNamespaceSelector() == null) {
+          continue; // pods of this namespace: checked below
+        }
         assertEquals(
             Map.of("kubernetes.io/metadata.name", "monitoring"),
             peer.getNamespaceSelector().getMatchLabels(),
             name);
+        monitoring = true;
       }
     }
-    assertTrue(admittedWorkloads(overlay, METRICS).isEmpty(), name + ": no pod scrapes metrics");
+    assertTrue(monitoring, name + ": the monitoring namespace cannot scrape the optimizer");
+    // The load test reads the server's /metrics before and after; no other pod may.
+    Set<String> expected = name.equals("loadtest") ? Set.of("Job/optimizer-loadtest") : Set.of();
+    assertEquals(expected, admittedWorkloads(overlay, METRICS), name);
   }
 
   /** Workloads in the namespace whose pods some policy admits to the optimizer's port. */

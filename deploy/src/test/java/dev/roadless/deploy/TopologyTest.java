@@ -97,7 +97,7 @@ class TopologyTest {
   }
 
   @Test
-  void loadtest_runsTheDeployedOptimizerImageWithItsConfig() {
+  void loadtest_runsTheToolInTheDeployedOptimizerImageWithItsConfig() {
     Overlay overlay = Overlay.named("loadtest");
     var job = overlay.one(V1Job.class, "optimizer-loadtest").getSpec();
     V1Container loadtest = job.getTemplate().getSpec().getContainers().get(0);
@@ -116,16 +116,15 @@ class TopologyTest {
             "java",
             "-XX:MaxRAMPercentage=75",
             "-XX:+ExitOnOutOfMemoryError",
-            "-cp",
-            "/app/optimizer-service-all.jar",
-            "dev.roadless.optimizer.bench.LoadTest"),
+            "-jar",
+            "/app/roadless-loadtest.jar"),
         loadtest.getCommand());
     var env = overlay.environment(loadtest);
-    for (String key :
-        List.of(
-            "ROADLESS_LOADTEST_REPLICAS", "ROADLESS_LOADTEST_PARAMS", "ROADLESS_LOADTEST_STEPS")) {
+    for (String key : List.of("ROADLESS_REPLICAS", "ROADLESS_PARAMS", "ROADLESS_RUNS")) {
       assertTrue(Integer.parseInt(env.get(key)) > 0, key);
     }
+    assertTrue(env.get("ROADLESS_METRICS_URL").startsWith("http://optimizer-0.optimizer:"));
+    assertTrue(env.containsKey("ROADLESS_DURATION") && env.containsKey("ROADLESS_OBJECTIVES"));
     assertEquals(0, job.getBackoffLimit(), "a benchmark is not retried");
   }
 }

@@ -10,6 +10,7 @@ import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.wire.CompositeCumulation;
 import io.grpc.ServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.logging.Logger;
 
@@ -38,6 +39,8 @@ public final class OptimizerServerMain {
     ServiceRuntime runtime = new ServiceRuntime("optimizer-service", LOG);
     ServerConfig config = runtime.config(() -> ServerConfig.from(args, System.getenv()));
     Metrics metrics = new Metrics(PrometheusRegistry.defaultRegistry);
+    // Process CPU seconds, resident memory, heap and GC: how a load test sees the server's cost.
+    JvmMetrics.builder().register(PrometheusRegistry.defaultRegistry);
     runtime.metrics(config.metricsPort());
     ServerBuilder<?> builder =
         CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))

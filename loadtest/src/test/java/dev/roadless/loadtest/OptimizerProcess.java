@@ -1,0 +1,113 @@
+package dev.roadless.loadtest;
+
+import dev.roadless.optimizer.OptimizerServerMain;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** A real optimizer server in its own JVM on loopback, with its /metrics on a port of its own. */
+final class OptimizerProcess implements AutoCloseable {
+  private final Process process;
+  private final Path log;
+  final int port;
+  final int metricsPort;
+
+  private OptimizerProcess(Process process, Path log, int port, int metricsPort) {
+    this.process = process;
+    this.log = log;
+    this.port = port;
+    this.metricsPort = metricsPort;
+  }
+
+  static OptimizerProcess start(Path work) throws Exception {
+    int metricsPort;
+    try (ServerSocket s = new ServerSocket(0)) {
+      metricsPort = s.getLocalPort();
+    }
+    Path portFile = work.resolve("port.txt");
+    Path log = work.resolve("server.log");
+    List<String> cmd =
+        List.of(
+            Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+            "-Xmx512m",
+            "-cp",
+            System.getProperty("java.class.path"),
+            OptimizerServerMain.class.getName(),
+            "--port=0",
+            "--port-file=" + portFile,
+            "--metrics-port=" + metricsPort,
+            "--threads=1",
+            "--drain-seconds=2",
+            "--shared-memory-dir=");
+    Process p =
+        new ProcessBuilder(cmd)
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+            .start();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!Files.exists(portFile) || Files.readString(portFile).isBlank()) {
+      if (!p.isAlive() || System.nanoTime() > deadline) {
+        p.destroyForcibly();
+        throw new IllegalStateException("server did not start:\n" + Files.readString(log));
+      }
+      Thread.sleep(20); // polling a file another process writes; there is nothing to latch on
+    }
+    return new OptimizerProcess(
+        p, log, Integer.parseInt(Files.readString(portFile).trim()), metricsPort);
+  }
+
+  String target() {
+    return "127.0.0.1:" + port;
+  }
+
+  String metricsUrl() {
+    return "http://127.0.0.1:" + metricsPort + "/metrics";
+  }
+
+  /**
+   * One counter sample of the server's /metrics, read with a regular expression of its own (not the
+   * tool's parser, which the tests check against it); 0 when the series does not exist yet.
+   */
+  double counter(String name, String label, String value) throws Exception {
+    String body =
+        HttpClient.newHttpClient()
+            .send(
+                HttpRequest.newBuilder(URI.create(metricsUrl())).build(),
+                HttpResponse.BodyHandlers.ofString())
+            .body();
+    Matcher m =
+        Pattern.compile(
+                "(?m)^"
+                    + Pattern.quote(name)
+                    + "\\{[^}]*"
+                    + Pattern.quote(label + "=\"" + value + "\"")
+                    + "[^}]*\\}\\s+(\\S+)")
+            .matcher(body);
+    double total = 0;
+    while (m.find()) {
+      total += Double.parseDouble(m.group(1));
+    }
+    return total;
+  }
+
+  String log() throws IOException {
+    return Files.readString(log);
+  }
+
+  @Override
+  public void close() throws Exception {
+    process.destroy();
+    if (!process.waitFor(30, TimeUnit.SECONDS)) {
+      process.destroyForcibly();
+    }
+  }
+}
