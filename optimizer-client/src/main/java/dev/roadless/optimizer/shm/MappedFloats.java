@@ -77,31 +77,12 @@ public final class MappedFloats {
   }
 
   /**
-   * As {@link #scan}, over the same elements of two regions of the same length (so the same
-   * windows): {@code piece} sees both windows at once.
-   */
-  public static boolean scanPair(
-      MappedFloats a, MappedFloats b, long from, int len, int off, BytePairPiece piece) {
-    if (a.length != b.length) {
-      throw new IllegalArgumentException("regions of " + a.length + " and " + b.length);
-    }
-    return a.pieces(
-        from, len, off, (w, at, o, n) -> piece.run(a.bytes[w], b.bytes[w], at * 4, o, n));
-  }
-
-  /**
    * {@code n} elements at byte {@code byteAt} of {@code window} (little-endian float32), which
    * belong at array index {@code off}.
    */
   @FunctionalInterface
   public interface BytePiece {
     boolean run(ByteBuffer window, int byteAt, int off, int n);
-  }
-
-  /** As {@link BytePiece}, the same elements in two windows. */
-  @FunctionalInterface
-  public interface BytePairPiece {
-    boolean run(ByteBuffer a, ByteBuffer b, int byteAt, int off, int n);
   }
 
   /**
