@@ -101,9 +101,14 @@ export class OptimizerClient extends Base {
     return ((await this.call("ListRuns", {})) as Any).run_ids;
   }
 
-  /** Changes a group's hyperparameters from the next step on; returns the group's status. */
-  async updateHyperparameters(runId: string, group: string, hyperparameters: object, expectedStep = 0): Promise<Any> {
-    const r: Any = await this.call("UpdateHyperparameters", { run_id: runId, group, hyperparameters, expected_step: expectedStep });
+  /**
+   * Changes a group's hyperparameters from the next step on; returns the group's status. With
+   * expectedStep (also 0) the change applies only while the run is at that step (retry-safe).
+   */
+  async updateHyperparameters(runId: string, group: string, hyperparameters: object, expectedStep?: number): Promise<Any> {
+    const request: Any = { run_id: runId, group, hyperparameters };
+    if (expectedStep !== undefined) request.expected_step = expectedStep;
+    const r: Any = await this.call("UpdateHyperparameters", request);
     return r.group;
   }
 

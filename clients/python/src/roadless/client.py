@@ -109,10 +109,13 @@ class OptimizerClient:
     def delete_run(self, run_id):
         return self._unary(self.stub.DeleteRun, pb.DeleteRunRequest(run_id=run_id)).deleted
 
-    def update_hyperparameters(self, run_id, group, hyperparameters, expected_step=0):
+    def update_hyperparameters(self, run_id, group, hyperparameters, expected_step=None):
+        """Changes a group's hyperparameters; with ``expected_step`` (also 0) only at that step."""
         request = pb.UpdateHyperparametersRequest(
-            run_id=run_id, group=group, hyperparameters=hyperparameters, expected_step=expected_step
+            run_id=run_id, group=group, hyperparameters=hyperparameters
         )
+        if expected_step is not None:
+            request.expected_step = expected_step
         return self._unary(self.stub.UpdateHyperparameters, request).group
 
     def attach_shared_memory(self, run_id, replica, proof=b""):

@@ -379,12 +379,12 @@ public final class Run {
    * Changes a group's hyperparameters from the next step on: {@code change} gets the current values
    * and returns the new ones (it may throw a {@link RoadlessException} of its own).
    *
-   * @param expectedStep when positive, the step the caller expects the run to be at
+   * @param expectedStep when not negative, the step the caller expects the run to be at
    */
   public void updateHyperparameters(
       String group, UnaryOperator<Hyperparameters> change, long expectedStep) {
     synchronized (lock) {
-      if (expectedStep > 0 && expectedStep != step) {
+      if (expectedStep >= 0 && expectedStep != step) {
         throw Refusals.stepMismatch(id, expectedStep, step);
       }
       HyperparameterChange.apply(id, optimizer, group, change);

@@ -204,7 +204,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
         current ->
             HyperparameterMapping.resolve(
                 variant, current, request.getHyperparameters(), request.getGroup()),
-        request.getExpectedStep());
+        request.hasExpectedStep() ? request.getExpectedStep() : -1);
     responses.onNext(
         UpdateHyperparametersResponse.newBuilder()
             .setGroup(ProtoMapping.group(run, request.getGroup()))
