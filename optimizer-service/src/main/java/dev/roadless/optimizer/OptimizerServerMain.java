@@ -45,7 +45,8 @@ public final class OptimizerServerMain {
     ServerBuilder<?> builder =
         CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
             .flowControlWindow(config.flowControlWindow())
-            .maxInboundMessageSize(config.maxMessageBytes());
+            .maxInboundMessageSize(config.maxMessageBytes())
+            .maxConcurrentCallsPerConnection(config.maxStreamsPerConnection());
     OptimizerServer server =
         OptimizerServer.builder(builder)
             .threads(config.threads())
@@ -54,6 +55,10 @@ public final class OptimizerServerMain {
             .metrics(metrics)
             .snapshotEvery(config.snapshotEverySteps(), config.snapshotEverySeconds())
             .sharedMemoryDir(sharedMemoryDir(config))
+            .memoryBudget(config.memoryBudgetBytes())
+            .sharedMemoryBudget(config.sharedMemoryBudgetBytes())
+            .streamIdle(java.time.Duration.ofSeconds(config.streamIdleSeconds()))
+            .maxConcurrentExports(config.maxConcurrentExports())
             .build();
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.start();

@@ -43,6 +43,21 @@ public final class MappedFloats {
     return length;
   }
 
+  /**
+   * Unmaps every window now. The caller guarantees that nobody touches this region any more:
+   * reading an unmapped window crashes the process.
+   */
+  void unmap() {
+    for (int w = 0; w < bytes.length; w++) {
+      ByteBuffer b = bytes[w];
+      bytes[w] = null;
+      windows[w] = null;
+      if (b != null && b.isDirect()) {
+        Unmapper.unmap(b);
+      }
+    }
+  }
+
   /** Copies {@code len} elements starting at element {@code from} into {@code dst[off..]}. */
   public void get(long from, float[] dst, int off, int len) {
     pieces(

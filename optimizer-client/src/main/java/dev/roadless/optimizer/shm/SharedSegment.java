@@ -38,6 +38,10 @@ public final class SharedSegment {
   private final MappedFloats gradient;
   private final MappedFloats parameters;
 
+  /** The owner's hold plus one per {@link #lease}; the mapping goes when it reaches zero. */
+  private final java.util.concurrent.atomic.AtomicInteger holds =
+      new java.util.concurrent.atomic.AtomicInteger(1);
+
   private SharedSegment(Path path, byte[] token, long[] sizes, FileChannel channel)
       throws IOException {
     this.path = path;
@@ -158,6 +162,30 @@ public final class SharedSegment {
 
   public byte[] token() {
     return token.clone();
+  }
+
+  /**
+   * Holds the mapping for one user (a push that reads the gradient or has y written into the
+   * segment); false once the owner let go, and then the segment must not be touched.
+   */
+  public boolean lease() {
+    for (int h = holds.get(); h > 0; h = holds.get()) {
+      if (holds.compareAndSet(h, h + 1)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Ends the owner's hold or a {@link #lease}, once each; the last one unmaps the file at once
+   * (without waiting for a garbage collection that may never come while the heap is quiet).
+   */
+  public void release() {
+    if (holds.decrementAndGet() == 0) {
+      gradient.unmap();
+      parameters.unmap();
+    }
   }
 
   /** True when {@code candidate} is this segment's token. */

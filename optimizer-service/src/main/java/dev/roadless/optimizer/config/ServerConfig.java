@@ -21,7 +21,12 @@ public record ServerConfig(
     int maxMessageBytes,
     int flowControlWindow,
     Path sharedMemoryDir,
-    long drainSeconds) {
+    long drainSeconds,
+    long memoryBudgetBytes,
+    long sharedMemoryBudgetBytes,
+    int maxStreamsPerConnection,
+    int streamIdleSeconds,
+    int maxConcurrentExports) {
 
   /** Every configuration key with its default and meaning. */
   public static final List<Settings.Key> KEYS =
@@ -65,7 +70,42 @@ public record ServerConfig(
               "where same-host replicas' shared-memory segments are created (8 bytes per parameter"
                   + " per attached replica); empty turns AttachSharedMemory off"),
           Settings.Key.integer(
-              "drain-seconds", "30", 0, 3600, "how long shutdown waits for in-flight calls"));
+              "drain-seconds", "30", 0, 3600, "how long shutdown waits for in-flight calls"),
+          Settings.Key.integer(
+              "memory-budget-mib",
+              "0",
+              0,
+              1 << 30,
+              "memory every run, push buffer and state copy is admitted against, MiB; beyond it"
+                  + " calls get RESOURCE_EXHAUSTED (MEMORY_BUDGET_EXCEEDED). 0: 80% of the heap"
+                  + " limit (-Xmx, or the container's limit via -XX:MaxRAMPercentage)"),
+          Settings.Key.integer(
+              "shared-memory-budget-mib",
+              "0",
+              0,
+              1 << 30,
+              "bytes of shared-memory segments allowed at once, MiB; 0: half of the"
+                  + " shared-memory directory's file system"),
+          Settings.Key.integer(
+              "max-streams-per-connection",
+              "256",
+              1,
+              1 << 20,
+              "concurrent calls one client connection may have open (HTTP/2 max concurrent"
+                  + " streams); more wait for the client's transport"),
+          Settings.Key.integer(
+              "stream-idle-seconds",
+              "300",
+              0,
+              86400,
+              "a client stream that sends nothing for this long while the server waits for it"
+                  + " is closed with DEADLINE_EXCEEDED (STREAM_IDLE); 0: never"),
+          Settings.Key.integer(
+              "max-concurrent-exports",
+              "2",
+              1,
+              1024,
+              "ExportState calls served at once; more get RESOURCE_EXHAUSTED (CONCURRENCY_LIMIT)"));
 
   /** Parses flags and environment; throws IllegalArgumentException naming the bad key. */
   public static ServerConfig from(String[] args, Map<String, String> env) {
@@ -82,6 +122,11 @@ public record ServerConfig(
         s.integer("max-message-bytes"),
         s.integer("flow-control-window"),
         s.path("shared-memory-dir"),
-        s.integer("drain-seconds"));
+        s.integer("drain-seconds"),
+        (long) s.integer("memory-budget-mib") << 20,
+        (long) s.integer("shared-memory-budget-mib") << 20,
+        s.integer("max-streams-per-connection"),
+        s.integer("stream-idle-seconds"),
+        s.integer("max-concurrent-exports"));
   }
 }

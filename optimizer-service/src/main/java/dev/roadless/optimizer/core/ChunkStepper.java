@@ -15,12 +15,17 @@ final class ChunkStepper {
     this.buffers = buffers;
   }
 
-  /** Applies {@code kernels[group of chunk c]} to chunk {@code c}; never throws for a sink. */
-  void run(int c, float[][] grads, float[][] ys, Kernel[] kernels, YSink[] sinks) {
+  /**
+   * Applies {@code kernels[group of chunk c]} to chunk {@code c} and has {@code check} scan the
+   * chunk's new state; never throws for a sink.
+   */
+  void run(
+      int c, float[][] grads, float[][] ys, Kernel[] kernels, YSink[] sinks, StateCheck check) {
     int t = layout.chunkTensor[c];
     int from = layout.chunkFrom[c];
     int to = layout.chunkTo[c];
     kernels[layout.groupOfTensor[t]].apply(buffers[t], grads[t], ys[t], from, to);
+    check.scan(c, buffers[t], from, to);
     for (YSink sink : sinks) {
       try {
         sink.range(ys, t, from, to);

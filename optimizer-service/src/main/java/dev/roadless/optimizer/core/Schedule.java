@@ -9,6 +9,9 @@ package dev.roadless.optimizer.core;
  * kernels run, then {@link #commit} stores them. A refused step therefore leaves no trace.
  */
 final class Schedule {
+  /** The largest step count a run reaches: 2^53 - 1, exact in a double and in JavaScript. */
+  static final long MAX_STEP = (1L << 53) - 1;
+
   private long k;
   private double weightSum;
   private double lrMax;

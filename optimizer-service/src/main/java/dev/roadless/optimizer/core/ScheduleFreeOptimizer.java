@@ -24,6 +24,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   private final ChunkStepper stepper;
   private final ReadWriteLock lock = new ReentrantReadWriteLock();
   private boolean initialized;
+  private NonFiniteStateException failure;
 
   /**
    * Builds an optimizer with zero state; call {@link #setInitialValues} before the first step.
@@ -113,8 +114,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         TensorBuffers b = buffers[t];
         System.arraycopy(byTensor[t], 0, b.z, 0, b.length());
         System.arraycopy(byTensor[t], 0, b.x, 0, b.length());
-        zero(b.v);
-        zero(b.m);
+        b.clearMoments();
       }
       initialized = true;
     } finally {
@@ -150,7 +150,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     // Outside the lock: readers need not wait for a scan of caller-owned arrays.
     Inputs.requireFinite(layout, grads, executor);
     float[][] mean = ReplicaMean.ofReplicas(this, grads, layout.numel);
-    return stepChecked(mean, ys, NO_SINKS);
+    return stepChecked(mean, ys, new YSink[0]);
   }
 
   /**
@@ -167,6 +167,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    * @return the number of completed steps after this one
    * @throws IllegalArgumentException for a missing or mis-sized array
    * @throws IllegalStateException before {@link #setInitialValues}
+   * @throws NonFiniteStateException this step (applied whole) or an earlier one broke the state
    */
   public long stepFiniteGradients(float[][] gradient, float[][] yOut, YSink... sinks) {
     float[][] grads = Inputs.ordered(layout, gradient, "gradient");
@@ -194,12 +195,13 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         (w, c) -> task.run(layout.chunkTensor[c], layout.chunkFrom[c], layout.chunkTo[c]));
   }
 
-  private static final YSink[] NO_SINKS = {};
-
   private long stepChecked(float[][] grads, float[][] ys, YSink[] sinks) {
     lock.writeLock().lock();
     try {
       requireInitialized();
+      if (failure != null) {
+        throw failure;
+      }
       Schedule.Step[] steps = new Schedule.Step[groups.length];
       Kernel[] kernels = new Kernel[groups.length];
       for (int g = 0; g < groups.length; g++) {
@@ -208,9 +210,15 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         steps[g] = group.schedule.next(lrK, group.hp);
         kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
       }
-      executor.run(layout.chunkCount(), (w, c) -> stepper.run(c, grads, ys, kernels, sinks));
+      StateCheck check = new StateCheck();
+      executor.run(layout.chunkCount(), (w, c) -> stepper.run(c, grads, ys, kernels, sinks, check));
+      long before = groups[0].schedule.k();
       for (int g = 0; g < groups.length; g++) {
         groups[g].schedule.commit(steps[g], groups[g].hp.beta());
+      }
+      failure = check.failure(layout, buffers, before);
+      if (failure != null) {
+        throw failure;
       }
       return stepCountLocked();
     } finally {
@@ -386,12 +394,6 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   private void requireInitialized() {
     if (!initialized) {
       throw new IllegalStateException("no initial values yet: call setInitialValues first");
-    }
-  }
-
-  private static void zero(float[] a) {
-    if (a != null) {
-      java.util.Arrays.fill(a, 0f);
     }
   }
 }

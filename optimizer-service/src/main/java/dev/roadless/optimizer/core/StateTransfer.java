@@ -76,12 +76,16 @@ final class StateTransfer {
               + k
               + "; all groups step together");
     }
+    if (k > Schedule.MAX_STEP) {
+      throw new IllegalArgumentException(
+          "group '" + name + "' has k=" + k + ", beyond the largest step " + Schedule.MAX_STEP);
+    }
     if (!initialized && k != 0) {
       throw new IllegalArgumentException("state has " + k + " steps but no initial values");
     }
     if (!(Double.isFinite(gs.weightSum()) && gs.weightSum() >= 0)
-        || !Double.isFinite(gs.lrMax())
-        || !Double.isFinite(gs.lrK())
+        || !(Double.isFinite(gs.lrMax()) && gs.lrMax() >= -1)
+        || !(Double.isFinite(gs.lrK()) && gs.lrK() >= 0)
         || !(Double.isFinite(gs.ck()) && gs.ck() >= 0 && gs.ck() <= 1)) {
       throw new IllegalArgumentException("group '" + name + "' has invalid schedule scalars");
     }

@@ -23,6 +23,16 @@ final class TensorBuffers {
         new float[n], new float[n], withV ? new float[n] : null, withM ? new float[n] : null);
   }
 
+  /** Zeroes the moments (a fresh start from initial values). */
+  void clearMoments() {
+    if (v != null) {
+      java.util.Arrays.fill(v, 0f);
+    }
+    if (m != null) {
+      java.util.Arrays.fill(m, 0f);
+    }
+  }
+
   int length() {
     return z.length;
   }

@@ -88,6 +88,61 @@ public final class Refusals {
         .build();
   }
 
+  static RoadlessException pushConflict(String runId, int replica, long pushStep) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_PUSH_CONFLICT,
+            "replica "
+                + replica
+                + " already pushed a different gradient for step "
+                + pushStep
+                + "; the accepted one stands")
+        .with("run_id", runId)
+        .with("replica", replica)
+        .with("step", pushStep)
+        .build();
+  }
+
+  /** A step number below zero or past the largest step a run reaches. */
+  public static RoadlessException stepOutOfRange(String field, long value, long limit) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_STEP_OUT_OF_RANGE,
+            field + " " + value + " is outside [0, " + limit + "]")
+        .with("field", field)
+        .with("step", value)
+        .with("limit", limit)
+        .build();
+  }
+
+  static RoadlessException runFailed(String runId, RunFailure f, long snapshotStep) {
+    RoadlessException.Builder b =
+        RoadlessException.of(
+                ErrorReason.ERROR_REASON_RUN_FAILED,
+                "run '"
+                    + runId
+                    + "' FAILED: step "
+                    + f.step()
+                    + " made "
+                    + f.slot()
+                    + " of tensor '"
+                    + f.tensor()
+                    + "' non-finite at element "
+                    + f.element()
+                    + (snapshotStep < 0
+                        ? "; it has no finite snapshot: export it for inspection or delete it"
+                        : "; roll it back to its snapshot at step "
+                            + snapshotStep
+                            + " or delete"
+                            + " it"))
+            .with("run_id", runId)
+            .with("step", f.step())
+            .with("tensor", f.tensor())
+            .with("element", f.element());
+    if (snapshotStep >= 0) {
+      b.with("snapshot_step", snapshotStep);
+    }
+    return b.build();
+  }
+
   static RoadlessException initialValuesMissing(String runId) {
     return RoadlessException.of(
             ErrorReason.ERROR_REASON_INITIAL_VALUES_MISSING,

@@ -20,23 +20,38 @@ import java.util.function.UnaryOperator;
  * under one lock and either completes or changes nothing.
  */
 public final class Run {
+  /** The largest step a run reaches, 2^53 - 1: exact in a double, a JSON number, JavaScript. */
+  public static final long MAX_STEP = (1L << 53) - 1;
+
   private final String id;
   private final RunConfig config;
   private final List<String> names;
   private final long[] sizes;
   private final ScheduleFreeOptimizer optimizer;
   private final Object lock = new Object();
-  private final GradientBuffers buffers;
-  private final SyncBarrier barrier;
-  private final AsyncLedger ledger;
+  private final BudgetedSets buffers;
   private final StepWaiters waiters = new StepWaiters();
   private final RefusalCounts refusals = new RefusalCounts();
   private final TrainPublication train;
+  private final StepProtocol steps;
 
+  private final MemoryBudget.Grant reservation;
   private byte[] initialDigest;
-  private long step;
+  private volatile long snapshotStep = -1;
+  private boolean closed;
+  private volatile String snapshotError = "";
 
-  Run(String id, RunConfig config, ScheduleFreeOptimizer optimizer, byte[] initialDigest) {
+  /**
+   * @param reservation the run's admitted memory ({@link RunMemory#reservedBytes}), given back on
+   *     close
+   */
+  Run(
+      String id,
+      RunConfig config,
+      ScheduleFreeOptimizer optimizer,
+      byte[] initialDigest,
+      MemoryBudget budget,
+      MemoryBudget.Grant reservation) {
     this.id = id;
     this.config = config;
     this.names = config.names();
@@ -45,12 +60,18 @@ public final class Run {
     if (!optimizer.tensors().equals(config.tensors())) {
       throw new IllegalStateException("the optimizer's tensors are not the configuration's");
     }
-    this.buffers = new GradientBuffers(sizes, config.replicas() + 1);
-    this.barrier = new SyncBarrier(id, names, config.replicas(), optimizer, buffers);
-    this.ledger = new AsyncLedger(id, config.maxStaleness());
-    this.train = new TrainPublication(names, sizes);
+    this.reservation = reservation;
+    this.buffers =
+        new BudgetedSets(
+            sizes,
+            config.replicas() + 1,
+            RunMemory.gradientSets(config),
+            budget,
+            "a push's gradient buffer");
+    this.train = new TrainPublication(names, sizes, budget);
+    this.steps =
+        new StepProtocol(id, config, optimizer, buffers, waiters, train, this::snapshotStep);
     this.initialDigest = initialDigest;
-    this.step = optimizer.stepCount();
     if (initialDigest != null) {
       train.publishFrom(optimizer);
     }
@@ -79,7 +100,7 @@ public final class Run {
 
   public long step() {
     synchronized (lock) {
-      return step;
+      return steps.step;
     }
   }
 
@@ -118,7 +139,7 @@ public final class Run {
    * on, or give them back with {@link #releaseBuffers} if the push fails before.
    */
   public float[][] acquireBuffers() {
-    return buffers.acquire();
+    return buffers.acquire(true);
   }
 
   /** Returns arrays from {@link #acquireBuffers} (null is ignored). */
@@ -133,10 +154,13 @@ public final class Run {
    */
   public void checkPush(int replica, long pushStep) {
     checkReplica(replica);
+    if (pushStep < 0 || pushStep > MAX_STEP) {
+      throw Refusals.stepOutOfRange("step", pushStep, MAX_STEP);
+    }
     synchronized (lock) {
-      requireInitialized();
-      if (pushStep > step) {
-        throw Refusals.stepInFuture(id, pushStep, step);
+      requireActive();
+      if (pushStep > steps.step) {
+        throw Refusals.stepInFuture(id, pushStep, steps.step);
       }
     }
   }
@@ -153,11 +177,17 @@ public final class Run {
    * whose every element was checked finite at the edge (as the chunks arrived).
    *
    * @param bounded every element passed {@link dev.roadless.optimizer.core.Finite#bounded}
+   * @param print the gradient's fingerprint, which tells a re-sent push from a conflicting one
    * @param sink sees y of the step this push takes part in (may be null)
    */
   public PushResult push(
-      int replica, long pushStep, float[][] gradient, boolean bounded, ParameterSink sink) {
-    return push(replica, pushStep, Pushed.arrays(gradient, bounded), sink);
+      int replica,
+      long pushStep,
+      float[][] gradient,
+      boolean bounded,
+      long print,
+      ParameterSink sink) {
+    return push(replica, pushStep, Pushed.arrays(gradient, bounded), print, sink);
   }
 
   /**
@@ -180,14 +210,11 @@ public final class Run {
       }
       synchronized (lock) {
         PushResult done = duplicateOrComplete(replica, pushStep, gradient, sink);
-        if (done != null) {
-          return done; // the other replica's push arrived meanwhile
-        }
-        barrier.hold(replica, Pushed.shared(gradient), sink);
-        return new PushResult(false, pushStep, pushStep, step, false);
+        // null: the other replica's push did not arrive meanwhile
+        return done != null ? done : steps.hold(replica, pushStep, Pushed.shared(gradient), sink);
       }
     }
-    float[][] copy = buffers.acquire();
+    float[][] copy = buffers.acquire(true);
     long bad;
     try {
       bad = ReplicaMean.into(optimizer, new ReplicaMean.Input[] {gradient}, copy, true);
@@ -199,14 +226,16 @@ public final class Run {
       buffers.release(copy);
       throw nonFinite(bad, gradient);
     }
-    return push(replica, pushStep, Pushed.arrays(copy, false), sink);
+    return push(replica, pushStep, Pushed.arrays(copy, false), PushPrints.UNKNOWN, sink);
   }
 
   /** Under the lock: a duplicate's answer, or the step this push completes, or null. */
   private PushResult duplicateOrComplete(
       int replica, long pushStep, SharedGradient gradient, ParameterSink sink) {
-    if (pushStep < step || barrier.isPending(replica) || barrier.othersPending(replica)) {
-      return pushSync(replica, pushStep, Pushed.shared(gradient), sink);
+    requireActive();
+    SyncBarrier barrier = steps.barrier();
+    if (pushStep < steps.step || barrier.isPending(replica) || barrier.othersPending(replica)) {
+      return steps.pushSync(replica, pushStep, Pushed.shared(gradient), PushPrints.UNKNOWN, sink);
     }
     return null;
   }
@@ -218,96 +247,15 @@ public final class Run {
         ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT, names.get(t), i, gradient.valueAt(t, i));
   }
 
-  private PushResult push(int replica, long pushStep, Pushed push, ParameterSink sink) {
+  private PushResult push(int replica, long pushStep, Pushed push, long print, ParameterSink sink) {
     synchronized (lock) {
-      return config.mode() == RunConfig.Mode.ASYNC
-          ? pushAsync(replica, pushStep, push, sink)
-          : pushSync(replica, pushStep, push, sink);
-    }
-  }
-
-  private PushResult pushSync(int replica, long pushStep, Pushed push, ParameterSink sink) {
-    if (pushStep < step) {
-      // Every replica contributed to every completed SYNC step: this is a re-send.
-      buffers.release(push.owned());
-      return new PushResult(true, pushStep, pushStep, step, true);
-    }
-    if (barrier.isPending(replica)) {
-      buffers.release(push.owned());
-      return new PushResult(false, pushStep, pushStep, step, true);
-    }
-    if (!barrier.othersPending(replica)) {
-      barrier.hold(replica, push, sink);
-      return new PushResult(false, pushStep, pushStep, step, false);
-    }
-    float[][] mean;
-    try {
-      mean = barrier.mean(replica, push, sink);
-    } catch (RuntimeException e) {
-      buffers.release(push.owned());
-      throw e;
-    }
-    try {
-      applyStep(mean, barrier.sinks());
-    } finally {
-      barrier.clear(mean);
-    }
-    return new PushResult(true, pushStep, pushStep, step, false);
-  }
-
-  private PushResult pushAsync(int replica, long pushStep, Pushed push, ParameterSink sink) {
-    PushResult earlier = ledger.earlier(replica, pushStep);
-    if (earlier != null) {
-      buffers.release(push.owned());
-      return earlier.asDuplicate(step);
-    }
-    try {
-      ledger.checkFresh(pushStep, step);
-    } catch (RuntimeException e) {
-      buffers.release(push.owned());
-      throw e;
-    }
-    long appliedAs = step;
-    try {
-      applyStep(push.owned(), sink == null ? new ParameterSink[0] : new ParameterSink[] {sink});
-    } finally {
-      buffers.release(push.owned());
-    }
-    PushResult result = new PushResult(true, pushStep, appliedAs, step, false);
-    ledger.applied(replica, result);
-    return result;
-  }
-
-  /** Under the lock: one step with {@code gradient}, y into recycled arrays and the sinks. */
-  private void applyStep(float[][] gradient, ParameterSink[] sinks) {
-    // The fused pass writes every element of y, so recycled arrays need no clearing.
-    float[][] y = train.take();
-    try {
-      step = optimizer.stepFiniteGradients(gradient, y, sinks);
-    } catch (RuntimeException e) {
-      train.give(y); // nothing was published; the arrays are still ours
-      throw e;
-    }
-    train.publish(step, y);
-    for (ParameterSink s : sinks) {
       try {
-        s.written(step);
+        requireActive();
       } catch (RuntimeException e) {
-        // the sink's own business; the step stands
+        buffers.release(push.owned());
+        throw e;
       }
-    }
-    long now = step;
-    waiters.reached(now).forEach(f -> f.complete(now));
-  }
-
-  /**
-   * Every tensor of a sequence, all from one step. A TRAIN snapshot returned here is never
-   * recycled; streams should use {@link #acquireParameters} instead.
-   */
-  public ParameterSnapshot parameters(Sequence sequence) {
-    synchronized (lock) {
-      requireInitialized();
-      return sequence == Sequence.TRAIN ? train.pinned() : train.read(optimizer, sequence);
+      return steps.push(replica, pushStep, push, print, sink);
     }
   }
 
@@ -317,7 +265,7 @@ public final class Run {
    */
   public ParameterSnapshot acquireParameters(Sequence sequence) {
     synchronized (lock) {
-      requireInitialized();
+      requireActive();
       return sequence == Sequence.TRAIN ? train.acquire() : train.read(optimizer, sequence);
     }
   }
@@ -329,16 +277,31 @@ public final class Run {
     }
   }
 
+  /** Throws INITIAL_VALUES_MISSING or RUN_FAILED unless the run can serve training. */
+  public void checkActive() {
+    synchronized (lock) {
+      requireActive();
+    }
+  }
+
   /** Completes (with the run's step) once the run has completed at least {@code minStep} steps. */
   public CompletableFuture<Long> awaitStep(long minStep) {
     synchronized (lock) {
+      requireActive();
+      long step = steps.step;
       return step >= minStep ? CompletableFuture.completedFuture(step) : waiters.await(minStep);
     }
   }
 
   /** Releases the kernel threads; the run must not be used afterwards. */
   void close() {
+    synchronized (lock) {
+      closed = true; // from now on nothing reads a push or writes y: segments may be unmapped
+    }
     optimizer.close();
+    buffers.close();
+    train.close();
+    reservation.close();
   }
 
   /** Fails every waiter, for example when the run is deleted or the server drains. */
@@ -363,7 +326,7 @@ public final class Run {
   /** SYNC: the replicas whose push for the current step has arrived. */
   public List<Integer> pendingReplicas() {
     synchronized (lock) {
-      return barrier.pendingReplicas();
+      return steps.barrier().pendingReplicas();
     }
   }
 
@@ -384,10 +347,52 @@ public final class Run {
   public void updateHyperparameters(
       String group, UnaryOperator<Hyperparameters> change, long expectedStep) {
     synchronized (lock) {
-      if (expectedStep >= 0 && expectedStep != step) {
-        throw Refusals.stepMismatch(id, expectedStep, step);
+      requireActive();
+      if (expectedStep >= 0 && expectedStep != steps.step) {
+        throw Refusals.stepMismatch(id, expectedStep, steps.step);
       }
       HyperparameterChange.apply(id, optimizer, group, change);
+    }
+  }
+
+  /** The failure that stopped this run, or null while it is ACTIVE. */
+  public RunFailure failure() {
+    synchronized (lock) {
+      return steps.failure;
+    }
+  }
+
+  /** The step of the newest snapshot written for this run, -1 with none. */
+  public long snapshotStep() {
+    return snapshotStep;
+  }
+
+  /** The message of the latest failed snapshot attempt, empty after a success. */
+  public String snapshotError() {
+    return snapshotError;
+  }
+
+  /** Records the outcome of a snapshot attempt: its step, or the error that stopped it. */
+  public void snapshotTaken(long atStep, String error) {
+    if (error == null) {
+      snapshotStep = atStep;
+      snapshotError = "";
+    } else {
+      snapshotError = error;
+    }
+  }
+
+  /** Under the lock: initial values are there and the run has not FAILED. */
+  private void requireActive() {
+    if (closed) {
+      throw RoadlessException.of(
+              ErrorReason.ERROR_REASON_RUN_NOT_FOUND, "run '" + id + "' was deleted")
+          .with("run_id", id)
+          .build();
+    }
+    requireInitialized();
+    if (steps.failure != null) {
+      throw steps.failed();
     }
   }
 

@@ -17,7 +17,7 @@ final class SyncBarrier {
   private final String runId;
   private final List<String> names;
   private final ScheduleFreeOptimizer chunks;
-  private final GradientBuffers buffers;
+  private final BudgetedSets buffers;
   private final Pushed[] held;
   private final ParameterSink[] sinks;
 
@@ -26,7 +26,7 @@ final class SyncBarrier {
       List<String> names,
       int replicas,
       ScheduleFreeOptimizer chunks,
-      GradientBuffers buffers) {
+      BudgetedSets buffers) {
     this.runId = runId;
     this.names = names;
     this.chunks = chunks;
@@ -85,7 +85,7 @@ final class SyncBarrier {
       check |= !held[r].bounded();
       inputs[r] = held[r].input();
     }
-    float[][] out = check ? buffers.acquire() : held[0].owned();
+    float[][] out = check ? buffers.acquire(true) : held[0].owned();
     long bad;
     try {
       bad = ReplicaMean.into(chunks, inputs, out, check);

@@ -3,7 +3,6 @@ package dev.roadless.optimizer.run;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedDeque;
 
 /**
  * The run's current y (its TRAIN snapshot) and the arrays behind it, recycled: at 10M parameters y
@@ -15,32 +14,39 @@ import java.util.concurrent.ConcurrentLinkedDeque;
 final class TrainPublication {
   private final List<String> names;
   private final long[] sizes;
-  private final ConcurrentLinkedDeque<float[][]> free = new ConcurrentLinkedDeque<>();
+  private final MemoryBudget budget;
+  private final BudgetedSets sets;
   private ParameterSnapshot current;
 
-  TrainPublication(List<String> names, long[] sizes) {
+  /**
+   * @param budget admits the y sets beyond the {@link #RESERVED} ones and every EVAL or BASE read
+   */
+  TrainPublication(List<String> names, long[] sizes, MemoryBudget budget) {
     this.names = names;
     this.sizes = sizes;
+    this.budget = budget;
+    this.sets = new BudgetedSets(sizes, 2, RESERVED, budget, "a y set");
   }
 
-  /** A set of arrays for the next y, recycled or new; the kernel overwrites every element. */
+  /** y sets the run's own admission covers: the published one and the next. */
+  static final int RESERVED = 2;
+
+  /**
+   * A set of arrays for the next y, recycled or new; the kernel overwrites every element. Never
+   * refused: a set beyond the reserved two (slow readers hold the others) overdraws the budget.
+   */
   float[][] take() {
-    float[][] y = free.poll();
-    if (y != null) {
-      return y;
-    }
-    y = new float[names.size()][];
-    for (int t = 0; t < y.length; t++) {
-      y[t] = new float[(int) sizes[t]];
-    }
-    return y;
+    return sets.acquire(false);
   }
 
   /** Takes back a set nobody reads any more (or that was never published). */
   void give(float[][] y) {
-    if (free.size() < 2) {
-      free.push(y);
-    }
+    sets.release(y);
+  }
+
+  /** The run is gone: its extra sets' bytes go back to the budget. */
+  void close() {
+    sets.close();
   }
 
   /** Makes {@code y}, y at {@code step}, current and drops the run's hold on the previous one. */
@@ -61,25 +67,24 @@ final class TrainPublication {
     return current;
   }
 
-  /** The current y, never recycled (for callers that do not release). */
-  ParameterSnapshot pinned() {
-    current.pin();
-    return current;
-  }
-
   /** Reads y of the optimizer's current step into recycled arrays and publishes it. */
   void publishFrom(ScheduleFreeOptimizer optimizer) {
     float[][] y = take();
     publish(optimizer.read(Sequence.TRAIN, y), y);
   }
 
-  /** Any sequence of the optimizer's current step, in fresh arrays (never recycled). */
+  /**
+   * Any sequence of the optimizer's current step, in fresh arrays admitted against the budget and
+   * given back with the snapshot's last release.
+   */
   ParameterSnapshot read(ScheduleFreeOptimizer optimizer, Sequence sequence) {
+    MemoryBudget.Grant grant =
+        budget.admit(BudgetedSets.bytesPerSet(sizes), "a copy of " + sequence + " parameters");
     float[][] values = new float[names.size()][];
     for (int t = 0; t < values.length; t++) {
       values[t] = new float[(int) sizes[t]];
     }
     long at = optimizer.read(sequence, values);
-    return new ParameterSnapshot(at, sequence, names, values);
+    return new ParameterSnapshot(at, sequence, names, values, v -> grant.close());
   }
 }

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.core.Fingerprint;
 import dev.roadless.optimizer.core.Finite;
 import dev.roadless.optimizer.run.Refusals;
 import dev.roadless.optimizer.wire.InboundChunk;
@@ -26,6 +27,9 @@ final class ChunkAssembler {
   private final ErrorReason nonFiniteReason;
   private long elements;
   private boolean bounded = true;
+  private final Fingerprint fingerprint;
+  private final long[] sizes;
+  private final java.util.function.Supplier<float[][]> buffers;
 
   /**
    * @param names tensor names in run order
@@ -38,13 +42,15 @@ final class ChunkAssembler {
   }
 
   /**
-   * @param buffers arrays to fill (one per tensor, right sizes), reused across pushes to spare the
-   *     allocator; null to allocate fresh ones. Every element is overwritten by a complete stream.
+   * @param buffers gives the arrays to fill (one per tensor, right sizes), reused across pushes to
+   *     spare the allocator, when the first chunk arrives (a stream that sends only a header holds
+   *     none); null to allocate each tensor's array when its first chunk arrives. Every element is
+   *     overwritten by a complete stream.
    */
   ChunkAssembler(
       List<String> names,
       long[] sizes,
-      float[][] buffers,
+      java.util.function.Supplier<float[][]> buffers,
       DataType dtype,
       ErrorReason nonFiniteReason) {
     if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_BFLOAT16) {
@@ -58,10 +64,12 @@ final class ChunkAssembler {
     this.dtype = dtype;
     this.nonFiniteReason = nonFiniteReason;
     this.values = new float[names.size()][];
+    this.sizes = sizes;
+    this.buffers = buffers;
     this.covered = new java.util.ArrayList<>(names.size());
+    this.fingerprint = new Fingerprint(names.size());
     for (int i = 0; i < names.size(); i++) {
       index.put(names.get(i), i);
-      values[i] = buffers != null ? buffers[i] : new float[Math.toIntExact(sizes[i])];
       covered.add(new TreeMap<>());
     }
   }
@@ -95,7 +103,7 @@ final class ChunkAssembler {
     }
     int width = dtype == DataType.DATA_TYPE_FLOAT32 ? 4 : 2;
     int bytes = chunk.byteLength();
-    long size = values[t].length;
+    long size = sizes[t];
     long offset = chunk.elementOffset();
     if (bytes == 0 || bytes % width != 0) {
       throw sizeMismatch(
@@ -108,6 +116,7 @@ final class ChunkAssembler {
           "elements [" + offset + ", " + (offset + count) + ") outside [0, " + size + ")");
     }
     claim(t, offset, offset + count);
+    target(t);
     if (width == 4) {
       chunk.readFloat32(values[t], (int) offset);
     } else {
@@ -123,6 +132,12 @@ final class ChunkAssembler {
       }
       bounded = false;
     }
+    fingerprint.add(t, values[t], from, to);
+  }
+
+  /** The values' {@link Fingerprint}, whatever the chunking and order they came in. */
+  long fingerprint() {
+    return fingerprint.value();
   }
 
   /**
@@ -131,6 +146,18 @@ final class ChunkAssembler {
    */
   boolean bounded() {
     return bounded;
+  }
+
+  /** Tensor {@code t}'s array, taken (or made) now: data for it has arrived. */
+  private float[] target(int t) {
+    if (values[t] == null) {
+      if (buffers != null) {
+        System.arraycopy(buffers.get(), 0, values, 0, values.length);
+      } else {
+        values[t] = new float[Math.toIntExact(sizes[t])];
+      }
+    }
+    return values[t];
   }
 
   /** Confirms full coverage and the sender's element count; returns the arrays in run order. */
@@ -143,7 +170,7 @@ final class ChunkAssembler {
         }
         next = range.getValue();
       }
-      if (next != values[t].length) {
+      if (next != sizes[t]) {
         boolean none = covered.get(t).isEmpty();
         throw RoadlessException.of(
                 none
@@ -162,6 +189,9 @@ final class ChunkAssembler {
               ErrorReason.ERROR_REASON_STREAM_TRUNCATED,
               "commit declares " + declaredElements + " elements but " + elements + " arrived")
           .build();
+    }
+    for (int t = 0; t < values.length; t++) {
+      target(t); // tensors with no elements
     }
     return values;
   }

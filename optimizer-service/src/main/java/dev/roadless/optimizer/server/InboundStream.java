@@ -22,14 +22,47 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
 
   private final StreamObserver<?> responses;
   private final dev.roadless.common.runtime.ServiceMetrics.Bytes bytesIn;
+  private final IdleStreams idle;
   private boolean inPush;
   private boolean committedOnce;
   private boolean failed;
+  private volatile long lastHeard = System.nanoTime();
+  private volatile boolean serverTurn;
 
   InboundStream(
-      StreamObserver<?> responses, dev.roadless.common.runtime.ServiceMetrics.Bytes bytesIn) {
+      StreamObserver<?> responses,
+      dev.roadless.common.runtime.ServiceMetrics.Bytes bytesIn,
+      IdleStreams idle) {
     this.responses = responses;
     this.bytesIn = bytesIn;
+    this.idle = idle;
+    idle.add(this);
+  }
+
+  /** How long the client has been silent while it was its turn; 0 during the server's turn. */
+  final long clientIdleNanos(long now) {
+    return serverTurn ? 0 : now - lastHeard;
+  }
+
+  /**
+   * The server answered a commit of a repeatable stream (Train) and waits for the client's next
+   * push: the client's turn starts now.
+   */
+  final void clientTurn() {
+    lastHeard = System.nanoTime();
+    serverTurn = false;
+  }
+
+  /** Closes a stream whose client stayed silent past the limit; nothing it sent is applied. */
+  final synchronized void expire(long limitMillis) {
+    fail(
+        RoadlessException.of(
+                ErrorReason.ERROR_REASON_STREAM_IDLE,
+                "the stream sent nothing for "
+                    + limitMillis
+                    + " ms while the server waited for it; nothing of it was applied")
+            .with("limit", limitMillis)
+            .build());
   }
 
   abstract Kind kind(Q message);
@@ -62,6 +95,7 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
     if (failed) {
       return;
     }
+    lastHeard = System.nanoTime();
     if (message instanceof com.google.protobuf.MessageLite lite) {
       bytesIn.add(lite.getSerializedSize());
     } else if (message instanceof InboundChunk chunk) {
@@ -89,6 +123,10 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
           }
           inPush = false;
           committedOnce = true;
+          serverTurn = true;
+          if (!repeatable()) {
+            idle.remove(this); // the server answers the commit and the call is over
+          }
           onCommit(message);
         }
         default -> throw outOfOrder("an empty message");
@@ -101,11 +139,16 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
   @Override
   public final synchronized void onError(Throwable t) {
     // The client went away; whatever it had sent is dropped.
-    failed = true;
+    idle.remove(this);
+    if (!failed) {
+      failed = true;
+      failed(t);
+    }
   }
 
   @Override
   public final synchronized void onCompleted() {
+    idle.remove(this);
     if (failed) {
       return;
     }
@@ -134,6 +177,7 @@ abstract class InboundStream<Q> implements StreamObserver<Q> {
       return;
     }
     failed = true;
+    idle.remove(this);
     failed(t);
     responses.onError(Errors.toStatus(t));
   }

@@ -5,7 +5,9 @@ import dev.roadless.common.RunIds;
 import dev.roadless.common.error.Errors;
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Variant;
+import dev.roadless.optimizer.run.MemoryBudget;
 import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.RunMemory;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.run.RunSnapshot;
 import dev.roadless.optimizer.shm.SharedSegment;
@@ -28,6 +30,8 @@ import dev.roadless.proto.optimizer.v1.ImportStateResponse;
 import dev.roadless.proto.optimizer.v1.ListRunsRequest;
 import dev.roadless.proto.optimizer.v1.ListRunsResponse;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
+import dev.roadless.proto.optimizer.v1.RollbackRunRequest;
+import dev.roadless.proto.optimizer.v1.RollbackRunResponse;
 import dev.roadless.proto.optimizer.v1.UpdateHyperparametersRequest;
 import dev.roadless.proto.optimizer.v1.UpdateHyperparametersResponse;
 import dev.roadless.proto.optimizer.v1.UploadInitialValuesRequest;
@@ -41,6 +45,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Semaphore;
 
 /**
  * Thin gRPC adapter over {@link RunRegistry}: validates and converts messages, streams tensors with
@@ -54,15 +59,24 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
   private final TrainingCalls training;
 
+  private final IdleStreams idle;
+  private final Semaphore exports;
+  private final int maxExports;
+
   OptimizerGrpcService(
       RunRegistry runs,
       Metrics metrics,
       SnapshotScheduler snapshots,
-      SharedMemoryTransport segments) {
+      SharedMemoryTransport segments,
+      IdleStreams idle,
+      int maxExports) {
     this.runs = runs;
     this.metrics = metrics;
     this.snapshots = snapshots;
-    this.training = new TrainingCalls(runs, metrics, snapshots, segments);
+    this.idle = idle;
+    this.exports = new Semaphore(maxExports);
+    this.maxExports = maxExports;
+    this.training = new TrainingCalls(runs, metrics, snapshots, segments, idle);
   }
 
   /**
@@ -115,9 +129,10 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
   @Override
   public StreamObserver<UploadInitialValuesRequest> uploadInitialValues(
       StreamObserver<UploadInitialValuesResponse> responses) {
-    return new InboundStream<UploadInitialValuesRequest>(responses, metrics.in()) {
+    return new InboundStream<UploadInitialValuesRequest>(responses, metrics.in(), idle) {
       private Run run;
       private ChunkAssembler assembler;
+      private MemoryBudget.Grant grant;
 
       @Override
       Kind kind(UploadInitialValuesRequest m) {
@@ -132,6 +147,8 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
       @Override
       void onHeader(UploadInitialValuesRequest m) {
         run = runs.get(m.getHeader().getRunId());
+        grant =
+            runs.budget().admit(RunMemory.valueBytes(run.config()), "an upload of initial values");
         assembler =
             assembler(run, DataType.DATA_TYPE_FLOAT32, ErrorReason.ERROR_REASON_NON_FINITE_VALUE);
       }
@@ -143,10 +160,22 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
       @Override
       void onCommit(UploadInitialValuesRequest m) {
-        boolean stored = run.setInitialValues(assembler.finish(m.getCommit().getTotalElements()));
-        assembler = null;
+        boolean stored;
+        try {
+          stored = run.setInitialValues(assembler.finish(m.getCommit().getTotalElements()));
+        } finally {
+          assembler = null;
+          grant.close();
+        }
         responses.onNext(UploadInitialValuesResponse.newBuilder().setStored(stored).build());
         responses.onCompleted();
+      }
+
+      @Override
+      void failed(Throwable t) {
+        if (grant != null) {
+          grant.close();
+        }
       }
     };
   }
@@ -215,18 +244,42 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
   @Override
   public void exportState(
       ExportStateRequest request, StreamObserver<ExportStateResponse> responses) {
-    RunSnapshot snapshot = runs.get(request.getRunId()).snapshot();
-    OutboundPump<ExportStateResponse> pump =
-        new OutboundPump<>(
-            (ServerCallStreamObserver<ExportStateResponse>) responses, metrics.out());
-    pump.send(StateStreams.export(snapshot), responses::onCompleted);
+    Run run = runs.get(request.getRunId());
+    if (!exports.tryAcquire()) {
+      throw RoadlessException.of(
+              ErrorReason.ERROR_REASON_CONCURRENCY_LIMIT,
+              maxExports + " state exports are running; retry with backoff")
+          .with("limit", maxExports)
+          .build();
+    }
+    Releases held = new Releases(exports::release);
+    try {
+      // The copy the export streams from is admitted before it is taken.
+      held.add(
+          runs.budget()
+              .admit(RunMemory.stateBytes(run.config()), "an export of run '" + run.id() + "'"));
+      RunSnapshot snapshot = run.failure() == null ? run.snapshot() : lastFiniteSnapshot(run);
+      OutboundPump<ExportStateResponse> pump =
+          new OutboundPump<>(
+              (ServerCallStreamObserver<ExportStateResponse>) responses, metrics.out());
+      pump.send(
+          held.around(StateStreams.export(snapshot)),
+          () -> {
+            held.close();
+            responses.onCompleted();
+          });
+    } catch (RuntimeException e) {
+      held.close();
+      throw e;
+    }
   }
 
   @Override
   public StreamObserver<ImportStateRequest> importState(
       StreamObserver<ImportStateResponse> responses) {
-    return new InboundStream<ImportStateRequest>(responses, metrics.in()) {
+    return new InboundStream<ImportStateRequest>(responses, metrics.in(), idle) {
       private StateStreams.Importer importer;
+      private MemoryBudget.Grant grant;
 
       @Override
       Kind kind(ImportStateRequest m) {
@@ -240,7 +293,18 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
       @Override
       void onHeader(ImportStateRequest m) {
+        // Admitted from the header's spec before any chunk arrives (the arrays fill as they do).
+        grant =
+            runs.budget()
+                .admit(StateStreams.Importer.bytes(m.getHeader()), "an import of optimizer state");
         importer = new StateStreams.Importer(m.getHeader());
+      }
+
+      @Override
+      void failed(Throwable t) {
+        if (grant != null) {
+          grant.close();
+        }
       }
 
       @Override
@@ -250,9 +314,15 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
       @Override
       void onCommit(ImportStateRequest m) {
-        RunSnapshot state = importer.finish(m.getCommit().getTotalElements());
-        RunRegistry.Created created =
-            runs.importState(state.id(), state.config(), state.state(), state.initialDigest());
+        RunRegistry.Created created;
+        try {
+          RunSnapshot state = importer.finish(m.getCommit().getTotalElements());
+          created =
+              runs.importState(state.id(), state.config(), state.state(), state.initialDigest());
+        } finally {
+          importer = null;
+          grant.close();
+        }
         snapshots.requestSnapshot(created.run());
         responses.onNext(
             ImportStateResponse.newBuilder()
@@ -271,6 +341,42 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
     snapshots.forget(request.getRunId());
     training.forgetSegments(request.getRunId());
     responses.onNext(DeleteRunResponse.newBuilder().setDeleted(deleted).build());
+    responses.onCompleted();
+  }
+
+  /** A FAILED run's last finite snapshot; RUN_FAILED when it has none. */
+  private RunSnapshot lastFiniteSnapshot(Run run) {
+    RunSnapshot snapshot;
+    try {
+      snapshot = snapshots.lastSnapshot(run.id());
+    } catch (java.io.IOException e) {
+      snapshot = null;
+    }
+    if (snapshot == null) {
+      run.checkActive(); // throws RUN_FAILED
+      throw new IllegalStateException("a FAILED run passed the check");
+    }
+    return snapshot;
+  }
+
+  @Override
+  public void rollbackRun(
+      RollbackRunRequest request, StreamObserver<RollbackRunResponse> responses) {
+    Run run = runs.get(request.getRunId());
+    boolean rolledBack = false;
+    if (run.failure() != null) {
+      RunSnapshot snapshot = lastFiniteSnapshot(run);
+      rolledBack = runs.rollback(run, snapshot);
+      run = runs.get(request.getRunId());
+      if (rolledBack) {
+        snapshots.restored(run);
+      }
+    }
+    responses.onNext(
+        RollbackRunResponse.newBuilder()
+            .setRolledBack(rolledBack)
+            .setStatus(ProtoMapping.status(run))
+            .build());
     responses.onCompleted();
   }
 

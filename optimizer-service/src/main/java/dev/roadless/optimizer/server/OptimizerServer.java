@@ -1,7 +1,7 @@
 package dev.roadless.optimizer.server;
 
+import dev.roadless.optimizer.run.MemoryBudget;
 import dev.roadless.optimizer.run.RunRegistry;
-import dev.roadless.optimizer.run.RunSnapshot;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.transport.SharedMemoryTransport;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
@@ -13,6 +13,7 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
@@ -26,10 +27,17 @@ public final class OptimizerServer {
   private static final Logger LOG = Logger.getLogger(OptimizerServer.class.getName());
   private static final String SERVICE = OptimizerServiceGrpc.SERVICE_NAME;
 
+  /**
+   * Health service name that is NOT_SERVING while some run's latest snapshot failed (full or
+   * read-only disk); the server itself keeps serving. For alerts, not for liveness probes.
+   */
+  public static final String SNAPSHOTS = "roadless.optimizer.v1.Snapshots";
+
   private final RunRegistry runs;
   private final SnapshotStore store;
   private final SnapshotScheduler snapshots;
   private final SharedMemoryTransport segments;
+  private final IdleStreams idle;
   private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicBoolean ready = new AtomicBoolean(false);
   private final Server server;
@@ -52,6 +60,10 @@ public final class OptimizerServer {
     private long snapshotEverySteps;
     private long snapshotEverySeconds;
     private Path sharedMemoryDir;
+    private long memoryBudgetBytes;
+    private long sharedMemoryBudgetBytes;
+    private Duration streamIdle = Duration.ofMinutes(5);
+    private int maxConcurrentExports = 2;
 
     private Builder(ServerBuilder<?> transport) {
       this.transport = transport;
@@ -96,13 +108,55 @@ public final class OptimizerServer {
       return this;
     }
 
+    /**
+     * The memory every run, push buffer and state copy is admitted against; 0 (the default) takes
+     * 80% of the JVM's heap limit.
+     */
+    public Builder memoryBudget(long bytes) {
+      this.memoryBudgetBytes = bytes;
+      return this;
+    }
+
+    /**
+     * Bytes of shared-memory segments allowed at once; 0 (the default) takes half of the
+     * shared-memory directory's file system.
+     */
+    public Builder sharedMemoryBudget(long bytes) {
+      this.sharedMemoryBudgetBytes = bytes;
+      return this;
+    }
+
+    /**
+     * How long a client stream may stay silent on its turn before it is closed (STREAM_IDLE); zero
+     * never closes one. Five minutes by default.
+     */
+    public Builder streamIdle(Duration idle) {
+      this.streamIdle = idle;
+      return this;
+    }
+
+    /** ExportState calls served at once (2 by default); more get CONCURRENCY_LIMIT. */
+    public Builder maxConcurrentExports(int exports) {
+      if (exports < 1) {
+        throw new IllegalArgumentException("maxConcurrentExports must be at least 1");
+      }
+      this.maxConcurrentExports = exports;
+      return this;
+    }
+
     public OptimizerServer build() {
       return new OptimizerServer(this);
     }
   }
 
   private OptimizerServer(Builder b) {
-    RunRegistry runs = new RunRegistry(b.threads);
+    MemoryBudget heap =
+        new MemoryBudget(
+            "heap",
+            b.memoryBudgetBytes > 0
+                ? b.memoryBudgetBytes
+                : (long) (Runtime.getRuntime().maxMemory() * 0.8));
+    RunRegistry runs = new RunRegistry(b.threads, heap);
     Metrics metrics = b.metrics == null ? Metrics.newIsolated() : b.metrics;
     SnapshotStore store = b.store;
     ServerBuilder<?> builder = b.transport;
@@ -110,13 +164,21 @@ public final class OptimizerServer {
     long snapshotEverySeconds = b.snapshotEverySeconds;
     Path sharedMemoryDir = b.sharedMemoryDir;
     this.runs = runs;
-    this.segments = new SharedMemoryTransport(sharedMemoryDir);
+    this.segments =
+        new SharedMemoryTransport(
+            sharedMemoryDir,
+            SharedMemoryTransport.budget(sharedMemoryDir, b.sharedMemoryBudgetBytes));
+    this.idle = new IdleStreams(b.streamIdle);
     this.store = store;
     this.snapshots =
         new SnapshotScheduler(store, runs, metrics, snapshotEverySteps, snapshotEverySeconds);
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
     health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
-    OptimizerGrpcService service = new OptimizerGrpcService(runs, metrics, snapshots, segments);
+    health.setStatus(SNAPSHOTS, ServingStatus.SERVING);
+    snapshots.onHealth(
+        ok -> health.setStatus(SNAPSHOTS, ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING));
+    OptimizerGrpcService service =
+        new OptimizerGrpcService(runs, metrics, snapshots, segments, idle, b.maxConcurrentExports);
     this.server =
         builder
             .addService(
@@ -135,11 +197,10 @@ public final class OptimizerServer {
     server.start();
     if (store != null) {
       long t0 = System.nanoTime();
-      var restored = store.readAll(StateStreams::restore);
-      for (RunSnapshot snapshot : restored) {
-        runs.restore(snapshot);
-        snapshots.restored(runs.get(snapshot.id()));
-      }
+      // Restored inside the read, so a run that cannot be restored (non-finite, a step counter
+      // out of range) is set aside like a corrupt file, and every other run serves.
+      var restored = store.readAll(reader -> runs.restore(StateStreams.restore(reader)));
+      restored.forEach(snapshots::restored);
       LOG.info(
           () ->
               "restored runs="
@@ -182,11 +243,18 @@ public final class OptimizerServer {
       LOG.warning("in-flight calls did not finish within " + drainSeconds + " s; cancelling them");
       server.shutdownNow();
     }
-    snapshots.snapshotAllAndWait();
+    java.util.List<String> unsaved = snapshots.snapshotAllAndWait();
     snapshots.close();
     segments.close();
+    idle.close();
     server.awaitTermination(5, TimeUnit.SECONDS);
-    LOG.info("drained; final snapshots written");
+    if (store == null) {
+      LOG.info("drained; no snapshot store, state was in memory only");
+    } else if (unsaved.isEmpty()) {
+      LOG.info("drained; final snapshots written");
+    } else {
+      LOG.severe("drained; final snapshots FAILED for runs " + unsaved + " (see the errors above)");
+    }
   }
 
   public void awaitTermination() throws InterruptedException {

@@ -7,10 +7,13 @@ import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.RunFailure;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.PushGradientsResponse;
 import dev.roadless.proto.optimizer.v1.PushOutcome;
+import dev.roadless.proto.optimizer.v1.RunState;
 import dev.roadless.proto.optimizer.v1.RunStatus;
+import dev.roadless.proto.optimizer.v1.StateSlot;
 
 /** Core and run values to wire messages and back. */
 final class ProtoMapping {
@@ -57,11 +60,34 @@ final class ProtoMapping {
             .setInitialized(run.initialized())
             .setStep(run.step())
             .addAllPendingReplicas(run.pendingReplicas())
-            .putAllRefusedPushes(run.refusals());
+            .putAllRefusedPushes(run.refusals())
+            .setSnapshotStep(Math.max(0, run.snapshotStep()))
+            .setSnapshotError(run.snapshotError());
+    RunFailure failure = run.failure();
+    out.setState(failure == null ? RunState.RUN_STATE_ACTIVE : RunState.RUN_STATE_FAILED);
+    if (failure != null) {
+      out.setFailure(
+          dev.roadless.proto.optimizer.v1.RunFailure.newBuilder()
+              .setStep(failure.step())
+              .setTensor(failure.tensor())
+              .setElement(failure.element())
+              .setSlot(slot(failure.slot()))
+              .setSnapshotStep(run.snapshotStep()));
+    }
     for (String group : run.optimizer().groupNames()) {
       out.addGroups(group(run, group));
     }
     return out.build();
+  }
+
+  private static StateSlot slot(String name) {
+    return switch (name) {
+      case "z" -> StateSlot.STATE_SLOT_Z;
+      case "x" -> StateSlot.STATE_SLOT_X;
+      case "exp_avg_sq" -> StateSlot.STATE_SLOT_EXP_AVG_SQ;
+      case "exp_avg" -> StateSlot.STATE_SLOT_EXP_AVG;
+      default -> StateSlot.STATE_SLOT_UNSPECIFIED;
+    };
   }
 
   static dev.roadless.proto.optimizer.v1.GroupStatus group(Run run, String group) {

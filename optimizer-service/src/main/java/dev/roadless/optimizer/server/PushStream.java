@@ -32,7 +32,7 @@ abstract class PushStream extends InboundStream<Object> {
   private SegmentPush segment;
 
   PushStream(StreamObserver<?> responses, TrainingCalls calls) {
-    super(responses, calls.metrics().in());
+    super(responses, calls.metrics().in(), calls.idle());
     this.runs = calls.runs();
     this.metrics = calls.metrics();
     this.snapshots = calls.snapshots();
@@ -91,12 +91,13 @@ abstract class PushStream extends InboundStream<Object> {
       assembler = null;
       return;
     }
-    buffers = run.acquireBuffers();
+    Run target = run;
     assembler =
         new ChunkAssembler(
             run.tensorNames(),
             run.tensorSizes(),
-            buffers,
+            // Taken when the first chunk arrives, and admitted against the memory budget then.
+            () -> buffers = target.acquireBuffers(),
             header.getDtype(),
             ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
   }
@@ -116,16 +117,23 @@ abstract class PushStream extends InboundStream<Object> {
   final PushResult commit(long totalElements) {
     PushResult result;
     if (segment != null) {
-      result = segment.push(step, totalElements);
+      try {
+        result = segment.push(step, totalElements);
+      } finally {
+        if (!repeatable()) {
+          segment.close(); // PushGradients: y goes nowhere; Train closes it after its answer
+        }
+      }
       if (!result.duplicate()) {
         metrics.sharedMemoryIn().add(segment.totalElements() * 4);
       }
     } else {
       float[][] gradient = assembler.finish(totalElements);
       boolean bounded = assembler.bounded();
+      long print = assembler.fingerprint();
       assembler = null;
       buffers = null; // the run owns them now
-      result = run.push(replica, step, gradient, bounded, null);
+      result = run.push(replica, step, gradient, bounded, print, null);
     }
     if (!result.duplicate() && result.applied()) {
       metrics.stepApplied(run.id());
@@ -137,6 +145,9 @@ abstract class PushStream extends InboundStream<Object> {
   @Override
   void failed(Throwable t) {
     assembler = null;
+    if (segment != null) {
+      segment.close();
+    }
     segment = null;
     if (run != null) {
       run.releaseBuffers(buffers);

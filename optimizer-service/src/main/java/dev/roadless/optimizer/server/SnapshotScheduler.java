@@ -2,8 +2,11 @@ package dev.roadless.optimizer.server;
 
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.run.RunSnapshot;
 import dev.roadless.optimizer.store.SnapshotStore;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -29,6 +32,7 @@ final class SnapshotScheduler implements AutoCloseable {
   private final Map<String, Long> savedAt = new ConcurrentHashMap<>();
   private final Map<String, Boolean> queued = new ConcurrentHashMap<>();
   private final ScheduledExecutorService writer;
+  private volatile java.util.function.Consumer<Boolean> health = ok -> {};
 
   SnapshotScheduler(
       SnapshotStore store, RunRegistry runs, Metrics metrics, long everySteps, long everySeconds) {
@@ -53,6 +57,22 @@ final class SnapshotScheduler implements AutoCloseable {
   void restored(Run run) {
     savedStep.put(run.id(), run.step());
     savedAt.put(run.id(), System.nanoTime());
+    run.snapshotTaken(run.step(), null);
+  }
+
+  /** The run's last snapshot on disk, or null when there is none (or no store). */
+  RunSnapshot lastSnapshot(String runId) throws IOException {
+    return store == null ? null : store.read(runId, StateStreams::restore);
+  }
+
+  /** Told after every snapshot attempt whether every run's latest one succeeded. */
+  void onHealth(java.util.function.Consumer<Boolean> health) {
+    this.health = health;
+  }
+
+  /** True while every run's latest snapshot attempt succeeded. */
+  boolean healthy() {
+    return runs.all().stream().allMatch(r -> r.snapshotError().isEmpty());
   }
 
   void stepApplied(Run run) {
@@ -91,26 +111,36 @@ final class SnapshotScheduler implements AutoCloseable {
     }
   }
 
-  /** Snapshots every run that changed since its last snapshot, and waits for the writes. */
-  void snapshotAllAndWait() {
+  /**
+   * Snapshots every run that changed since its last snapshot, and waits for the writes.
+   *
+   * @return the ids of the runs whose final snapshot failed (empty without a store)
+   */
+  List<String> snapshotAllAndWait() {
     if (store == null) {
-      return;
+      return List.of();
     }
     try {
-      writer
+      return writer
           .submit(
               () -> {
+                List<String> failed = new ArrayList<>();
                 for (Run run : runs.all()) {
                   if (run.initialized() && run.step() != savedStep.getOrDefault(run.id(), -1L)) {
-                    save(run);
+                    if (!save(run)) {
+                      failed.add(run.id());
+                    }
                   }
                 }
+                return failed;
               })
           .get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      return List.of("(interrupted)");
     } catch (java.util.concurrent.ExecutionException e) {
       LOG.log(Level.SEVERE, "final snapshots failed", e.getCause());
+      return List.of("(all)");
     }
   }
 
@@ -125,17 +155,24 @@ final class SnapshotScheduler implements AutoCloseable {
     }
   }
 
-  private void save(Run run) {
-    if (!run.initialized()) {
-      return;
+  /** Writes one run's snapshot; false if that failed. A FAILED run keeps its last finite one. */
+  private boolean save(Run run) {
+    if (!run.initialized() || run.failure() != null) {
+      return true;
     }
-    try {
-      dev.roadless.optimizer.run.RunSnapshot snapshot = run.snapshot();
+    try (var copy =
+        runs.budget()
+            .admit(
+                dev.roadless.optimizer.run.RunMemory.stateBytes(run.config()),
+                "a snapshot of run '" + run.id() + "'")) {
+      RunSnapshot snapshot = run.snapshot();
       long t0 = System.nanoTime();
       store.write(snapshot.id(), StateStreams.snapshot(snapshot));
       savedStep.put(run.id(), snapshot.state().stepCount());
       savedAt.put(run.id(), System.nanoTime());
       metrics.snapshot(true);
+      run.snapshotTaken(snapshot.state().stepCount(), null);
+      health.accept(healthy());
       LOG.fine(
           () ->
               "snapshot run="
@@ -144,9 +181,13 @@ final class SnapshotScheduler implements AutoCloseable {
                   + snapshot.state().stepCount()
                   + " ms="
                   + (System.nanoTime() - t0) / 1_000_000);
+      return true;
     } catch (IOException | RuntimeException e) {
       metrics.snapshot(false);
+      run.snapshotTaken(-1, String.valueOf(e.getMessage()));
+      health.accept(false);
       LOG.log(Level.SEVERE, "snapshot of run " + run.id() + " failed", e);
+      return false;
     }
   }
 

@@ -141,6 +141,26 @@ final class StateStreams {
     private final Map<StateSlot, ChunkAssembler> slots = new EnumMap<>(StateSlot.class);
     private byte[] digest = IMPORTED_DIGEST;
 
+    /**
+     * Bytes an import of this header's state takes while it arrives: every announced slot of every
+     * tensor, float32. Long.MAX_VALUE when the spec's sizes overflow (refused by the budget).
+     */
+    static long bytes(StateHeader header) {
+      try {
+        long elements = 0;
+        for (var t : header.getSpec().getTensorsList()) {
+          long n = 1;
+          for (long d : t.getShapeList()) {
+            n = Math.multiplyExact(n, Math.max(0, d));
+          }
+          elements = Math.addExact(elements, n);
+        }
+        return Math.multiplyExact(4L * Math.max(1, header.getSlotsCount()), elements);
+      } catch (ArithmeticException e) {
+        return Long.MAX_VALUE;
+      }
+    }
+
     Importer(StateHeader header) {
       if (header.getFormatVersion() != FORMAT_VERSION) {
         throw invalid(

@@ -76,15 +76,21 @@ final class TrainStream extends PushStream {
     (applied.isDone() ? applied : applied.thenApplyAsync(s -> s, answers))
         .whenComplete(
             (step, error) -> {
-              if (hasFailed()) {
-                return; // the client went away
-              }
-              if (error != null) {
-                fail(error instanceof CompletionException c ? c.getCause() : error);
-              } else if (segment != null) {
-                answerInSharedMemory(run, result, segment);
-              } else {
-                answerWithChunks(run, result);
+              try {
+                if (hasFailed()) {
+                  return; // the client went away
+                }
+                if (error != null) {
+                  fail(error instanceof CompletionException c ? c.getCause() : error);
+                } else if (segment != null) {
+                  answerInSharedMemory(run, result, segment);
+                } else {
+                  answerWithChunks(run, result);
+                }
+              } finally {
+                if (segment != null) {
+                  segment.close(); // y is in the segment (or never will be)
+                }
               }
             });
   }
@@ -104,7 +110,7 @@ final class TrainStream extends PushStream {
             order,
             ChunkWriter.DEFAULT_CHUNK_BYTES,
             TrainResponse.newBuilder().setEnd(TrainingCalls.end(run, order)).build()),
-        null);
+        this::clientTurn);
   }
 
   /** y is in the replica's segment: the answer is a header and an end. */
@@ -129,7 +135,7 @@ final class TrainStream extends PushStream {
                 TrainResponse.newBuilder().setHeader(header).build(),
                 TrainResponse.newBuilder().setEnd(TrainingCalls.end(run, order)).build())
             .iterator(),
-        null);
+        this::clientTurn);
   }
 
   @Override

@@ -54,15 +54,23 @@ final class TrainingCalls {
             return t;
           });
 
+  private final IdleStreams idle;
+
   TrainingCalls(
       RunRegistry runs,
       Metrics metrics,
       SnapshotScheduler snapshots,
-      SharedMemoryTransport transport) {
+      SharedMemoryTransport transport,
+      IdleStreams idle) {
+    this.idle = idle;
     this.runs = runs;
     this.metrics = metrics;
     this.snapshots = snapshots;
     this.transport = transport;
+  }
+
+  IdleStreams idle() {
+    return idle;
   }
 
   RunRegistry runs() {

@@ -1,8 +1,10 @@
 package dev.roadless.optimizer.store;
 
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.state.StateCodec;
 import dev.roadless.optimizer.state.StateReader;
 import dev.roadless.optimizer.state.StateWriter;
+import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.ExportStateResponse;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -100,7 +102,20 @@ public final class SnapshotStore {
     }
   }
 
-  /** Every readable snapshot in the directory. Unreadable ones are logged and set aside. */
+  /** A run's snapshot, decoded, or null when it has none. */
+  public <T> T read(String runId, Decoder<T> decoder) throws IOException {
+    Path file = dir.resolve(runId + SUFFIX);
+    return Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+        ? read(file, decoder)
+        : null;
+  }
+
+  /**
+   * Every snapshot in the directory that {@code decoder} takes. One it cannot read or restore (a
+   * truncated or corrupt file, a non-finite state, a step counter out of range) is logged and set
+   * aside as {@code <run_id>.snapshot.corrupt}, and the others go on; one refused for memory
+   * ({@code MEMORY_BUDGET_EXCEEDED}) stays where it is for the next start.
+   */
   public <T> List<T> readAll(Decoder<T> decoder) throws IOException {
     List<T> out = new ArrayList<>();
     try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
@@ -111,15 +126,25 @@ public final class SnapshotStore {
         } else if (name.endsWith(SUFFIX)) {
           try {
             out.add(read(file, decoder));
+          } catch (RoadlessException e) {
+            if (e.reason() != ErrorReason.ERROR_REASON_MEMORY_BUDGET_EXCEEDED) {
+              setAside(file, e);
+            } else {
+              LOG.log(Level.SEVERE, "snapshot " + file + " not restored: " + e.getMessage());
+            }
           } catch (IOException | RuntimeException e) {
-            Path aside = file.resolveSibling(name + ".corrupt");
-            LOG.log(Level.SEVERE, "cannot read snapshot " + file + "; moved to " + aside, e);
-            Files.move(file, aside, StandardCopyOption.REPLACE_EXISTING);
+            setAside(file, e);
           }
         }
       }
     }
     return out;
+  }
+
+  private static void setAside(Path file, Exception e) throws IOException {
+    Path aside = file.resolveSibling(file.getFileName() + ".corrupt");
+    LOG.log(Level.SEVERE, "cannot restore snapshot " + file + "; moved to " + aside, e);
+    Files.move(file, aside, StandardCopyOption.REPLACE_EXISTING);
   }
 
   /** Deletes a run's snapshot, if any. */

@@ -19,12 +19,34 @@ public final class SegmentPush {
   private final Run run;
   private final int replica;
   private final SegmentSink sink;
+  private final java.util.concurrent.atomic.AtomicBoolean open =
+      new java.util.concurrent.atomic.AtomicBoolean(true);
 
+  /** Leases the segment: it stays mapped until {@link #close}, even if the run is deleted. */
   SegmentPush(SharedSegment segment, Run run, int replica) {
+    if (!segment.lease()) {
+      throw RoadlessException.of(
+              ErrorReason.ERROR_REASON_SHARED_MEMORY_UNKNOWN,
+              "the shared-memory segment of run '" + run.id() + "' replica " + replica + " is gone")
+          .with("run_id", run.id())
+          .with("replica", replica)
+          .build();
+    }
     this.segment = segment;
     this.run = run;
     this.replica = replica;
     this.sink = new SegmentSink(segment);
+  }
+
+  /**
+   * Ends this push's lease once it no longer reads the gradient or writes y (its answer is out, or
+   * it failed). Reads under the run's lock (the mean of a held push) need none: a deleted run reads
+   * nothing more.
+   */
+  public void close() {
+    if (open.compareAndSet(true, false)) {
+      segment.release();
+    }
   }
 
   /** The segment's float32 elements (gradient region; the parameters region is as large). */

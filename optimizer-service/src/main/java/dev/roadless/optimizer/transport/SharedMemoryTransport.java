@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.transport;
 
 import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.run.MemoryBudget;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -26,21 +27,48 @@ public final class SharedMemoryTransport implements AutoCloseable {
   private static final String PREFIX = "roadless-optimizer-";
 
   private final Path dir;
+  private final MemoryBudget budget;
   private final Map<String, Entry> segments = new HashMap<>();
   private long created;
   private byte[] probe;
 
-  private record Entry(Run run, int replica, SharedSegment segment) {}
+  private record Entry(Run run, int replica, SharedSegment segment, MemoryBudget.Grant grant) {}
 
   /**
    * @param base the shared-memory directory ({@code /dev/shm} on Linux), or null to turn the
    *     feature off
+   * @param budget every segment is admitted against it before its file is created
    */
-  public SharedMemoryTransport(Path base) {
+  public SharedMemoryTransport(Path base, MemoryBudget budget) {
     this.dir = base == null ? null : base.resolve(PREFIX + ProcessHandle.current().pid());
+    this.budget = budget;
     if (dir != null) {
       sweep(base);
     }
+  }
+
+  /** Without a limit (tests and tools). */
+  public SharedMemoryTransport(Path base) {
+    this(base, MemoryBudget.unlimited());
+  }
+
+  /**
+   * The shared-memory budget: {@code bytes}, or when that is 0 half of the file system that holds
+   * {@code base} (tmpfs counts against the container's memory).
+   */
+  public static MemoryBudget budget(Path base, long bytes) {
+    if (bytes > 0) {
+      return new MemoryBudget("shared memory", bytes);
+    }
+    try {
+      if (base != null && Files.isDirectory(base)) {
+        return new MemoryBudget(
+            "shared memory", Math.max(1, Files.getFileStore(base).getTotalSpace() / 2));
+      }
+    } catch (IOException e) {
+      LOG.warning("cannot size " + base + ": " + e.getMessage());
+    }
+    return MemoryBudget.unlimited();
   }
 
   /**
@@ -118,6 +146,14 @@ public final class SharedMemoryTransport implements AutoCloseable {
       remove(key, e); // the run was deleted and created again
     }
     Path file = dir.resolve(run.id() + "." + replica + "." + (++created) + ".seg");
+    long total = 0;
+    for (long n : run.tensorSizes()) {
+      total += n;
+    }
+    MemoryBudget.Grant grant =
+        budget.admit(
+            SharedSegment.sizeBytes(total),
+            "a shared-memory segment for run '" + run.id() + "' replica " + replica);
     try {
       Files.createDirectories(dir, SharedSegment.ownerOnly(true));
       SharedSegment segment;
@@ -127,7 +163,7 @@ public final class SharedMemoryTransport implements AutoCloseable {
         delete(file); // for example ENOSPC half-way: leave no partial file behind
         throw failed;
       }
-      segments.put(key, new Entry(run, replica, segment));
+      segments.put(key, new Entry(run, replica, segment, grant));
       LOG.info(
           () ->
               "shared-memory segment run_id="
@@ -139,8 +175,9 @@ public final class SharedMemoryTransport implements AutoCloseable {
                   + " path="
                   + file);
       return segment;
-    } catch (IOException ex) {
-      throw unavailable(ex);
+    } catch (IOException | RuntimeException ex) {
+      grant.close();
+      throw ex instanceof IOException io ? unavailable(io) : (RuntimeException) ex;
     }
   }
 
@@ -168,7 +205,7 @@ public final class SharedMemoryTransport implements AutoCloseable {
     while (it.hasNext()) {
       Map.Entry<String, Entry> e = it.next();
       if (e.getValue().run.id().equals(runId)) {
-        delete(e.getValue().segment.path());
+        drop(e.getValue());
         it.remove();
       }
     }
@@ -177,7 +214,7 @@ public final class SharedMemoryTransport implements AutoCloseable {
   /** Deletes every segment and this process's directory. */
   @Override
   public synchronized void close() {
-    segments.values().forEach(e -> delete(e.segment.path()));
+    segments.values().forEach(SharedMemoryTransport::drop);
     segments.clear();
     if (dir != null) {
       deleteTree(dir);
@@ -186,7 +223,17 @@ public final class SharedMemoryTransport implements AutoCloseable {
 
   private void remove(String key, Entry e) {
     segments.remove(key);
+    drop(e);
+  }
+
+  /**
+   * Deletes a segment's file, gives its bytes back, and unmaps it as soon as no push uses it (not
+   * at some later garbage collection).
+   */
+  private static void drop(Entry e) {
     delete(e.segment.path());
+    e.segment.release();
+    e.grant.close();
   }
 
   /** Removes directories left by dead servers, and a stale one of this pid (a reused pid). */

@@ -137,7 +137,13 @@ final class Harness implements AutoCloseable {
         }
       }
     }
-    sb.append(client.status(id).toBuilder().clearRefusedPushes().build());
+    // What the run is, not when the server last wrote it to disk.
+    sb.append(
+        client.status(id).toBuilder()
+            .clearRefusedPushes()
+            .clearSnapshotStep()
+            .clearSnapshotError()
+            .build());
     return sb.toString();
   }
 

@@ -1,0 +1,34 @@
+package dev.roadless.optimizer.run;
+
+import dev.roadless.optimizer.core.StateSize;
+
+/** What a run costs in memory, known from its configuration before anything is allocated. */
+public final class RunMemory {
+  private RunMemory() {}
+
+  /**
+   * The memory a run is admitted with: its state (z, x, moments), two y sets, and the gradient sets
+   * its protocol holds at once (SYNC: every replica's pending push and a mean; ASYNC: two pushes in
+   * flight). Further sets are admitted when they are made.
+   */
+  public static long reservedBytes(RunConfig config) {
+    long set = BudgetedSets.bytesPerSet(config.sizes());
+    return Math.addExact(
+        stateBytes(config),
+        Math.multiplyExact(set, (long) TrainPublication.RESERVED + gradientSets(config)));
+  }
+
+  /** Bytes of one copy of the run's state (z, x, moments): an export or a snapshot. */
+  public static long stateBytes(RunConfig config) {
+    return StateSize.bytes(config.variant(), config.tensors(), config.groups());
+  }
+
+  /** Bytes of one float32 value per parameter (an upload of initial values, one y set). */
+  public static long valueBytes(RunConfig config) {
+    return BudgetedSets.bytesPerSet(config.sizes());
+  }
+
+  static int gradientSets(RunConfig config) {
+    return config.mode() == RunConfig.Mode.SYNC ? config.replicas() + 1 : 2;
+  }
+}

@@ -1,0 +1,164 @@
+package dev.roadless.optimizer.run;
+
+import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.core.NonFiniteStateException;
+import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
+import java.util.function.LongSupplier;
+
+/**
+ * The serving protocol of one run behind its lock: a push goes to the {@link SyncBarrier} (SYNC) or
+ * the {@link AsyncLedger} (ASYNC); a complete step runs the kernel into recycled y arrays ({@link
+ * TrainPublication}) and wakes the {@link StepWaiters}. A step that makes the state non-finite
+ * moves the run to FAILED. Not thread-safe: {@link Run} calls it under its lock.
+ */
+final class StepProtocol {
+  private final String id;
+  private final RunConfig config;
+  private final ScheduleFreeOptimizer optimizer;
+  private final BudgetedSets buffers;
+  private final SyncBarrier barrier;
+  private final AsyncLedger ledger;
+  private final StepWaiters waiters;
+  private final TrainPublication train;
+  private final PushPrints prints;
+  private final LongSupplier snapshotStep;
+
+  /** Completed steps. */
+  long step;
+
+  /** Why the run FAILED, or null while it is ACTIVE. */
+  RunFailure failure;
+
+  StepProtocol(
+      String id,
+      RunConfig config,
+      ScheduleFreeOptimizer optimizer,
+      BudgetedSets buffers,
+      StepWaiters waiters,
+      TrainPublication train,
+      LongSupplier snapshotStep) {
+    this.id = id;
+    this.config = config;
+    this.optimizer = optimizer;
+    this.buffers = buffers;
+    this.barrier = new SyncBarrier(id, config.names(), config.replicas(), optimizer, buffers);
+    this.ledger = new AsyncLedger(id, config.maxStaleness());
+    this.waiters = waiters;
+    this.train = train;
+    this.prints = new PushPrints(config.replicas());
+    this.snapshotStep = snapshotStep;
+    this.step = optimizer.stepCount();
+  }
+
+  SyncBarrier barrier() {
+    return barrier;
+  }
+
+  /** A checked push: refused if it conflicts with the replica's accepted push for that step. */
+  PushResult push(int replica, long pushStep, Pushed push, long print, ParameterSink sink) {
+    if (prints.conflicts(replica, pushStep, print)) {
+      buffers.release(push.owned());
+      throw Refusals.pushConflict(id, replica, pushStep);
+    }
+    return config.mode() == RunConfig.Mode.ASYNC
+        ? pushAsync(replica, pushStep, push, print, sink)
+        : pushSync(replica, pushStep, push, print, sink);
+  }
+
+  /** SYNC: holds a push that does not complete the step (already checked in place). */
+  PushResult hold(int replica, long pushStep, Pushed push, ParameterSink sink) {
+    barrier.hold(replica, push, sink);
+    prints.accepted(replica, pushStep, PushPrints.UNKNOWN);
+    return new PushResult(false, pushStep, pushStep, step, false);
+  }
+
+  PushResult pushSync(int replica, long pushStep, Pushed push, long print, ParameterSink sink) {
+    if (pushStep < step) {
+      // Every replica contributed to every completed SYNC step: this is a re-send.
+      buffers.release(push.owned());
+      return new PushResult(true, pushStep, pushStep, step, true);
+    }
+    if (barrier.isPending(replica)) {
+      buffers.release(push.owned());
+      return new PushResult(false, pushStep, pushStep, step, true);
+    }
+    if (!barrier.othersPending(replica)) {
+      barrier.hold(replica, push, sink);
+      prints.accepted(replica, pushStep, print);
+      return new PushResult(false, pushStep, pushStep, step, false);
+    }
+    float[][] mean;
+    try {
+      mean = barrier.mean(replica, push, sink);
+    } catch (RuntimeException e) {
+      buffers.release(push.owned());
+      throw e;
+    }
+    prints.accepted(replica, pushStep, print);
+    try {
+      applyStep(mean, barrier.sinks());
+    } finally {
+      barrier.clear(mean);
+    }
+    return new PushResult(true, pushStep, pushStep, step, false);
+  }
+
+  private PushResult pushAsync(
+      int replica, long pushStep, Pushed push, long print, ParameterSink sink) {
+    PushResult earlier = ledger.earlier(replica, pushStep);
+    if (earlier != null) {
+      buffers.release(push.owned());
+      return earlier.asDuplicate(step);
+    }
+    try {
+      ledger.checkFresh(pushStep, step);
+    } catch (RuntimeException e) {
+      buffers.release(push.owned());
+      throw e;
+    }
+    long appliedAs = step;
+    prints.accepted(replica, pushStep, print);
+    try {
+      applyStep(push.owned(), sink == null ? new ParameterSink[0] : new ParameterSink[] {sink});
+    } finally {
+      buffers.release(push.owned());
+    }
+    PushResult result = new PushResult(true, pushStep, appliedAs, step, false);
+    ledger.applied(replica, result);
+    return result;
+  }
+
+  /** One step with {@code gradient}, y into recycled arrays and the sinks. */
+  private void applyStep(float[][] gradient, ParameterSink[] sinks) {
+    // The fused pass writes every element of y, so recycled arrays need no clearing.
+    float[][] y = train.take();
+    try {
+      step = optimizer.stepFiniteGradients(gradient, y, sinks);
+    } catch (NonFiniteStateException e) {
+      train.give(y);
+      step = optimizer.stepCount();
+      failure = new RunFailure(e.step(), e.tensor(), e.element(), e.slot());
+      RoadlessException failed = failed();
+      waiters.all().forEach(f -> f.completeExceptionally(failed));
+      throw failed;
+    } catch (RuntimeException e) {
+      train.give(y); // nothing was published; the arrays are still ours
+      throw e;
+    }
+    train.publish(step, y);
+    for (ParameterSink s : sinks) {
+      try {
+        s.written(step);
+      } catch (RuntimeException e) {
+        // the sink's own business; the step stands
+      }
+    }
+    long now = step;
+    waiters.reached(now).forEach(f -> f.complete(now));
+  }
+
+  /** The RUN_FAILED refusal of a FAILED run. */
+  RoadlessException failed() {
+    return Refusals.runFailed(id, failure, snapshotStep.getAsLong());
+  }
+}
