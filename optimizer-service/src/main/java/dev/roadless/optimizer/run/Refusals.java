@@ -143,6 +143,13 @@ public final class Refusals {
     return b.build();
   }
 
+  static RoadlessException runDeleted(String runId) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_RUN_NOT_FOUND, "run '" + runId + "' was deleted")
+        .with("run_id", runId)
+        .build();
+  }
+
   static RoadlessException initialValuesMissing(String runId) {
     return RoadlessException.of(
             ErrorReason.ERROR_REASON_INITIAL_VALUES_MISSING,

@@ -374,21 +374,14 @@ public final class Run {
 
   /** Records the outcome of a snapshot attempt: its step, or the error that stopped it. */
   public void snapshotTaken(long atStep, String error) {
-    if (error == null) {
-      snapshotStep = atStep;
-      snapshotError = "";
-    } else {
-      snapshotError = error;
-    }
+    snapshotError = error == null ? "" : error;
+    snapshotStep = error == null ? atStep : snapshotStep;
   }
 
   /** Under the lock: initial values are there and the run has not FAILED. */
   private void requireActive() {
     if (closed) {
-      throw RoadlessException.of(
-              ErrorReason.ERROR_REASON_RUN_NOT_FOUND, "run '" + id + "' was deleted")
-          .with("run_id", id)
-          .build();
+      throw Refusals.runDeleted(id);
     }
     requireInitialized();
     if (steps.failure != null) {

@@ -58,20 +58,31 @@ final class Harness implements AutoCloseable {
   /** As above, with shared-memory segments in {@code sharedMemoryDir} (null: turned off). */
   Harness(Path snapshotDir, int maxMessageBytes, boolean loopback, Path sharedMemoryDir)
       throws Exception {
+    this(snapshotDir, maxMessageBytes, loopback, sharedMemoryDir, b -> {});
+  }
+
+  /** As above, with further server settings (memory budget, idle timeout, ...). */
+  Harness(
+      Path snapshotDir,
+      int maxMessageBytes,
+      boolean loopback,
+      Path sharedMemoryDir,
+      java.util.function.Consumer<OptimizerServer.Builder> settings)
+      throws Exception {
     String name = InProcessServerBuilder.generateName();
     io.grpc.ServerBuilder<?> builder =
         loopback
             ? dev.roadless.optimizer.wire.CompositeCumulation.plaintextServer(
                 io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0))
             : InProcessServerBuilder.forName(name);
-    server =
+    OptimizerServer.Builder b =
         OptimizerServer.builder(builder.maxInboundMessageSize(maxMessageBytes))
             .threads(2)
             .snapshotStore(snapshotDir == null ? null : new SnapshotStore(snapshotDir))
             .metrics(metrics)
-            .sharedMemoryDir(sharedMemoryDir)
-            .build()
-            .start();
+            .sharedMemoryDir(sharedMemoryDir);
+    settings.accept(b);
+    server = b.build().start();
     channel =
         loopback
             ? dev.roadless.optimizer.client.Channels.plaintext("127.0.0.1", server.port()).build()

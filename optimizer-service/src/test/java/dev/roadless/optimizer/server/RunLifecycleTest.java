@@ -271,7 +271,7 @@ class RunLifecycleTest {
     return out;
   }
 
-  private static ImportStateResponse importState(Harness h, List<ImportStateRequest> messages)
+  static ImportStateResponse importState(Harness h, List<ImportStateRequest> messages)
       throws Exception {
     CompletableFuture<ImportStateResponse> result = new CompletableFuture<>();
     StreamObserver<ImportStateRequest> requests =
