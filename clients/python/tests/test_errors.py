@@ -7,7 +7,7 @@ import torch
 import models
 import roadless.torch as rt
 from roadless import ClientOptions, OptimizerClient, errors
-from roadless.optimizer.v1 import run_pb2
+from roadless.optimizer.v1 import optimizer_service_pb2, run_pb2
 
 
 def sgd(optimizer, run_id, **kw):
@@ -106,3 +106,32 @@ def test_step_otherReplicaNeverPushes_raisesDeadlineExceeded(optimizer, run_id):
                      options=ClientOptions(wait_deadline=1.0))
     with pytest.raises(errors.DeadlineExceeded):
         models.train(model, opt, models.batches(1))
+
+
+def test_step_overflowingState_raisesRunFailedAndOtherRunsTrainOn(optimizer, run_id):
+    model, opt = sgd(optimizer, run_id, lr=1.0, warmup_steps=0)
+    neighbour_model, neighbour = sgd(optimizer, run_id + "-n")
+    opt.train()
+    for _ in range(2):
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 3e38)
+        try:
+            opt.step()
+        except errors.RunFailed as e:
+            failure = e
+            break
+    else:
+        pytest.fail("two steps of 3e38 with lr 1 must overflow float32")
+    assert failure.reason == "RUN_FAILED" and failure.code.name == "FAILED_PRECONDITION"
+    status = opt.status()
+    assert status.state == optimizer_service_pb2.RUN_STATE_FAILED
+    assert status.failure.tensor and status.failure.snapshot_step == -1
+    models.train(neighbour_model, neighbour, models.batches(2))
+    assert neighbour.status().step == 2
+
+
+def test_push_stepBelowZero_raisesStepOutOfRange(optimizer, run_id):
+    _, opt = sgd(optimizer, run_id)
+    grads = [np.zeros(p.numel(), np.float32) for p in opt._params]
+    with pytest.raises(errors.StepOutOfRange):
+        opt.client.push_gradients(run_id, 0, -1, opt._names, grads)

@@ -17,6 +17,8 @@ import re
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from roadless.common.v1 import error_reason_pb2
+
 DOMAIN = "roadless.dev"
 
 
@@ -37,23 +39,20 @@ class RoadlessError(Exception):
     @property
     def retryable(self):
         """True when retrying the same call with backoff is safe and may succeed."""
-        return self.code == grpc.StatusCode.UNAVAILABLE
+        return self.code == grpc.StatusCode.UNAVAILABLE or self.reason == "CONCURRENCY_LIMIT"
 
 
-# Reasons from roadless.common.v1.ErrorReason (without the ERROR_REASON_ prefix).
+def reason_of(error_info_reason):
+    """Normalises "ERROR_REASON_STEP_STALE" and "STEP_STALE" to "STEP_STALE"."""
+    return re.sub(r"^ERROR_REASON_", "", error_info_reason or "")
+
+
+# Every reason of roadless.common.v1.ErrorReason (without the ERROR_REASON_ prefix), read from
+# the stubs generated from proto/ at build time, so a reason added there is a class here.
 _REASONS = [
-    "RUN_NOT_FOUND", "RUN_SPEC_CONFLICT", "INVALID_RUN_SPEC", "INVALID_HYPERPARAMETER",
-    "INVALID_RUN_ID", "GROUP_NOT_FOUND", "INITIAL_VALUES_MISSING", "INITIAL_VALUES_CONFLICT",
-    "NON_FINITE_VALUE", "UNKNOWN_TENSOR", "MISSING_TENSOR", "SIZE_MISMATCH", "CHUNK_OVERLAP",
-    "CHUNK_MISSING", "DTYPE_MISMATCH", "STREAM_TRUNCATED", "STREAM_OUT_OF_ORDER",
-    "MESSAGE_TOO_LARGE", "NON_FINITE_GRADIENT", "REPLICA_OUT_OF_RANGE", "STEP_IN_FUTURE",
-    "STEP_STALE", "STEP_MISMATCH", "SHARED_MEMORY_UNAVAILABLE", "SHARED_MEMORY_UNKNOWN",
-    "SHARED_MEMORY_MISUSE", "INVALID_STATE", "SERVER_NOT_READY", "INTERNAL", "TRAINER_BUSY",
-    "TRAINER_NOT_CONFIGURED", "INVALID_MODEL_SPEC", "DATASET_UNAVAILABLE",
-    "OPTIMIZER_UNAVAILABLE", "CHECKPOINT_NOT_FOUND", "CHECKPOINT_EXISTS",
-    "INVALID_CHECKPOINT_NAME", "CHECKPOINT_CORRUPTED", "CHECKPOINT_STEP_MOVED",
-    "TRAINER_UNAVAILABLE", "TRAINERS_NOT_CONFIGURED", "CHECKPOINT_KIND_MISMATCH",
-    "STORAGE_UNAVAILABLE", "INVALID_CHECKPOINT_REQUEST",
+    reason_of(name)
+    for name in error_reason_pb2.ErrorReason.keys()
+    if name != "ERROR_REASON_UNSPECIFIED"
 ]
 
 
@@ -76,11 +75,6 @@ class DeadlineExceeded(RoadlessError):
 
 
 _BY_CODE = {grpc.StatusCode.UNAVAILABLE: Unavailable, grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded}
-
-
-def reason_of(error_info_reason):
-    """Normalises "ERROR_REASON_STEP_STALE" and "STEP_STALE" to "STEP_STALE"."""
-    return re.sub(r"^ERROR_REASON_", "", error_info_reason or "")
 
 
 def from_rpc_error(e):

@@ -270,13 +270,6 @@ public final class Run {
     }
   }
 
-  /** Throws INITIAL_VALUES_MISSING unless the run has its initial values. */
-  public void checkInitialized() {
-    synchronized (lock) {
-      requireInitialized();
-    }
-  }
-
   /** Throws INITIAL_VALUES_MISSING or RUN_FAILED unless the run can serve training. */
   public void checkActive() {
     synchronized (lock) {
@@ -287,7 +280,7 @@ public final class Run {
   /** Completes (with the run's step) once the run has completed at least {@code minStep} steps. */
   public CompletableFuture<Long> awaitStep(long minStep) {
     synchronized (lock) {
-      requireActive();
+      requireServing(); // waiting for min_step > 0 also waits for the initial values
       long step = steps.step;
       return step >= minStep ? CompletableFuture.completedFuture(step) : waiters.await(minStep);
     }
@@ -380,10 +373,15 @@ public final class Run {
 
   /** Under the lock: initial values are there and the run has not FAILED. */
   private void requireActive() {
+    requireServing();
+    requireInitialized();
+  }
+
+  /** Under the lock: the run is neither deleted nor FAILED. */
+  private void requireServing() {
     if (closed) {
       throw Refusals.runDeleted(id);
     }
-    requireInitialized();
     if (steps.failure != null) {
       throw steps.failed();
     }

@@ -154,7 +154,7 @@ final class TrainingCalls {
           .build();
     }
     if (request.getMinStep() == 0) {
-      run.checkInitialized(); // fails fast; with min_step > 0 the wait covers the upload too
+      run.checkActive(); // fails fast; with min_step > 0 the wait covers the upload too
     }
     OutboundPump<Object> pump =
         new OutboundPump<>((ServerCallStreamObserver<Object>) responses, metrics.out());
