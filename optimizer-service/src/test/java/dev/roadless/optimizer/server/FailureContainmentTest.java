@@ -62,12 +62,18 @@ class FailureContainmentTest {
   }
 
   /** Creates {@code bad} with ones and fails it at step 1; returns the neighbour's fingerprint. */
-  private static String failRun(Harness h) {
+  private static String failRun(Harness h) throws InterruptedException {
+    return failRun(h, () -> {});
+  }
+
+  /** As above, running {@code between} after the finite step and before the failing one. */
+  private static String failRun(Harness h, Runnable between) throws InterruptedException {
     h.newRun("good", Harness.spec(1, StepMode.STEP_MODE_SYNC, 0));
     push(h, "good", 0, 0, Harness.random(1));
     h.client.createRun("bad", FRAGILE);
     h.client.uploadInitialValues("bad", NAMES, filled(1f));
     push(h, "bad", 0, 0, filled(3e38f)); // z = 1 - 3e38: finite
+    between.run();
     String good = h.fingerprint("good");
     var e =
         assertRefused(
@@ -122,10 +128,10 @@ class FailureContainmentTest {
   @Test
   void failedRun_exportsAndRollsBackToItsLastFiniteSnapshot(@TempDir Path dir) throws Exception {
     try (Harness h = new Harness(dir, 4 << 20, false, null, b -> b.snapshotEvery(1, 0))) {
-      failRun(h);
+      // The snapshot of step 1 is on disk before step 1 is pushed.
+      failRun(h, () -> await(() -> h.client.status("bad").getSnapshotStep() == 1));
       var failure = h.client.status("bad").getFailure();
-      await(() -> h.client.status("bad").getFailure().getSnapshotStep() == 1);
-      assertEquals(1, h.client.status("bad").getFailure().getSnapshotStep(), failure.toString());
+      assertEquals(1, failure.getSnapshotStep(), failure.toString());
       // ExportState hands out the last finite snapshot, which imports as a healthy run.
       List<ExportStateResponse> exported = new ArrayList<>();
       h.blocking
@@ -284,11 +290,17 @@ class FailureContainmentTest {
     }
   }
 
-  private static void await(java.util.function.BooleanSupplier done) throws InterruptedException {
-    long end = System.nanoTime() + 10_000_000_000L;
+  private static void await(java.util.function.BooleanSupplier done) {
+    long end = System.nanoTime() + 20_000_000_000L;
     while (!done.getAsBoolean() && System.nanoTime() < end) {
-      Thread.sleep(20);
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
     }
+    assertTrue(done.getAsBoolean(), "condition not reached in 20 s");
   }
 
   private static List<ExportStateResponse> export(Harness h, String run) {
