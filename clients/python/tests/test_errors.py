@@ -125,7 +125,7 @@ def test_step_overflowingState_raisesRunFailedAndOtherRunsTrainOn(optimizer, run
     assert failure.reason == "RUN_FAILED" and failure.code.name == "FAILED_PRECONDITION"
     status = opt.status()
     assert status.state == optimizer_service_pb2.RUN_STATE_FAILED
-    assert status.failure.tensor and status.failure.snapshot_step == -1
+    assert status.failure.tensor and status.failure.step == 1
     models.train(neighbour_model, neighbour, models.batches(2))
     assert neighbour.status().step == 2
 
