@@ -44,10 +44,10 @@ public final class OptimizerServerMain {
     runtime.metrics(config.metricsPort());
     ServerBuilder<?> builder =
         CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
-            .flowControlWindow(config.flowControlWindow())
-            .maxInboundMessageSize(config.maxMessageBytes());
+            .flowControlWindow(config.flowControlWindow());
     OptimizerServer server =
         OptimizerServer.builder(builder)
+            .maxMessageBytes(config.maxMessageBytes())
             .threads(config.threads())
             .snapshotStore(
                 config.snapshotDir() == null ? null : new SnapshotStore(config.snapshotDir()))

@@ -65,7 +65,8 @@ final class Harness implements AutoCloseable {
                 io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0))
             : InProcessServerBuilder.forName(name);
     server =
-        OptimizerServer.builder(builder.maxInboundMessageSize(maxMessageBytes))
+        OptimizerServer.builder(builder)
+            .maxMessageBytes(maxMessageBytes)
             .threads(2)
             .snapshotStore(snapshotDir == null ? null : new SnapshotStore(snapshotDir))
             .metrics(metrics)
