@@ -8,9 +8,12 @@ import io.grpc.MethodDescriptor;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The documented inbound message limit, answered as the contract promises: RESOURCE_EXHAUSTED with
@@ -46,11 +49,19 @@ public final class MessageLimit {
    */
   public static ServerServiceDefinition apply(
       ServerServiceDefinition service, int maxMessageBytes) {
-    ServerServiceDefinition.Builder out =
-        ServerServiceDefinition.builder(service.getServiceDescriptor().getName());
+    ServiceDescriptor original = service.getServiceDescriptor();
+    // Same name and schema (server reflection keeps listing the service), checked methods.
+    ServiceDescriptor.Builder descriptor =
+        ServiceDescriptor.newBuilder(original.getName())
+            .setSchemaDescriptor(original.getSchemaDescriptor());
+    List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
     for (ServerMethodDefinition<?, ?> method : service.getMethods()) {
-      out.addMethod(limited(method, maxMessageBytes));
+      ServerMethodDefinition<?, ?> checked = limited(method, maxMessageBytes);
+      methods.add(checked);
+      descriptor.addMethod(checked.getMethodDescriptor());
     }
+    ServerServiceDefinition.Builder out = ServerServiceDefinition.builder(descriptor.build());
+    methods.forEach(out::addMethod);
     return out.build();
   }
 

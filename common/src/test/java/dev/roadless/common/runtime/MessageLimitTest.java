@@ -46,7 +46,23 @@ class MessageLimitTest {
     }
   }
 
+  private static final Object SCHEMA = new Object();
+
   private final List<String> delivered = new ArrayList<>();
+
+  @Test
+  void apply_keepsTheServiceSchema_forServerReflection() {
+    method();
+    ServerServiceDefinition limited =
+        MessageLimit.apply(
+            ServerServiceDefinition.builder(
+                    io.grpc.ServiceDescriptor.newBuilder("test.Echo")
+                        .setSchemaDescriptor(SCHEMA)
+                        .build())
+                .build(),
+            LIMIT);
+    assertEquals(SCHEMA, limited.getServiceDescriptor().getSchemaDescriptor());
+  }
 
   private ServerMethodDefinition<String, String> method() {
     MethodDescriptor<String, String> d =
@@ -55,7 +71,11 @@ class MessageLimitTest {
             .setFullMethodName("test.Echo/Say")
             .build();
     ServerServiceDefinition service =
-        ServerServiceDefinition.builder("test.Echo")
+        ServerServiceDefinition.builder(
+                io.grpc.ServiceDescriptor.newBuilder("test.Echo")
+                    .setSchemaDescriptor(SCHEMA)
+                    .addMethod(d)
+                    .build())
             .addMethod(
                 d,
                 (call, headers) ->
