@@ -71,7 +71,9 @@ public final class CheckpointServerMain {
             Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
                 .maxInboundMessageSize(config.maxMessageBytes()),
             checkpoints,
-            metrics);
+            metrics,
+            config.maxConcurrentDownloads(),
+            config.maxConcurrentTransfers());
     runtime.closeAfterDrain(executor::shutdownNow);
     runtime.closeAfterDrain(() -> channels.forEach(ManagedChannel::shutdownNow));
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));

@@ -45,10 +45,10 @@ public final class OptimizerServerMain {
     ServerBuilder<?> builder =
         CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
             .flowControlWindow(config.flowControlWindow())
-            .maxInboundMessageSize(config.maxMessageBytes())
             .maxConcurrentCallsPerConnection(config.maxStreamsPerConnection());
     OptimizerServer server =
         OptimizerServer.builder(builder)
+            .maxMessageBytes(config.maxMessageBytes())
             .threads(config.threads())
             .snapshotStore(
                 config.snapshotDir() == null ? null : new SnapshotStore(config.snapshotDir()))

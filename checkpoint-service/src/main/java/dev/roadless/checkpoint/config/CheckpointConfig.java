@@ -29,7 +29,9 @@ public record CheckpointConfig(
     ClientOptions clientOptions,
     int maxMessageBytes,
     long drainSeconds,
-    long startupTimeoutSeconds) {
+    long startupTimeoutSeconds,
+    int maxConcurrentDownloads,
+    int maxConcurrentTransfers) {
 
   public static final List<Settings.Key> KEYS =
       List.of(
@@ -57,6 +59,18 @@ public record CheckpointConfig(
           Settings.Key.integer(
               "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
           Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
+          Settings.Key.integer(
+              "max-concurrent-downloads",
+              "64",
+              1,
+              100_000,
+              "downloads streaming at once; more get RESOURCE_EXHAUSTED (CONCURRENCY_LIMIT)"),
+          Settings.Key.integer(
+              "max-concurrent-transfers",
+              "4",
+              1,
+              1024,
+              "state checkpoints and restores at once; more get CONCURRENCY_LIMIT"),
           Settings.Key.integer(
               "startup-timeout-seconds",
               "300",
@@ -98,6 +112,8 @@ public record CheckpointConfig(
         options,
         s.integer("max-message-bytes"),
         s.integer("drain-seconds"),
-        s.integer("startup-timeout-seconds"));
+        s.integer("startup-timeout-seconds"),
+        s.integer("max-concurrent-downloads"),
+        s.integer("max-concurrent-transfers"));
   }
 }

@@ -38,10 +38,29 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
   /** Largest download chunk: 1 MiB, well below gRPC's default 4 MiB message limit. */
   static final int MAX_CHUNK_BYTES = 1 << 20;
 
+  /** Default of {@code max-concurrent-downloads}. */
+  public static final int DEFAULT_MAX_DOWNLOADS = 64;
+
+  /** Default of {@code max-concurrent-transfers}. */
+  public static final int DEFAULT_MAX_TRANSFERS = 4;
+
   private final Checkpoints checkpoints;
+  private final CallLimit downloads;
+  private final CallLimit transfers;
 
   public CheckpointGrpcService(Checkpoints checkpoints) {
+    this(checkpoints, DEFAULT_MAX_DOWNLOADS, DEFAULT_MAX_TRANSFERS);
+  }
+
+  /**
+   * @param maxDownloads downloads streaming at once; more get CONCURRENCY_LIMIT
+   * @param maxTransfers state transfers (SaveStateCheckpoint, RestoreState) at once; more get
+   *     CONCURRENCY_LIMIT
+   */
+  public CheckpointGrpcService(Checkpoints checkpoints, int maxDownloads, int maxTransfers) {
     this.checkpoints = checkpoints;
+    this.downloads = new CallLimit("checkpoint downloads", maxDownloads);
+    this.transfers = new CallLimit("state transfers", maxTransfers);
   }
 
   @Override
@@ -60,7 +79,10 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
   @Override
   public void saveStateCheckpoint(
       SaveStateCheckpointRequest request, StreamObserver<SaveStateCheckpointResponse> responses) {
-    Checkpoints.Saved saved = checkpoints.saveState(request);
+    Checkpoints.Saved saved;
+    try (CallLimit.Permit p = transfers.acquire()) {
+      saved = checkpoints.saveState(request);
+    }
     responses.onNext(
         SaveStateCheckpointResponse.newBuilder()
             .setCreated(saved.commit().created())
@@ -73,7 +95,10 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
   @Override
   public void restoreState(
       RestoreStateRequest request, StreamObserver<RestoreStateResponse> responses) {
-    ImportStateResponse r = checkpoints.restore(request);
+    ImportStateResponse r;
+    try (CallLimit.Permit p = transfers.acquire()) {
+      r = checkpoints.restore(request);
+    }
     responses.onNext(
         RestoreStateResponse.newBuilder()
             .setCreated(r.getCreated())
@@ -110,6 +135,27 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
     if (chunk < 1 || chunk > MAX_CHUNK_BYTES) {
       throw invalid("max_chunk_bytes", "max_chunk_bytes must be in [1, " + MAX_CHUNK_BYTES + "]");
     }
+    // Taken before the file is hashed: verifying is as costly as sending.
+    CallLimit.Permit permit = downloads.acquire();
+    try {
+      stream(
+          name,
+          request,
+          chunk,
+          (ServerCallStreamObserver<DownloadCheckpointResponse>) responses,
+          permit);
+    } catch (RuntimeException e) {
+      permit.close();
+      throw e;
+    }
+  }
+
+  private void stream(
+      String name,
+      DownloadCheckpointRequest request,
+      int chunk,
+      ServerCallStreamObserver<DownloadCheckpointResponse> responses,
+      CallLimit.Permit permit) {
     CheckpointStore store = checkpoints.store();
     Manifest m = store.manifest(name);
     CheckpointFile header;
@@ -127,12 +173,13 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
     }
     try {
       FileDownload.start(
-          (ServerCallStreamObserver<DownloadCheckpointResponse>) responses,
+          responses,
           store.path(name, header.getName()),
           header,
           name,
           request.getOffset(),
-          chunk);
+          chunk,
+          permit::close);
     } catch (IOException | NoSuchAlgorithmException e) {
       throw new RoadlessException(
           ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE, "cannot read checkpoint '" + name + "'");

@@ -33,13 +33,32 @@ public final class CheckpointServer {
    */
   public CheckpointServer(
       ServerBuilder<?> builder, Checkpoints checkpoints, ServiceMetrics metrics) {
+    this(builder, new CheckpointGrpcService(checkpoints), metrics);
+  }
+
+  /**
+   * @param builder where to listen; the caller chooses the transport and limits
+   * @param maxDownloads downloads streaming at once (CONCURRENCY_LIMIT beyond)
+   * @param maxTransfers state checkpoints and restores at once (CONCURRENCY_LIMIT beyond)
+   */
+  public CheckpointServer(
+      ServerBuilder<?> builder,
+      Checkpoints checkpoints,
+      ServiceMetrics metrics,
+      int maxDownloads,
+      int maxTransfers) {
+    this(builder, new CheckpointGrpcService(checkpoints, maxDownloads, maxTransfers), metrics);
+  }
+
+  private CheckpointServer(
+      ServerBuilder<?> builder, CheckpointGrpcService service, ServiceMetrics metrics) {
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
     health.setStatus(SERVICE, ServingStatus.NOT_SERVING);
     this.server =
         builder
             .addService(
                 io.grpc.ServerInterceptors.intercept(
-                    new CheckpointGrpcService(checkpoints),
+                    service,
                     ServerInterceptors.exceptionMapper(),
                     ServerInterceptors.readiness(ready::get),
                     ServerInterceptors.metrics(metrics)))

@@ -29,6 +29,7 @@ final class FileDownload implements Runnable {
   private final CheckpointFile header;
   private final String checkpoint;
   private final int chunkBytes;
+  private final Runnable onClose;
   private long position;
   private boolean done;
 
@@ -37,7 +38,8 @@ final class FileDownload implements Runnable {
       FileChannel channel,
       CheckpointFile header,
       String checkpoint,
-      int chunkBytes)
+      int chunkBytes,
+      Runnable onClose)
       throws NoSuchAlgorithmException {
     this.out = out;
     this.channel = channel;
@@ -45,22 +47,30 @@ final class FileDownload implements Runnable {
     this.header = header;
     this.checkpoint = checkpoint;
     this.chunkBytes = chunkBytes;
+    this.onClose = onClose;
   }
 
-  /** Sends the header, then the bytes from {@code offset} on as the client is ready for them. */
+  /**
+   * Sends the header, then the bytes from {@code offset} on as the client is ready for them: a
+   * chunk is read only when the transport is ready, so a stalled reader holds at most one. {@code
+   * onClose} runs once the download ends, however it ends (completed, failed, cancelled); if this
+   * throws, the caller cleans up.
+   */
   static void start(
       ServerCallStreamObserver<DownloadCheckpointResponse> out,
       Path file,
       CheckpointFile header,
       String checkpoint,
       long offset,
-      int chunkBytes)
+      int chunkBytes,
+      Runnable onClose)
       throws IOException, NoSuchAlgorithmException {
     FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
-    FileDownload d = new FileDownload(out, channel, header, checkpoint, chunkBytes);
+    FileDownload d;
     try {
+      d = new FileDownload(out, channel, header, checkpoint, chunkBytes, onClose);
       d.skipTo(offset);
-    } catch (IOException e) {
+    } catch (IOException | NoSuchAlgorithmException e) {
       channel.close();
       throw e;
     }
@@ -155,6 +165,8 @@ final class FileDownload implements Runnable {
       channel.close();
     } catch (IOException ignored) {
       // nothing was written through it
+    } finally {
+      onClose.run();
     }
   }
 }

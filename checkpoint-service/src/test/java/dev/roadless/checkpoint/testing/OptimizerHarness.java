@@ -65,6 +65,22 @@ public final class OptimizerHarness implements AutoCloseable {
   /** A checkpoint server without trainers over optimizer {@code optimizer}. */
   public CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpointServer(
       int optimizer, Path dir, Retention retention) throws Exception {
+    return CheckpointServiceGrpc.newBlockingStub(
+        checkpointChannel(optimizer, dir, retention, 64, 4));
+  }
+
+  /**
+   * A channel to a checkpoint server without trainers over optimizer {@code optimizer}, with the
+   * given concurrency limits, whose calls also pass {@code interceptors}.
+   */
+  public ManagedChannel checkpointChannel(
+      int optimizer,
+      Path dir,
+      Retention retention,
+      int maxDownloads,
+      int maxTransfers,
+      io.grpc.ServerInterceptor... interceptors)
+      throws Exception {
     ManagedChannel c = channel(optimizers.get(optimizer).port());
     Checkpoints checkpoints =
         new Checkpoints(
@@ -76,14 +92,17 @@ public final class OptimizerHarness implements AutoCloseable {
             new CheckpointStore(dir),
             retention,
             Clock.systemUTC());
+    io.grpc.ServerBuilder<?> builder =
+        Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create());
+    for (io.grpc.ServerInterceptor i : interceptors) {
+      builder.intercept(i);
+    }
     CheckpointServer server =
         new CheckpointServer(
-                Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
-                checkpoints,
-                ServiceMetrics.newIsolated())
+                builder, checkpoints, ServiceMetrics.newIsolated(), maxDownloads, maxTransfers)
             .start();
     checkpointServers.add(server);
-    return CheckpointServiceGrpc.newBlockingStub(channel(server.port()));
+    return channel(server.port());
   }
 
   /** An AdamW-SF run over a [16,8] weight and a [16] bias, 2 SYNC replicas. */

@@ -1,7 +1,16 @@
 package dev.roadless.optimizer.core;
 
-/** Range checks behind {@link Hyperparameters#validate(Variant)}; one message per field. */
+/**
+ * Range checks behind {@link Hyperparameters#validate(Variant)}; one message per field, each naming
+ * the field as the wire spells it.
+ *
+ * <p>One rule for fields a variant does not use, the same for every variant: such a field must hold
+ * its neutral value (the default of {@link Hyperparameters.Builder}, which is also what an unset
+ * wire field means); any other value is refused, never silently dropped.
+ */
 final class HyperparameterRules {
+  private static final Hyperparameters NEUTRAL = new Hyperparameters.Builder().build();
+
   private HyperparameterRules() {}
 
   static void check(Variant variant, Hyperparameters h) {
@@ -10,51 +19,74 @@ final class HyperparameterRules {
     }
     positiveFinite("lr", h.lr());
     unitInterval("beta", h.beta());
-    nonNegativeFinite("weightDecay", h.weightDecay());
+    nonNegativeFinite("weight_decay", h.weightDecay());
     if (!Double.isFinite(h.r())) {
-      throw new IllegalArgumentException("r must be finite, got " + h.r());
+      throw new HyperparameterException("r", "r must be finite, got " + h.r());
     }
     // lr_max can be 0 (RAdam silent phase): a negative power would make the weight infinite.
-    nonNegativeFinite("weightLrPower", h.weightLrPower());
-    if (h.warmupSteps() < 0) {
-      throw new IllegalArgumentException("warmupSteps must be >= 0, got " + h.warmupSteps());
-    }
+    nonNegativeFinite("weight_lr_power", h.weightLrPower());
     if (variant.hasSecondMoment()) {
       openUnitInterval("beta2", h.beta2());
       positiveFinite("eps", h.eps());
+    } else {
+      unused(variant, "beta2", h.beta2() != NEUTRAL.beta2(), "the variants with a second moment");
+      unused(variant, "eps", h.eps() != NEUTRAL.eps(), "the variants with a second moment");
     }
-    checkVariantOnlyFields(variant, h);
+    checkWarmup(variant, h);
+    if (variant == Variant.ADAMW) {
+      unitInterval("inner_momentum", h.innerMomentum());
+    } else {
+      unused(variant, "inner_momentum", h.innerMomentum() != NEUTRAL.innerMomentum(), "ADAMW");
+      unused(variant, "decay_at_z", h.decayAtZ() != NEUTRAL.decayAtZ(), "ADAMW");
+    }
+    if (variant != Variant.RADAM) {
+      unused(variant, "silent_sgd_phase", h.silentSgdPhase() != NEUTRAL.silentSgdPhase(), "RADAM");
+    }
+    if (variant.isWrapper()) {
+      nonNegativeFinite("weight_decay_at_y", h.weightDecayAtY());
+      unitInterval("base_momentum", h.baseMomentum());
+    } else {
+      String wrappers = "WRAPPER_SGD and WRAPPER_ADAM";
+      unused(
+          variant, "weight_decay_at_y", h.weightDecayAtY() != NEUTRAL.weightDecayAtY(), wrappers);
+      unused(variant, "base_momentum", h.baseMomentum() != NEUTRAL.baseMomentum(), wrappers);
+    }
     if (variant == Variant.WRAPPER_SGD) {
       checkTorchSgd(h);
+    } else {
+      unused(
+          variant, "base_dampening", h.baseDampening() != NEUTRAL.baseDampening(), "WRAPPER_SGD");
+      unused(variant, "base_nesterov", h.baseNesterov() != NEUTRAL.baseNesterov(), "WRAPPER_SGD");
     }
   }
 
-  private static void checkVariantOnlyFields(Variant variant, Hyperparameters h) {
-    if (variant == Variant.ADAMW) {
-      unitInterval("innerMomentum", h.innerMomentum());
-    } else {
-      onlyFor(variant, "innerMomentum", h.innerMomentum() != 0, "ADAMW");
-      onlyFor(variant, "decayAtZ", h.decayAtZ(), "ADAMW");
+  /** Warmup belongs to SGD, ADAMW and ADAMW_PAPER; each other variant says why it has none. */
+  private static void checkWarmup(Variant variant, Hyperparameters h) {
+    if (h.warmupSteps() < 0) {
+      throw new HyperparameterException(
+          "warmup_steps", "warmup_steps must be >= 0, got " + h.warmupSteps());
     }
-    if (variant == Variant.RADAM || variant.isWrapper()) {
-      if (h.warmupSteps() != 0) {
-        throw new IllegalArgumentException(
-            "warmupSteps must be 0 for "
-                + variant
-                + " (RAdam rectifies instead; a wrapper follows its base optimizer's lr), got "
-                + h.warmupSteps());
-      }
+    if (h.warmupSteps() == 0) {
+      return;
     }
-    if (variant.isWrapper()) {
-      nonNegativeFinite("weightDecayAtY", h.weightDecayAtY());
-      unitInterval("baseMomentum", h.baseMomentum());
-    } else {
-      onlyFor(variant, "weightDecayAtY", h.weightDecayAtY() != 0, "WRAPPER_SGD, WRAPPER_ADAM");
-      onlyFor(variant, "baseMomentum", h.baseMomentum() != 0, "WRAPPER_SGD, WRAPPER_ADAM");
-    }
-    if (variant != Variant.WRAPPER_SGD) {
-      onlyFor(variant, "baseDampening", h.baseDampening() != 0, "WRAPPER_SGD");
-      onlyFor(variant, "baseNesterov", h.baseNesterov(), "WRAPPER_SGD");
+    String why =
+        switch (variant) {
+          case RADAM -> "RADAM rectifies its variance estimate instead of warming up";
+          case WRAPPER_SGD, WRAPPER_ADAM ->
+              variant
+                  + " follows its base optimizer's learning rate; schedule that lr instead"
+                  + " (UpdateHyperparameters)";
+          default -> null;
+        };
+    if (why != null) {
+      throw new HyperparameterException(
+          "warmup_steps",
+          "warmup_steps must be 0 (unset) for "
+              + variant
+              + ": "
+              + why
+              + "; got "
+              + h.warmupSteps());
     }
   }
 
@@ -62,48 +94,56 @@ final class HyperparameterRules {
   private static void checkTorchSgd(Hyperparameters h) {
     double d = h.baseDampening();
     if (!(d >= 0 && d <= 1)) {
-      throw new IllegalArgumentException("baseDampening must be in [0, 1], got " + d);
+      throw new HyperparameterException(
+          "base_dampening", "base_dampening must be in [0, 1], got " + d);
     }
     if (h.baseNesterov() && (h.baseMomentum() <= 0 || d != 0)) {
-      throw new IllegalArgumentException(
-          "baseNesterov requires baseMomentum > 0 and baseDampening == 0 (torch.optim.SGD rule),"
-              + " got baseMomentum="
+      throw new HyperparameterException(
+          "base_nesterov",
+          "base_nesterov requires base_momentum > 0 and base_dampening == 0 (torch.optim.SGD"
+              + " rule), got base_momentum="
               + h.baseMomentum()
-              + ", baseDampening="
+              + ", base_dampening="
               + d);
     }
   }
 
-  private static void onlyFor(Variant variant, String field, boolean set, String allowed) {
+  private static void unused(Variant variant, String field, boolean set, String users) {
     if (set) {
-      throw new IllegalArgumentException(
-          field + " applies only to " + allowed + " and must be left unset for " + variant);
+      throw new HyperparameterException(
+          field,
+          field
+              + " applies only to "
+              + users
+              + "; "
+              + variant
+              + " does not use it, so leave it unset (or at its default)");
     }
   }
 
   private static void positiveFinite(String field, double v) {
     if (!(v > 0 && Double.isFinite(v))) {
-      throw new IllegalArgumentException(field + " must be finite and > 0, got " + v);
+      throw new HyperparameterException(field, field + " must be finite and > 0, got " + v);
     }
   }
 
   private static void nonNegativeFinite(String field, double v) {
     if (!(v >= 0 && Double.isFinite(v))) {
-      throw new IllegalArgumentException(field + " must be finite and >= 0, got " + v);
+      throw new HyperparameterException(field, field + " must be finite and >= 0, got " + v);
     }
   }
 
   /** [0, 1). */
   private static void unitInterval(String field, double v) {
     if (!(v >= 0 && v < 1)) {
-      throw new IllegalArgumentException(field + " must be in [0, 1), got " + v);
+      throw new HyperparameterException(field, field + " must be in [0, 1), got " + v);
     }
   }
 
   /** (0, 1). */
   private static void openUnitInterval(String field, double v) {
     if (!(v > 0 && v < 1)) {
-      throw new IllegalArgumentException(field + " must be in (0, 1), got " + v);
+      throw new HyperparameterException(field, field + " must be in (0, 1), got " + v);
     }
   }
 }

@@ -4,10 +4,10 @@ package dev.roadless.optimizer.core;
  * Every hyperparameter of one parameter group, immutable. Build one with {@link #defaults(Variant)}
  * and {@link #toBuilder()}; check it with {@link #validate(Variant)}.
  *
- * <p>Not every field applies to every variant. {@link #validate(Variant)} refuses a setting that
- * would change the update elsewhere but that this variant would silently ignore (warmup for RAdam,
- * inner momentum outside AdamW, base-optimizer settings outside the wrappers). {@code beta2},
- * {@code eps} and {@code silentSgdPhase} are simply unused where they do not apply.
+ * <p>Not every field applies to every variant. {@link #validate(Variant)} treats the fields a
+ * variant does not use one way for every variant: each must keep its neutral value (the {@link
+ * Builder}'s default); any other value is refused ({@link HyperparameterException} naming it),
+ * never silently ignored.
  *
  * @param lr learning rate. For the wrappers this is the base optimizer's {@code lr}.
  * @param beta interpolation weight between x and z: {@code momentum} for SGD and the wrappers,

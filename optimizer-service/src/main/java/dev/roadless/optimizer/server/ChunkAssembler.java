@@ -110,10 +110,11 @@ final class ChunkAssembler {
           chunk.name(), "data length " + bytes + " is not a positive multiple of " + width);
     }
     long count = bytes / width;
-    if (offset < 0 || offset + count > size) {
+    // Compared without adding, so an offset near 2^63 cannot wrap around into range.
+    if (offset < 0 || count > size || offset > size - count) {
       throw sizeMismatch(
           chunk.name(),
-          "elements [" + offset + ", " + (offset + count) + ") outside [0, " + size + ")");
+          "elements from " + offset + " (" + count + " of them) outside [0, " + size + ")");
     }
     claim(t, offset, offset + count);
     target(t);

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.core.HyperparameterException;
 import dev.roadless.optimizer.core.Variant;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
@@ -40,10 +41,12 @@ final class HyperparameterMapping {
     try {
       hp.validate(variant);
     } catch (IllegalArgumentException e) {
+      // The core names the field as the wire does (inner_momentum, warmup_steps, ...).
+      String field = e instanceof HyperparameterException h ? h.field() : "hyperparameters";
       throw RoadlessException.of(
               ErrorReason.ERROR_REASON_INVALID_HYPERPARAMETER,
               "group '" + group + "': " + e.getMessage())
-          .with("field", "hyperparameters")
+          .with("field", field)
           .build();
     }
     return hp;

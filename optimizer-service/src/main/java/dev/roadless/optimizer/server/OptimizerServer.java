@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.server;
 
 import dev.roadless.optimizer.run.MemoryBudget;
+import dev.roadless.common.runtime.MessageLimit;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.transport.SharedMemoryTransport;
@@ -64,6 +65,7 @@ public final class OptimizerServer {
     private long sharedMemoryBudgetBytes;
     private Duration streamIdle = Duration.ofMinutes(5);
     private int maxConcurrentExports = 2;
+    private int maxMessageBytes = 4 << 20;
 
     private Builder(ServerBuilder<?> transport) {
       this.transport = transport;
@@ -144,6 +146,19 @@ public final class OptimizerServer {
       return this;
     }
 
+    /**
+     * The largest request message (bytes, serialized or inflated) the server takes; a larger one
+     * gets RESOURCE_EXHAUSTED with ErrorInfo MESSAGE_TOO_LARGE. Sets the transport's own limit to
+     * {@link dev.roadless.common.runtime.MessageLimit#transportLimit} of it. Default 4 MiB.
+     */
+    public Builder maxMessageBytes(int maxMessageBytes) {
+      if (maxMessageBytes < 1024) {
+        throw new IllegalArgumentException("maxMessageBytes must be at least 1024");
+      }
+      this.maxMessageBytes = maxMessageBytes;
+      return this;
+    }
+
     public OptimizerServer build() {
       return new OptimizerServer(this);
     }
@@ -181,9 +196,10 @@ public final class OptimizerServer {
         new OptimizerGrpcService(runs, metrics, snapshots, segments, idle, b.maxConcurrentExports);
     this.server =
         builder
+            .maxInboundMessageSize(MessageLimit.transportLimit(b.maxMessageBytes))
             .addService(
                 ServerInterceptors.intercept(
-                    service.definition(),
+                    MessageLimit.apply(service.definition(), b.maxMessageBytes),
                     dev.roadless.common.runtime.ServerInterceptors.exceptionMapper(),
                     dev.roadless.common.runtime.ServerInterceptors.readiness(ready::get),
                     dev.roadless.common.runtime.ServerInterceptors.metrics(metrics.service())))

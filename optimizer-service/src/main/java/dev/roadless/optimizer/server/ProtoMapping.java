@@ -26,7 +26,7 @@ final class ProtoMapping {
       case SEQUENCE_BASE -> Sequence.BASE;
       default ->
           throw RoadlessException.of(
-                  ErrorReason.ERROR_REASON_INVALID_RUN_SPEC,
+                  ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
                   "sequence must be SEQUENCE_TRAIN, SEQUENCE_EVAL or SEQUENCE_BASE")
               .with("field", "sequence")
               .build();

@@ -28,6 +28,15 @@ public final class SpecMapping {
   private static final Pattern GROUP_NAME = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
   private static final int MAX_REPLICAS = 1024;
 
+  /**
+   * Most elements of one tensor: a Java array's limit less one kernel chunk, so every index, every
+   * chunk boundary and every element count the server forms from it stays within an int.
+   */
+  static final long MAX_TENSOR_ELEMENTS = TensorSpec.MAX_NUMEL - (1 << 16);
+
+  /** Most elements of a whole run (per state slot): keeps every byte count far from overflow. */
+  static final long MAX_RUN_ELEMENTS = 1L << 40;
+
   private SpecMapping() {}
 
   static Variant variant(OptimizerVariant v) {
@@ -66,6 +75,7 @@ public final class SpecMapping {
     Variant variant = variant(spec.getVariant());
     RunSpec.Builder out = spec.toBuilder().clearTensors().clearParameterGroups();
     Set<String> names = new HashSet<>();
+    long runElements = 0;
     if (spec.getTensorsCount() == 0) {
       throw invalidSpec("tensors", "a run needs at least one tensor");
     }
@@ -83,13 +93,18 @@ public final class SpecMapping {
       }
       long n = 1;
       for (long dim : d.getShapeList()) {
-        if (dim < 1 || dim > TensorSpec.MAX_NUMEL) {
-          throw invalidSpec("tensors", "tensor '" + d.getName() + "' has dimension " + dim);
+        if (dim < 1 || dim > MAX_TENSOR_ELEMENTS) {
+          throw tooLarge(
+              d.getName(), "has dimension " + dim + "; the limit is", MAX_TENSOR_ELEMENTS);
         }
-        n *= dim;
-        if (n > TensorSpec.MAX_NUMEL) {
-          throw invalidSpec("tensors", "tensor '" + d.getName() + "' has too many elements");
+        n *= dim; // both factors are at most 2^31, so the product cannot wrap
+        if (n > MAX_TENSOR_ELEMENTS) {
+          throw tooLarge(d.getName(), "has more elements than", MAX_TENSOR_ELEMENTS);
         }
+      }
+      runElements += n;
+      if (runElements > MAX_RUN_ELEMENTS) {
+        throw tooLarge(null, "the run's tensors have more elements than", MAX_RUN_ELEMENTS);
       }
       out.addTensors(d.toBuilder().setDtype(DataType.DATA_TYPE_FLOAT32));
     }
@@ -209,6 +224,18 @@ public final class SpecMapping {
               HyperparameterMapping.resolve(variant, null, g.getHyperparameters(), g.getName())));
     }
     return out;
+  }
+
+  /** A shape out of bounds: field "tensors", the tensor (null: the whole run), the limit. */
+  private static RoadlessException tooLarge(String tensor, String what, long limit) {
+    String message = (tensor == null ? "" : "tensor '" + tensor + "' ") + what + " " + limit;
+    RoadlessException.Builder b =
+        RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_RUN_SPEC, message)
+            .with("field", "tensors");
+    if (tensor != null) {
+      b.with("tensor", tensor);
+    }
+    return b.with("limit", limit).build();
   }
 
   static RoadlessException invalidSpec(String field, String message) {

@@ -21,7 +21,9 @@ import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -148,9 +150,12 @@ final class TrainingCalls {
             : request.getMaxChunkBytes();
     if (chunkBytes < 4 || chunkBytes > ChunkWriter.MAX_CHUNK_BYTES) {
       throw RoadlessException.of(
-              ErrorReason.ERROR_REASON_SIZE_MISMATCH,
-              "max_chunk_bytes must be in [4, " + ChunkWriter.MAX_CHUNK_BYTES + "]")
+              ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+              "max_chunk_bytes must be 0 (the default) or in [4, "
+                  + ChunkWriter.MAX_CHUNK_BYTES
+                  + "]")
           .with("field", "max_chunk_bytes")
+          .with("limit", ChunkWriter.MAX_CHUNK_BYTES)
           .build();
     }
     if (request.getMinStep() == 0) {
@@ -194,16 +199,32 @@ final class TrainingCalls {
     if (names.isEmpty()) {
       return all(run);
     }
-    List<Integer> order = new ArrayList<>();
+    // One map lookup per name: a request naming tens of thousands of tensors stays linear.
+    Map<String, Integer> index = new HashMap<>();
+    List<String> all = run.tensorNames();
+    for (int i = 0; i < all.size(); i++) {
+      index.put(all.get(i), i);
+    }
+    List<Integer> order = new ArrayList<>(names.size());
+    boolean[] named = new boolean[all.size()];
     for (String name : names) {
-      int i = run.tensorNames().indexOf(name);
-      if (i < 0) {
+      Integer i = index.get(name);
+      if (i == null) {
         throw RoadlessException.of(
                 ErrorReason.ERROR_REASON_UNKNOWN_TENSOR,
                 "tensor '" + name + "' is not part of the run")
             .with("tensor", name)
             .build();
       }
+      if (named[i]) {
+        throw RoadlessException.of(
+                ErrorReason.ERROR_REASON_INVALID_ARGUMENT,
+                "tensor '" + name + "' is named twice in tensor_names")
+            .with("field", "tensor_names")
+            .with("tensor", name)
+            .build();
+      }
+      named[i] = true;
       order.add(i);
     }
     return order;

@@ -76,7 +76,8 @@ final class Harness implements AutoCloseable {
                 io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0))
             : InProcessServerBuilder.forName(name);
     OptimizerServer.Builder b =
-        OptimizerServer.builder(builder.maxInboundMessageSize(maxMessageBytes))
+        OptimizerServer.builder(builder)
+            .maxMessageBytes(maxMessageBytes)
             .threads(2)
             .snapshotStore(snapshotDir == null ? null : new SnapshotStore(snapshotDir))
             .metrics(metrics)

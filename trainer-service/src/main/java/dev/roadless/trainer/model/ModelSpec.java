@@ -23,6 +23,12 @@ import java.util.Set;
 public record ModelSpec(int[] inputShape, List<LayerSpec> layers) {
   public static final double DEFAULT_BN_EPS = 1e-5;
 
+  /**
+   * Most trainable parameters of a model (2^28: 1 GiB per float32 copy, and a trainer holds a few).
+   * Also the most elements of one tensor, and of one example's input or one layer's output.
+   */
+  public static final long MAX_ELEMENTS = 1L << 28;
+
   public ModelSpec {
     inputShape = inputShape.clone();
     layers = List.copyOf(layers);
@@ -97,6 +103,12 @@ public record ModelSpec(int[] inputShape, List<LayerSpec> layers) {
     if (layers.isEmpty() || !(layers.get(layers.size() - 1) instanceof Linear)) {
       throw new IllegalArgumentException("the last module must be a Linear producing the logits");
     }
+    long input = 1;
+    for (int d : inputShape) {
+      input *= Math.max(d, 0); // at most three ints: no overflow
+    }
+    bound("model.input_shape", "the input shape " + Arrays.toString(inputShape), input);
+    long parameters = 0;
     Set<String> names = new HashSet<>();
     boolean spatial = inputShape.length == 3;
     int width = inputShape[0];
@@ -113,16 +125,26 @@ public record ModelSpec(int[] inputShape, List<LayerSpec> layers) {
         }
         expect(width, l.in(), l);
         width = l.out();
+        parameters += parameters(l.name(), (long) l.in() * l.out(), l.bias() ? l.out() : 0);
       } else if (layer instanceof Conv2d c) {
         if (!spatial) {
           throw new IllegalArgumentException(c.name() + ": Conv2d needs [N,C,H,W] input");
         }
         expect(width, c.in(), c);
         width = c.out();
+        parameters +=
+            parameters(
+                c.name(),
+                (long) c.out() * c.in() * c.kernel() * c.kernel(),
+                c.bias() ? c.out() : 0);
         size = new int[] {c.outputSize(size[0]), c.outputSize(size[1])};
         if (size[0] < 1 || size[1] < 1) {
           throw new IllegalArgumentException(c.name() + ": the input is smaller than the kernel");
         }
+        bound(
+            "model.architecture",
+            c.name() + "'s output per example",
+            (long) c.out() * size[0] * size[1]);
       } else if (layer instanceof BatchNorm b) {
         expect(width, b.channels(), b);
       } else if (layer instanceof GlobalAvgPool p) {
@@ -134,6 +156,28 @@ public record ModelSpec(int[] inputShape, List<LayerSpec> layers) {
         throw new IllegalArgumentException(f.name() + ": Flatten is supported only after a pool");
       }
       previous = layer;
+      bound("model.architecture", "the model's parameters", parameters);
+    }
+  }
+
+  /** A layer's weight and bias element counts, each bounded; their sum. */
+  private static long parameters(String layer, long weight, long bias) {
+    bound("model.architecture", layer + ".weight", weight);
+    return weight + bias;
+  }
+
+  private static void bound(String field, String what, long elements) {
+    if (elements > MAX_ELEMENTS) {
+      throw new ModelTooLargeException(
+          field,
+          MAX_ELEMENTS,
+          what
+              + " would have "
+              + elements
+              + " elements, more than the "
+              + MAX_ELEMENTS
+              + " a"
+              + " trainer holds");
     }
   }
 

@@ -13,6 +13,7 @@ import dev.roadless.trainer.data.Mnist;
 import dev.roadless.trainer.model.Model;
 import dev.roadless.trainer.model.ModelSpec;
 import dev.roadless.trainer.model.ModelTensor;
+import dev.roadless.trainer.model.ModelTooLargeException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -65,6 +66,12 @@ record TrainingJob(
               r.getModel().getArchitecture(),
               r.getModel().getInputShapeList().stream().mapToInt(Integer::intValue).toArray());
       model = Model.create(spec, r.getModel().getInitSeed());
+    } catch (ModelTooLargeException e) {
+      // Refused while validating the spec: nothing was allocated.
+      throw RoadlessException.of(ErrorReason.ERROR_REASON_INVALID_MODEL_SPEC, e.getMessage())
+          .with("field", e.field())
+          .with("limit", e.limit())
+          .build();
     } catch (IllegalArgumentException e) {
       throw invalid(ErrorReason.ERROR_REASON_INVALID_MODEL_SPEC, "model", e.getMessage());
     }
