@@ -164,9 +164,7 @@ class StateCheckpointTest {
     }
   }
 
-  // TODO(issue 13): enable once the optimizer's ImportState refuses different state for an
-  // existing run with ALREADY_EXISTS (STATE_CONFLICT) (the lead's optimizer change); until then
-  // it answers OK, created=false, and this test fails. The pass-through itself is covered above.
+  // Against a real optimizer: ImportState of other state into an existing run is STATE_CONFLICT.
   @Test
   void restoreState_differentStateIntoExistingRun_stateConflictAndRunUnchanged() throws Exception {
     try (OptimizerHarness h = new OptimizerHarness()) {

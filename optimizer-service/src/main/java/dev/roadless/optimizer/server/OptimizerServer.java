@@ -1,7 +1,7 @@
 package dev.roadless.optimizer.server;
 
-import dev.roadless.optimizer.run.MemoryBudget;
 import dev.roadless.common.runtime.MessageLimit;
+import dev.roadless.optimizer.run.MemoryBudget;
 import dev.roadless.optimizer.run.RunRegistry;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.transport.SharedMemoryTransport;
