@@ -11,6 +11,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
@@ -56,7 +57,8 @@ final class FileDownload implements Runnable {
       long offset,
       int chunkBytes)
       throws IOException, NoSuchAlgorithmException {
-    FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
+    FileChannel channel =
+        FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
     FileDownload d = new FileDownload(out, channel, header, checkpoint, chunkBytes);
     try {
       d.skipTo(offset);
