@@ -149,12 +149,13 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
         self._load_current()
 
     def _wait_for(self, fetch):
-        """Retries fetch() while the run has no initial values yet (replica 0 uploads them)."""
+        """Retries fetch() while the run has no initial values yet (replica 0 uploads them) or is
+        gone for a moment (replica 0 replacing it in load_state_dict), up to the deadline."""
         give_up = time.monotonic() + self.client.options.deadline
         while True:
             try:
                 return fetch()
-            except errors.InitialValuesMissing:
+            except (errors.InitialValuesMissing, errors.RunNotFound):
                 if time.monotonic() > give_up:
                     raise
                 time.sleep(0.05)
