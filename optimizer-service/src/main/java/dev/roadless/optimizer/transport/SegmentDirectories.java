@@ -109,7 +109,7 @@ final class SegmentDirectories {
       }
       secure.deleteDirectory(name);
     } catch (IOException | RuntimeException e) {
-      LOG.warning("cannot remove " + base.resolve(name) + ": " + e.getMessage());
+      LOG.warning("cannot remove " + base.resolve(name) + ": " + e);
     }
   }
 
