@@ -7,18 +7,28 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import * as path from "path";
+import { Credentials, callMetadata, channelCredentials, resolveCredentials } from "./credentials";
 import { RoadlessError, fromServiceError } from "./errors";
 
 export { RoadlessError } from "./errors";
+export { Credentials, isLoopback, resolveCredentials, security } from "./credentials";
 
-export interface ClientOptions {
+/**
+ * Deadlines and retries, and how to reach the server (see credentials.ts): `token` (else
+ * ROADLESS_TOKEN) goes as `authorization: Bearer <token>` on every call; `tlsCaFile`, and
+ * `tlsCertFile` with `tlsKeyFile` for mutual TLS, select TLS; `plaintext: true` asks for
+ * cleartext. Without TLS settings a loopback target is plaintext, any other TLS with the system's
+ * roots.
+ */
+export interface ClientOptions extends Credentials {
   deadlineMs?: number;
   retryForMs?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
 
-const DEFAULTS: Required<ClientOptions> = { deadlineMs: 60_000, retryForMs: 60_000, initialBackoffMs: 50, maxBackoffMs: 2_000 };
+type Timing = Required<Pick<ClientOptions, "deadlineMs" | "retryForMs" | "initialBackoffMs" | "maxBackoffMs">>;
+const DEFAULTS: Timing = { deadlineMs: 60_000, retryForMs: 60_000, initialBackoffMs: 50, maxBackoffMs: 2_000 };
 
 /** The repository's proto root; override with ROADLESS_PROTO_DIR. */
 export function protoDir(): string {
@@ -46,11 +56,24 @@ function roadless(): Any {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 abstract class Base {
-  protected readonly options: Required<ClientOptions>;
+  protected readonly options: Timing;
+  protected readonly credentials: Credentials;
   protected abstract readonly stub: grpc.Client;
 
   constructor(options: ClientOptions = {}) {
-    this.options = { ...DEFAULTS, ...options };
+    const { token, tlsCaFile, tlsCertFile, tlsKeyFile, plaintext, ...timing } = options;
+    this.options = { ...DEFAULTS, ...timing };
+    this.credentials = resolveCredentials({ token, tlsCaFile, tlsCertFile, tlsKeyFile, plaintext });
+  }
+
+  /** The channel credentials for `target` under this client's settings. */
+  protected channel(target: string): grpc.ChannelCredentials {
+    return channelCredentials(target, this.credentials);
+  }
+
+  /** Every call's metadata (the bearer token, if any). */
+  protected metadata(): grpc.Metadata {
+    return callMetadata(this.credentials);
   }
 
   /** One unary call with a deadline, retrying UNAVAILABLE with backoff. */
@@ -61,7 +84,7 @@ abstract class Base {
       try {
         return await new Promise<T>((resolve, reject) => {
           const deadline = new Date(Date.now() + this.options.deadlineMs);
-          (this.stub as Any)[method](request, { deadline }, (e: grpc.ServiceError | null, r: T) => (e ? reject(fromServiceError(e)) : resolve(r)));
+          (this.stub as Any)[method](request, this.metadata(), { deadline }, (e: grpc.ServiceError | null, r: T) => (e ? reject(fromServiceError(e)) : resolve(r)));
         });
       } catch (e) {
         const err = e as RoadlessError;
@@ -85,7 +108,7 @@ export class OptimizerClient extends Base {
 
   constructor(target: string, options?: ClientOptions) {
     super(options);
-    this.stub = new (roadless().optimizer.v1.OptimizerService)(target, grpc.credentials.createInsecure());
+    this.stub = new (roadless().optimizer.v1.OptimizerService)(target, this.channel(target));
   }
 
   /** CreateRun (idempotent): {created, status}. `spec` is a roadless.optimizer.v1.RunSpec object. */
@@ -115,7 +138,7 @@ export class OptimizerClient extends Base {
   /** Uploads every tensor's initial float32 values, in one stream (small runs). */
   uploadInitialValues(runId: string, tensors: Map<string, Float32Array>): Promise<Any> {
     return new Promise((resolve, reject) => {
-      const call = (this.stub as Any).UploadInitialValues({ deadline: new Date(Date.now() + this.options.deadlineMs) }, (e: grpc.ServiceError | null, r: Any) =>
+      const call = (this.stub as Any).UploadInitialValues(this.metadata(), { deadline: new Date(Date.now() + this.options.deadlineMs) }, (e: grpc.ServiceError | null, r: Any) =>
         e ? reject(fromServiceError(e)) : resolve(r),
       );
       call.write({ header: { run_id: runId } });
@@ -151,6 +174,7 @@ export class OptimizerClient extends Base {
       let step = -1;
       const stream = (this.stub as Any).GetParameters(
         { run_id: runId, sequence, min_step: minStep },
+        this.metadata(),
         { deadline: new Date(Date.now() + this.options.deadlineMs) },
       );
       stream.on("data", (m: Any) => {
@@ -177,7 +201,7 @@ export class CheckpointClient extends Base {
 
   constructor(target: string, options?: ClientOptions) {
     super(options);
-    this.stub = new (roadless().checkpoint.v1.CheckpointService)(target, grpc.credentials.createInsecure());
+    this.stub = new (roadless().checkpoint.v1.CheckpointService)(target, this.channel(target));
   }
 
   /** Saves an eval checkpoint (x with BatchNorm statistics as `batchNorm` says); its CheckpointInfo. */

@@ -49,3 +49,43 @@ def replica(rank, world, target, run_id, steps, out):
     with opt.at_x():
         out[rank] = flat(model)
     opt.close()
+
+
+def replica_resume(rank, world, target, run_id, steps, cut, out):
+    """A torch.multiprocessing child, replica ``rank`` of SYNC runs on half batches: trains one
+    run straight through ``steps``; trains another to ``cut``, takes state_dict(), and loads it
+    into a third run with fresh optimizers and other initial weights, then trains on to
+    ``steps``. Records y and x of both endings and the exported state."""
+    data = batches(steps)
+
+    def optimizer(model, suffix):
+        return rt.AdamWScheduleFree(model.named_parameters(), lr=0.01, warmup_steps=3,
+                                    target=target, run_id=run_id + suffix, replica=rank,
+                                    replicas=world)
+
+    straight = mlp()
+    opt = optimizer(straight, "-straight")
+    train(straight, opt, data, part=rank, parts=world)
+    with opt.at_x():
+        x_straight = flat(straight)
+    opt.close()
+
+    first = mlp()
+    opt = optimizer(first, "-first")
+    train(first, opt, data[:cut], part=rank, parts=world)
+    saved = opt.state_dict()
+    opt.close()
+
+    resumed = mlp(seed=7 + rank)  # other initial values: the state must replace them
+    opt = optimizer(resumed, "-resumed")
+    opt.load_state_dict(saved)
+    resumed_at = opt.step_count
+    train(resumed, opt, data, part=rank, parts=world)
+    with opt.at_x():
+        x_resumed = flat(resumed)
+    opt.close()
+    out[rank] = {
+        "y_straight": flat(straight), "x_straight": x_straight,
+        "y_resumed": flat(resumed), "x_resumed": x_resumed,
+        "resumed_at": resumed_at, "export": list(saved["roadless"]["export"]),
+    }

@@ -15,7 +15,7 @@ import time
 import grpc
 import numpy as np
 
-from roadless import errors
+from roadless import credentials, errors
 from roadless._tensors import DEFAULT_CHUNK_BYTES, FLOAT32, chunks, element_count, put_chunk
 from roadless.optimizer.v1 import optimizer_service_pb2 as pb
 from roadless.optimizer.v1 import optimizer_service_pb2_grpc as pb_grpc
@@ -38,27 +38,41 @@ class ClientOptions:
     shared_memory: bool = True  # use AttachSharedMemory on the server's host
 
 
-def channel_for(target):
-    return grpc.insecure_channel(
-        target,
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.http2.lookahead_bytes", 8 << 20),
-        ],
-    )
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.http2.lookahead_bytes", 8 << 20),
+)
+
+
+def channel_for(target, settings=None):
+    """A channel to ``target`` with the message limits the API needs, secured by ``settings``
+    (a roadless.credentials.Settings; default: from the environment, see that module)."""
+    return credentials.channel(target, settings or credentials.Settings.resolve(), CHANNEL_OPTIONS)
 
 
 class OptimizerClient:
     """A client of roadless.optimizer.v1.OptimizerService. Give it a target ("host:port") and it
-    owns the channel (close() closes it), or give it a channel that you own."""
+    owns the channel (close() closes it), or give it a channel that you own.
 
-    def __init__(self, target=None, channel=None, options=None):
+    With a target: ``token=`` (else $ROADLESS_TOKEN) is sent as ``authorization: Bearer`` on
+    every call; ``tls_ca_file=``, and ``tls_cert_file=`` with ``tls_key_file=`` for mutual TLS,
+    select TLS; ``plaintext=True`` asks for cleartext. Without TLS settings a loopback target is
+    reached in plaintext and any other with TLS against the system's roots
+    (roadless.credentials has the whole contract)."""
+
+    def __init__(self, target=None, channel=None, options=None, token=None, tls_ca_file=None,
+                 tls_cert_file=None, tls_key_file=None, plaintext=None):
         if (target is None) == (channel is None):
             raise ValueError("give exactly one of target and channel")
+        given = (token, tls_ca_file, tls_cert_file, tls_key_file, plaintext)
+        if channel is not None and any(v is not None for v in given):
+            raise ValueError("credentials go with a target; a given channel carries its own")
         self.options = options or ClientOptions()
         self._owned = channel is None
-        self.channel = channel if channel is not None else channel_for(target)
+        if channel is None:
+            channel = channel_for(target, credentials.Settings.resolve(*given))
+        self.channel = channel
         self.stub = pb_grpc.OptimizerServiceStub(self.channel)
 
     def close(self):

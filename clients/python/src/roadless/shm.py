@@ -17,7 +17,8 @@ class Segment:
     """A mapped segment: ``gradient`` and ``parameters`` are flat float32 views of the file."""
 
     def __init__(self, answer, total_elements):
-        fd = os.open(answer.path, os.O_RDWR)
+        # The server made this file; a symbolic link in its place is not followed.
+        fd = os.open(answer.path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
         try:
             self._map = mmap.mmap(fd, answer.size_bytes)
         finally:
@@ -50,7 +51,8 @@ def attach(client, run_id, replica, total_elements):
         probe = client.attach_shared_memory(run_id, replica)
         if not probe.probe_path:
             return None
-        with open(probe.probe_path, "rb") as f:
+        fd = os.open(probe.probe_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
             proof = f.read()
         answer = client.attach_shared_memory(run_id, replica, proof)
         if not answer.path:

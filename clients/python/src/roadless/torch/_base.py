@@ -63,7 +63,7 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
     STARTS_IN_TRAIN_MODE = False
 
     def _init_server(self, params, defaults, target, run_id, replica, replicas, options, client,
-                     grad_dtype, resume_window):
+                     grad_dtype, resume_window, credentials=None):
         groups = _split_params(params)
         self._names, group_names = [], []
         torch_groups = []
@@ -96,8 +96,11 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
         self.replicas = int(os.environ.get("WORLD_SIZE", 1)) if replicas is None else int(replicas)
         if client is None:
             target = target or os.environ.get("ROADLESS_TARGET", "localhost:50051")
-            client = OptimizerClient(target, options=options or ClientOptions())
+            client = OptimizerClient(target, options=options or ClientOptions(),
+                                     **(credentials or {}))
             self._owns_client = True
+        elif credentials:
+            raise ValueError("credentials go with a target; the given client carries its own")
         else:
             self._owns_client = False
         self.client = client
@@ -149,12 +152,13 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
         self._load_current()
 
     def _wait_for(self, fetch):
-        """Retries fetch() while the run has no initial values yet (replica 0 uploads them)."""
+        """Retries fetch() while the run has no initial values yet (replica 0 uploads them) or is
+        gone for a moment (replica 0 replacing it in load_state_dict), up to the deadline."""
         give_up = time.monotonic() + self.client.options.deadline
         while True:
             try:
                 return fetch()
-            except errors.InitialValuesMissing:
+            except (errors.InitialValuesMissing, errors.RunNotFound):
                 if time.monotonic() > give_up:
                     raise
                 time.sleep(0.05)

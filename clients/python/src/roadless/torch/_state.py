@@ -31,29 +31,48 @@ class StateMixin:
             "state": {},
         }
 
+    def _replace_run(self, messages, header, attempts=5):
+        """Replica 0: makes the run hold exactly the exported state. ImportState keeps an existing
+        run (created = false, or STATE_CONFLICT / RUN_SPEC_CONFLICT when its state or spec
+        differs): unless it already holds this state it is deleted and imported again. Another replica's optimizer may
+        create the run anew between the delete and the import, hence the loop."""
+        for _ in range(attempts):
+            try:
+                answer = self.client.import_state(self.run_id, messages)
+                if answer.created or list(answer.status.groups) == list(header.groups):
+                    return
+            except errors.RoadlessError as e:
+                # The run exists with another spec, or (servers that say so) other state.
+                if e.reason not in ("RUN_SPEC_CONFLICT", "STATE_CONFLICT"):
+                    raise
+            self.client.delete_run(self.run_id)
+        raise errors.RoadlessError(
+            None, "run %s could not be replaced by the state in %d attempts" % (self.run_id, attempts)
+        )
+
+    def _holds(self, header):
+        """Other replicas: whether the run holds the state yet (it may be gone for a moment while
+        replica 0 replaces it)."""
+        try:
+            return list(self.status().groups) == list(header.groups)
+        except errors.RunNotFound:
+            return False
+
     def load_state_dict(self, state_dict):
         """Replaces this optimizer's run with the exported state (ImportState), then loads y (x
         in eval mode) into the parameters. Every replica calls it with the same dict: replica 0
-        replaces the run, the others wait until the run holds the state."""
+        replaces the run, the others wait (up to the client's deadline) until the run holds the
+        state; then every replica continues from the saved step, bit-identically."""
         rl = state_dict["roadless"]
         if rl["format_version"] != STATE_FORMAT or rl["names"] != self._names:
             raise ValueError("this state_dict belongs to another model or format")
         messages = [pb.ExportStateResponse.FromString(b) for b in rl["export"]]
         header = messages[0].header
         if self.replica == 0:
-            try:
-                answer = self.client.import_state(self.run_id, messages)
-                # An existing run with the same spec is kept as it is (created = false), whatever
-                # its state: replace it unless it already holds this state.
-                replace = not answer.created and list(answer.status.groups) != list(header.groups)
-            except errors.RunSpecConflict:
-                replace = True
-            if replace:
-                self.client.delete_run(self.run_id)
-                self.client.import_state(self.run_id, messages)
+            self._replace_run(messages, header)
         else:
             give_up = time.monotonic() + self.client.options.deadline
-            while list(self.status().groups) != list(header.groups):
+            while not self._holds(header):
                 if time.monotonic() > give_up:
                     raise errors.RoadlessError(None, "run %s never held the state" % self.run_id)
                 time.sleep(0.05)

@@ -10,7 +10,10 @@ Roadless arguments (keyword-only, after the upstream ones):
   replicas' gradients in replica order, which replaces DDP's all-reduce;
 - ``grad_dtype``: "float32" (default; shared memory on the server's host) or "bfloat16" chunks;
 - ``options``: a roadless.ClientOptions (deadlines, retries, shared memory on/off);
-- ``client``: an existing roadless.OptimizerClient instead of target/options;
+- ``client``: an existing roadless.OptimizerClient instead of target/options/credentials;
+- ``token``, ``tls_ca_file``, ``tls_cert_file``/``tls_key_file``, ``plaintext``: how to reach
+  the server (bearer token, TLS, mutual TLS; default $ROADLESS_TOKEN and friends; see
+  roadless.credentials: a loopback target without TLS settings is plaintext, any other TLS);
 - ``resume_window``: how many steps back a replay may reach after the server restarted from an
   older snapshot: the ``.grad`` tensors of that many previous steps are kept by reference
   (default 1; no copy, since ``zero_grad()`` replaces them; one written in place since is not
@@ -28,13 +31,17 @@ from roadless.torch._base import ServerOptimizer
 _FOREACH = hasattr(torch, "_foreach_mul_")
 
 
+_CREDENTIALS = ("token", "tls_ca_file", "tls_cert_file", "tls_key_file", "plaintext")
+
+
 def _server_args(kw):
     known = ("target", "run_id", "replica", "replicas", "options", "client", "grad_dtype",
-             "resume_window")
+             "resume_window") + _CREDENTIALS
     unknown = set(kw) - set(known)
     if unknown:
         raise TypeError("unexpected arguments: %s" % ", ".join(sorted(unknown)))
     return dict(
+        credentials={k: kw[k] for k in _CREDENTIALS if kw.get(k) is not None},
         target=kw.get("target"), run_id=kw.get("run_id"), replica=kw.get("replica"),
         replicas=kw.get("replicas"), options=kw.get("options"), client=kw.get("client"),
         grad_dtype=kw.get("grad_dtype", "float32"), resume_window=kw.get("resume_window", 1),

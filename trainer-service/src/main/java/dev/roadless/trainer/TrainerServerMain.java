@@ -40,7 +40,8 @@ public final class TrainerServerMain {
         Grpc.newChannelBuilder(config.optimizerTarget(), InsecureChannelCredentials.create())
             .maxInboundMessageSize(8 << 20)
             .build();
-    Trainer trainer = new Trainer(new OptimizerClient(channel, ClientOptions.defaults()));
+    Trainer trainer =
+        new Trainer(new OptimizerClient(channel, ClientOptions.defaults()), config.datasetRoots());
     TrainerServer server =
         new TrainerServer(
                 Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create()),

@@ -96,8 +96,15 @@ public final class OptimizerStateClient {
   public ImportStateResponse importState(Path file, String runId) {
     return resilience.call(
         () -> {
-          try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
-            return send(StateCodec.reader(in, Files.size(file)), runId);
+          // The file is opened with O_NOFOLLOW and its size read from the open descriptor.
+          try (java.nio.channels.FileChannel ch =
+                  java.nio.channels.FileChannel.open(
+                      file,
+                      java.nio.file.StandardOpenOption.READ,
+                      java.nio.file.LinkOption.NOFOLLOW_LINKS);
+              InputStream in =
+                  new BufferedInputStream(java.nio.channels.Channels.newInputStream(ch), 1 << 16)) {
+            return send(StateCodec.reader(in, ch.size()), runId);
           } catch (IOException e) {
             throw new UncheckedIOException(e);
           }

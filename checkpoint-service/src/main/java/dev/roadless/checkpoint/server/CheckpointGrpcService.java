@@ -26,8 +26,9 @@ import dev.roadless.proto.optimizer.v1.ImportStateResponse;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
-import java.nio.file.Path;
+import java.nio.file.LinkOption;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
@@ -163,7 +164,7 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
       store.verify(name, m.dataFile());
       header = InfoMapping.file(m.dataFile());
     } else if (request.getFile().equals(CheckpointStore.MANIFEST)) {
-      header = manifestFile(store.path(name, CheckpointStore.MANIFEST));
+      header = manifestFile(store, name);
     } else {
       throw invalid(
           "file", "file must be empty, " + m.dataFile().name() + " or " + CheckpointStore.MANIFEST);
@@ -174,7 +175,7 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
     try {
       FileDownload.start(
           responses,
-          store.path(name, header.getName()),
+          store.readable(name, header.getName()),
           header,
           name,
           request.getOffset(),
@@ -195,9 +196,11 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
   }
 
   /** The manifest is described by itself: its SHA-256 is computed now. */
-  private static CheckpointFile manifestFile(Path file) {
-    try {
-      byte[] bytes = Files.readAllBytes(file);
+  private static CheckpointFile manifestFile(CheckpointStore store, String name) {
+    try (InputStream in =
+        Files.newInputStream(
+            store.readable(name, CheckpointStore.MANIFEST), LinkOption.NOFOLLOW_LINKS)) {
+      byte[] bytes = in.readAllBytes();
       byte[] sha = java.security.MessageDigest.getInstance("SHA-256").digest(bytes);
       return CheckpointFile.newBuilder()
           .setName(CheckpointStore.MANIFEST)
@@ -207,7 +210,8 @@ public final class CheckpointGrpcService extends CheckpointServiceGrpc.Checkpoin
           .build();
     } catch (IOException | NoSuchAlgorithmException e) {
       throw new RoadlessException(
-          ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE, "cannot read " + file + ": " + e);
+          ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE,
+          "cannot read the manifest of checkpoint '" + name + "'");
     }
   }
 

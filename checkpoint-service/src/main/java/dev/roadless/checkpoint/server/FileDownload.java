@@ -11,6 +11,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
@@ -65,7 +66,8 @@ final class FileDownload implements Runnable {
       int chunkBytes,
       Runnable onClose)
       throws IOException, NoSuchAlgorithmException {
-    FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
+    FileChannel channel =
+        FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
     FileDownload d;
     try {
       d = new FileDownload(out, channel, header, checkpoint, chunkBytes, onClose);

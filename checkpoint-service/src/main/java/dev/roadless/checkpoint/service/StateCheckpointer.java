@@ -14,6 +14,8 @@ import dev.roadless.proto.checkpoint.v1.SaveStateCheckpointRequest;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.ImportStateResponse;
 import dev.roadless.proto.optimizer.v1.StateHeader;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
@@ -94,10 +96,15 @@ final class StateCheckpointer {
           .with("checkpoint", name)
           .build();
     }
+    Path file;
+    try {
+      file = store.readable(name, FILE); // no link, inside the store: opened with O_NOFOLLOW
+    } catch (IOException e) {
+      throw new RoadlessException(
+          ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE, "cannot read checkpoint '" + name + "'");
+    }
     ImportStateResponse r =
-        Upstream.optimizer(
-            optimizerTarget,
-            () -> transfer.importState(store.path(name, FILE), request.getRunId()));
+        Upstream.optimizer(optimizerTarget, () -> transfer.importState(file, request.getRunId()));
     LOG.info(
         "restored checkpoint "
             + name

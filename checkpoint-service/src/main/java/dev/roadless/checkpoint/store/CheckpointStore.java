@@ -6,10 +6,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -33,7 +35,10 @@ import java.util.logging.Logger;
  * staging directory, renames it to {@code NAME} in one atomic step and fsyncs the checkpoint
  * directory. A crash at any point leaves either no checkpoint NAME or the whole of it, and never
  * touches other checkpoints. A delete is one rename into {@code .trash}, then the files go.
- * Checkpoints are immutable. Reads check the SHA-256 of what they read.
+ * Checkpoints are immutable. Reads check the SHA-256 of what they read, and read only regular files
+ * inside the store: a checkpoint directory or file that is a symbolic link, or whose real path lies
+ * outside the store, is CHECKPOINT_CORRUPTED and is never opened; files are opened with {@code
+ * O_NOFOLLOW}. Clean-up removes links, never what they point to.
  *
  * <p>Thread-safe within one process; two processes must not share a directory.
  */
@@ -44,6 +49,7 @@ public final class CheckpointStore {
   public static final String MANIFEST = "manifest.json";
 
   private final Path dir;
+  private final Path realDir;
   private final Path staging;
   private final Path trash;
   private final Object lock = new Object();
@@ -68,8 +74,17 @@ public final class CheckpointStore {
     this.staging = this.dir.resolve(".staging");
     this.trash = this.dir.resolve(".trash");
     Files.createDirectories(this.dir);
+    this.realDir = this.dir.toRealPath();
     for (Path leftovers : List.of(staging, trash)) {
-      if (Files.isDirectory(leftovers)) {
+      if (Files.exists(leftovers, LinkOption.NOFOLLOW_LINKS)
+          && !Files.isDirectory(leftovers, LinkOption.NOFOLLOW_LINKS)) {
+        // A link (or file) where the store keeps its own directory: remove the link itself,
+        // never what it points to, and make the directory.
+        LOG.warning(
+            "replacing " + leftovers + ", which is not a directory (a link is not followed)");
+        Files.delete(leftovers);
+      }
+      if (Files.isDirectory(leftovers, LinkOption.NOFOLLOW_LINKS)) {
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(leftovers)) {
           for (Path p : entries) {
             LOG.info("removing what an interrupted write or delete left: " + p);
@@ -151,11 +166,9 @@ public final class CheckpointStore {
    * @throws RoadlessException INVALID_CHECKPOINT_NAME, CHECKPOINT_NOT_FOUND, CHECKPOINT_CORRUPTED
    */
   public Manifest manifest(String name) {
-    CheckpointNames.check(name, "name");
-    Path file = dir.resolve(name).resolve(MANIFEST);
     byte[] json;
     try {
-      json = Files.readAllBytes(file);
+      json = Durable.readAll(readable(name, MANIFEST));
     } catch (NoSuchFileException e) {
       throw notFound(name);
     } catch (IOException e) {
@@ -188,9 +201,10 @@ public final class CheckpointStore {
 
   /** Checks one file of a checkpoint against its manifest entry. */
   public void verify(String name, Manifest.FileEntry f) {
-    Path p = path(name, f.name());
     try {
-      long size = Files.size(p);
+      Path p = readable(name, f.name());
+      long size =
+          Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).size();
       String sha = Durable.sha256(p);
       if (size != f.sizeBytes() || !sha.equals(f.sha256())) {
         throw corrupted(
@@ -223,13 +237,34 @@ public final class CheckpointStore {
     return p;
   }
 
+  /**
+   * The path of a file of a checkpoint to read: neither the checkpoint's directory nor the file is
+   * a symbolic link, the file is a regular file, and its real path lies inside the store. Open it
+   * with {@code LinkOption.NOFOLLOW_LINKS}.
+   *
+   * @throws NoSuchFileException if the checkpoint or the file does not exist
+   * @throws RoadlessException CHECKPOINT_CORRUPTED otherwise (the message names the file only)
+   */
+  public Path readable(String name, String fileName) throws IOException {
+    Path p = path(name, fileName);
+    BasicFileAttributes d =
+        Files.readAttributes(p.getParent(), BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    BasicFileAttributes f =
+        Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    if (!d.isDirectory() || !f.isRegularFile() || !p.toRealPath().startsWith(realDir)) {
+      throw corrupted(
+          name, fileName, fileName + " is not a regular file inside the checkpoint directory");
+    }
+    return p;
+  }
+
   /** Every readable checkpoint's manifest, unordered. Unreadable ones are logged and skipped. */
   public List<Manifest> list() {
     List<Manifest> out = new ArrayList<>();
     try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
       for (Path p : entries) {
         String name = p.getFileName().toString();
-        if (!CheckpointNames.isValid(name) || !Files.isDirectory(p)) {
+        if (!CheckpointNames.isValid(name) || !Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
           continue;
         }
         try {

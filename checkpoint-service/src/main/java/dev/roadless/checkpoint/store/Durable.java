@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -35,11 +36,15 @@ final class Durable {
     }
   }
 
-  /** Deletes a file tree; missing paths are fine. */
+  /**
+   * Deletes a file tree without following a symbolic link: a link (also {@code root} itself) is
+   * removed, never what it points to, and never descended into. Missing paths are fine.
+   */
   static void deleteTree(Path root) throws IOException {
-    if (!Files.exists(root)) {
+    if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
       return;
     }
+    // Files.walk without FOLLOW_LINKS visits a link as a file and does not enter it.
     try (Stream<Path> paths = Files.walk(root)) {
       for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
         try {
@@ -51,16 +56,23 @@ final class Durable {
     }
   }
 
-  /** The SHA-256 of a file's bytes, lower-case hex. */
+  /** The SHA-256 of a file's bytes, lower-case hex. A symbolic link is not opened. */
   static String sha256(Path file) throws IOException {
     MessageDigest digest = sha256();
     byte[] buffer = new byte[1 << 16];
-    try (InputStream in = Files.newInputStream(file)) {
+    try (InputStream in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS)) {
       for (int n; (n = in.read(buffer)) > 0; ) {
         digest.update(buffer, 0, n);
       }
     }
     return HexFormat.of().formatHex(digest.digest());
+  }
+
+  /** A whole file's bytes; a symbolic link is not opened ({@code O_NOFOLLOW}). */
+  static byte[] readAll(Path file) throws IOException {
+    try (InputStream in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS)) {
+      return in.readAllBytes();
+    }
   }
 
   static MessageDigest sha256() {

@@ -6,8 +6,6 @@ import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.proto.common.v1.ErrorReason;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -20,11 +18,11 @@ import java.util.logging.Logger;
  * of gRPC chunks ({@link SegmentPush}). The server's segments, one per (run, replica), in a
  * directory of this process's own ({@code <base>/roadless-optimizer-<pid>}). On start it removes
  * the directories of processes that no longer run (a server killed with SIGKILL leaves its files
- * behind on tmpfs), and on close its own. Thread-safe.
+ * behind on tmpfs), and on close its own, never following a symbolic link ({@link
+ * SegmentDirectories}). Thread-safe.
  */
 public final class SharedMemoryTransport implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(SharedMemoryTransport.class.getName());
-  private static final String PREFIX = "roadless-optimizer-";
 
   private final Path dir;
   private final MemoryBudget budget;
@@ -40,10 +38,13 @@ public final class SharedMemoryTransport implements AutoCloseable {
    * @param budget every segment is admitted against it before its file is created
    */
   public SharedMemoryTransport(Path base, MemoryBudget budget) {
-    this.dir = base == null ? null : base.resolve(PREFIX + ProcessHandle.current().pid());
+    this.dir =
+        base == null
+            ? null
+            : base.resolve(SegmentDirectories.PREFIX + ProcessHandle.current().pid());
     this.budget = budget;
     if (dir != null) {
-      sweep(base);
+      SegmentDirectories.sweep(base);
     }
   }
 
@@ -82,7 +83,7 @@ public final class SharedMemoryTransport implements AutoCloseable {
       byte[] bytes = new byte[32];
       new java.security.SecureRandom().nextBytes(bytes);
       try {
-        Files.createDirectories(dir, SharedSegment.ownerOnly(true));
+        SegmentDirectories.createOwn(dir);
         Path staged = dir.resolve("probe.tmp");
         Files.deleteIfExists(staged);
         Files.createFile(staged, SharedSegment.ownerOnly(false));
@@ -155,7 +156,7 @@ public final class SharedMemoryTransport implements AutoCloseable {
             SharedSegment.sizeBytes(total),
             "a shared-memory segment for run '" + run.id() + "' replica " + replica);
     try {
-      Files.createDirectories(dir, SharedSegment.ownerOnly(true));
+      SegmentDirectories.createOwn(dir);
       SharedSegment segment;
       try {
         segment = SharedSegment.create(file, run.tensorSizes());
@@ -217,7 +218,7 @@ public final class SharedMemoryTransport implements AutoCloseable {
     segments.values().forEach(SharedMemoryTransport::drop);
     segments.clear();
     if (dir != null) {
-      deleteTree(dir);
+      SegmentDirectories.remove(dir.getParent(), dir.getFileName());
     }
   }
 
@@ -234,44 +235,6 @@ public final class SharedMemoryTransport implements AutoCloseable {
     delete(e.segment.path());
     e.segment.release();
     e.grant.close();
-  }
-
-  /** Removes directories left by dead servers, and a stale one of this pid (a reused pid). */
-  private static void sweep(Path base) {
-    if (!Files.isDirectory(base)) {
-      return;
-    }
-    try (DirectoryStream<Path> all = Files.newDirectoryStream(base, PREFIX + "*")) {
-      for (Path p : all) {
-        String suffix = p.getFileName().toString().substring(PREFIX.length());
-        long pid;
-        try {
-          pid = Long.parseLong(suffix);
-        } catch (NumberFormatException e) {
-          continue;
-        }
-        boolean alive =
-            pid != ProcessHandle.current().pid()
-                && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-        if (!alive) {
-          LOG.info(() -> "removing stale shared-memory directory " + p);
-          deleteTree(p);
-        }
-      }
-    } catch (IOException | UncheckedIOException e) {
-      LOG.warning("cannot sweep " + base + ": " + e.getMessage());
-    }
-  }
-
-  private static void deleteTree(Path dir) {
-    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
-      for (Path f : files) {
-        delete(f);
-      }
-    } catch (IOException e) {
-      // already gone
-    }
-    delete(dir);
   }
 
   private static void delete(Path p) {

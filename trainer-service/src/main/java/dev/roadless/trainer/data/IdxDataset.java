@@ -6,6 +6,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.zip.GZIPInputStream;
 
@@ -41,10 +42,13 @@ public final class IdxDataset {
     this.classes = max + 1;
   }
 
-  /** Reads an image file and a label file (each raw or gzip). */
+  /**
+   * Reads an image file and a label file (each raw or gzip). Neither may be a symbolic link (it is
+   * opened with {@code O_NOFOLLOW}); {@link DatasetRoots#resolve} gives paths that are not.
+   */
   public static IdxDataset load(Path images, Path labels) throws IOException {
-    try (InputStream i = Files.newInputStream(images);
-        InputStream l = Files.newInputStream(labels)) {
+    try (InputStream i = Files.newInputStream(images, LinkOption.NOFOLLOW_LINKS);
+        InputStream l = Files.newInputStream(labels, LinkOption.NOFOLLOW_LINKS)) {
       return read(i, images.toString(), l, labels.toString());
     }
   }

@@ -11,6 +11,7 @@ import dev.roadless.proto.trainer.v1.StartRequest;
 import dev.roadless.proto.trainer.v1.TrainerState;
 import dev.roadless.proto.trainer.v1.TrainerStatus;
 import dev.roadless.trainer.data.Batch;
+import dev.roadless.trainer.data.DatasetRoots;
 import dev.roadless.trainer.data.Sharding;
 import dev.roadless.trainer.model.GradientResult;
 import io.grpc.Status;
@@ -30,6 +31,7 @@ public final class Trainer implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Trainer.class.getName());
 
   private final OptimizerClient client;
+  private final DatasetRoots datasetRoots;
   private TrainingJob job;
   private Thread loop;
   private volatile boolean stopRequested;
@@ -38,10 +40,21 @@ public final class Trainer implements AutoCloseable {
       TrainerStatus.newBuilder().setState(TrainerState.TRAINER_STATE_IDLE).build();
 
   /**
+   * A trainer that reads only the bundled digits.
+   *
    * @param client the optimizer client; the caller owns its channel
    */
   public Trainer(OptimizerClient client) {
+    this(client, DatasetRoots.none());
+  }
+
+  /**
+   * @param client the optimizer client; the caller owns its channel
+   * @param datasetRoots where Start may open dataset files (the bundled digits need none)
+   */
+  public Trainer(OptimizerClient client, DatasetRoots datasetRoots) {
     this.client = client;
+    this.datasetRoots = datasetRoots;
   }
 
   /** Starts training in the background; false if it already trains this exact configuration. */
@@ -54,7 +67,8 @@ public final class Trainer implements AutoCloseable {
           ErrorReason.ERROR_REASON_TRAINER_BUSY,
           "the trainer is training run '" + job.request().getRunId() + "'; stop it first");
     }
-    TrainingJob next = job != null && job.request().equals(request) ? job : TrainingJob.of(request);
+    TrainingJob next =
+        job != null && job.request().equals(request) ? job : TrainingJob.of(request, datasetRoots);
     // Create (or find) the run now, so a conflicting spec is the answer to Start itself.
     client.createRun(request.getRunId(), next.runSpec());
     job = next;

@@ -7,6 +7,7 @@ import dev.roadless.proto.optimizer.v1.StepMode;
 import dev.roadless.proto.trainer.v1.DatasetSpec;
 import dev.roadless.proto.trainer.v1.ModelSpec;
 import dev.roadless.proto.trainer.v1.StartRequest;
+import dev.roadless.trainer.data.DatasetRoots;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -24,6 +25,7 @@ public record TrainerConfig(
     String optimizerTarget,
     long drainSeconds,
     long startupTimeoutSeconds,
+    DatasetRoots datasetRoots,
     StartRequest autostart) {
 
   /**
@@ -75,6 +77,11 @@ public record TrainerConfig(
               1,
               86_400,
               "with run-id: how long to wait for the optimizer to be SERVING before giving up"),
+          Settings.Key.text(
+              "dataset-roots",
+              "",
+              "comma-separated directories Start may read dataset files from (symbolic links"
+                  + " resolved first); empty: only the bundled digits"),
           Settings.Key.text(
               "run-id", "", "start training this run at once (empty: wait for Start)"),
           Settings.Key.integer("replica", "0", 0, 1023, "this replica's index r"),
@@ -135,6 +142,7 @@ public record TrainerConfig(
         s.text("optimizer-target"),
         s.integer("drain-seconds"),
         s.integer("startup-timeout-seconds"),
+        DatasetRoots.parse(s.text("dataset-roots")),
         autostart);
   }
 

@@ -8,6 +8,7 @@ import dev.roadless.proto.optimizer.v1.ParameterGroup;
 import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.trainer.v1.DatasetSpec;
 import dev.roadless.proto.trainer.v1.StartRequest;
+import dev.roadless.trainer.data.DatasetRoots;
 import dev.roadless.trainer.data.IdxDataset;
 import dev.roadless.trainer.data.Mnist;
 import dev.roadless.trainer.model.Model;
@@ -21,7 +22,8 @@ import java.util.List;
 /**
  * One replica's validated training configuration and what it loads: the model, the data and the
  * optimizer run spec. Built from a {@link StartRequest}; refuses bad input with a {@link
- * RoadlessException} before anything starts.
+ * RoadlessException} before anything starts. Dataset files are read only under the trainer's {@link
+ * DatasetRoots}.
  */
 record TrainingJob(
     StartRequest request, Model model, IdxDataset train, IdxDataset holdout, RunSpec runSpec) {
@@ -37,7 +39,7 @@ record TrainingJob(
     }
   }
 
-  static TrainingJob of(StartRequest r) {
+  static TrainingJob of(StartRequest r, DatasetRoots roots) {
     RunIds.check(r.getRunId());
     if (r.getReplicas() < 1 || r.getReplicas() > 1024) {
       throw invalid(
@@ -75,8 +77,8 @@ record TrainingJob(
     } catch (IllegalArgumentException e) {
       throw invalid(ErrorReason.ERROR_REASON_INVALID_MODEL_SPEC, "model", e.getMessage());
     }
-    IdxDataset train = load(r.getDataset(), true);
-    IdxDataset holdout = load(r.getDataset(), false);
+    IdxDataset train = load(r.getDataset(), true, roots);
+    IdxDataset holdout = load(r.getDataset(), false, roots);
     if (train.rows() * train.cols() != spec.inputSize()) {
       throw invalid(
           ErrorReason.ERROR_REASON_INVALID_MODEL_SPEC,
@@ -120,20 +122,40 @@ record TrainingJob(
     return model.trainableTensors().stream().map(ModelTensor::name).toList();
   }
 
-  private static IdxDataset load(DatasetSpec d, boolean train) {
+  private static IdxDataset load(DatasetSpec d, boolean train, DatasetRoots roots) {
     String images = train ? d.getTrainImagesPath() : d.getHoldoutImagesPath();
     String labels = train ? d.getTrainLabelsPath() : d.getHoldoutLabelsPath();
     if (images.isEmpty() && labels.isEmpty()) {
       return train ? Mnist.train() : Mnist.holdout();
     }
+    String prefix = train ? "dataset.train_" : "dataset.holdout_";
+    Path imageFile = allowed(roots, images, prefix + "images_path");
+    Path labelFile = allowed(roots, labels, prefix + "labels_path");
     try {
-      return IdxDataset.load(Path.of(images), Path.of(labels));
-    } catch (IOException | RuntimeException e) {
+      return IdxDataset.load(imageFile, labelFile);
+    } catch (IdxDataset.IdxFormatException e) {
+      // Both files are under a root the operator opened for datasets: the details may be told.
       throw invalid(
-          ErrorReason.ERROR_REASON_DATASET_UNAVAILABLE,
-          train ? "dataset.train_images_path" : "dataset.holdout_images_path",
-          "cannot read " + images + " / " + labels + ": " + e.getMessage());
+          ErrorReason.ERROR_REASON_DATASET_UNAVAILABLE, prefix + "images_path", e.getMessage());
+    } catch (IOException | RuntimeException e) {
+      throw refused(prefix + "images_path");
     }
+  }
+
+  /** The real path of a dataset file under the roots, or the one refusal that tells nothing. */
+  private static Path allowed(DatasetRoots roots, String path, String field) {
+    return roots.resolve(path).orElseThrow(() -> refused(field));
+  }
+
+  /**
+   * The same answer for a path outside the roots, a missing file and an unreadable one: neither the
+   * path's existence nor any byte of it may leak to the caller.
+   */
+  private static RoadlessException refused(String field) {
+    return invalid(
+        ErrorReason.ERROR_REASON_DATASET_PATH_REFUSED,
+        field,
+        field + " is not a file this trainer may read (regular files in its dataset directories)");
   }
 
   static RoadlessException invalid(ErrorReason reason, String field, String message) {
