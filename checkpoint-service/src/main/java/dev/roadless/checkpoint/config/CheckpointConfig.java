@@ -17,6 +17,8 @@ import java.util.Map;
  * @param trainerTargets the trainer replicas' control addresses, in replica order (may be empty)
  * @param retention keep-last and keep-best-metric
  * @param clientOptions deadlines and retries of calls to the optimizer and the trainers
+ * @param optimizerShardTargets the shards of sharded runs, in shard order (empty: the runs are not
+ *     sharded); state checkpoints are gathered from and restored onto all of them
  */
 public record CheckpointConfig(
     int port,
@@ -29,7 +31,8 @@ public record CheckpointConfig(
     ClientOptions clientOptions,
     int maxMessageBytes,
     long drainSeconds,
-    long startupTimeoutSeconds) {
+    long startupTimeoutSeconds,
+    List<String> optimizerShardTargets) {
 
   public static final List<Settings.Key> KEYS =
       List.of(
@@ -62,18 +65,18 @@ public record CheckpointConfig(
               "300",
               1,
               86_400,
-              "how long to wait at start-up for the optimizer and every trainer to be SERVING"));
+              "how long to wait at start-up for the optimizer and every trainer to be SERVING"),
+          Settings.Key.text(
+              "optimizer-shard-targets",
+              "",
+              "sharded runs: every optimizer shard's target in shard order, comma-separated"));
 
   public static CheckpointConfig from(String[] args, Map<String, String> env) {
     Settings s = Settings.parse(KEYS, args, env);
     if (s.path("checkpoint-dir") == null) {
       throw new IllegalArgumentException("checkpoint-dir (ROADLESS_CHECKPOINT_DIR) must be set");
     }
-    List<String> trainers =
-        Arrays.stream(s.text("trainer-targets").split(","))
-            .map(String::trim)
-            .filter(t -> !t.isEmpty())
-            .toList();
+    List<String> trainers = list(s.text("trainer-targets"));
     ClientOptions options =
         ClientOptions.defaults()
             .withMaxAttempts(s.integer("retry-attempts"))
@@ -98,6 +101,14 @@ public record CheckpointConfig(
         options,
         s.integer("max-message-bytes"),
         s.integer("drain-seconds"),
-        s.integer("startup-timeout-seconds"));
+        s.integer("startup-timeout-seconds"),
+        list(s.text("optimizer-shard-targets")));
+  }
+
+  private static List<String> list(String commaSeparated) {
+    return Arrays.stream(commaSeparated.split(","))
+        .map(String::trim)
+        .filter(t -> !t.isEmpty())
+        .toList();
   }
 }

@@ -1,6 +1,6 @@
 package dev.roadless.checkpoint.service;
 
-import dev.roadless.checkpoint.remote.OptimizerStateClient;
+import dev.roadless.checkpoint.remote.StateTransfer;
 import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Manifest;
@@ -39,7 +39,7 @@ public final class Checkpoints {
   public Checkpoints(
       OptimizerClient optimizer,
       String optimizerTarget,
-      OptimizerStateClient transfer,
+      StateTransfer transfer,
       List<TrainerClient> trainers,
       ExecutorService executor,
       CheckpointStore store,
