@@ -3,6 +3,7 @@ package dev.roadless.checkpoint.config;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.shard.ShardTargets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -66,10 +67,20 @@ public record CheckpointConfig(
               1,
               86_400,
               "how long to wait at start-up for the optimizer and every trainer to be SERVING"),
+          Settings.Key.integer(
+              "optimizer-shards",
+              "0",
+              0,
+              1024,
+              "sharded runs: S, the optimizer shards at optimizer-shard-target; 0 or 1: unsharded"),
+          Settings.Key.text(
+              "optimizer-shard-target",
+              ShardTargets.STATEFUL_SET,
+              "shard i's target, {shard} replaced by i (a StatefulSet pod's ordinal)"),
           Settings.Key.text(
               "optimizer-shard-targets",
               "",
-              "sharded runs: every optimizer shard's target in shard order, comma-separated"));
+              "the shards' targets in shard order, comma-separated (replaces the two above)"));
 
   public static CheckpointConfig from(String[] args, Map<String, String> env) {
     Settings s = Settings.parse(KEYS, args, env);
@@ -102,7 +113,15 @@ public record CheckpointConfig(
         s.integer("max-message-bytes"),
         s.integer("drain-seconds"),
         s.integer("startup-timeout-seconds"),
-        list(s.text("optimizer-shard-targets")));
+        shardTargets(s));
+  }
+
+  /** The explicit list, or S targets from the pattern, or none (runs are not sharded). */
+  private static List<String> shardTargets(Settings s) {
+    return ShardTargets.resolve(
+        s.integer("optimizer-shards"),
+        s.text("optimizer-shard-target"),
+        s.text("optimizer-shard-targets"));
   }
 
   private static List<String> list(String commaSeparated) {
