@@ -2,6 +2,7 @@ package dev.roadless.checkpoint;
 
 import dev.roadless.checkpoint.config.CheckpointConfig;
 import dev.roadless.checkpoint.remote.OptimizerStateClient;
+import dev.roadless.checkpoint.remote.RunReader;
 import dev.roadless.checkpoint.remote.ShardedStateTransfer;
 import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
@@ -55,14 +56,18 @@ public final class CheckpointServerMain {
     }
     ExecutorService executor = Executors.newCachedThreadPool();
     List<OptimizerStateClient> shards = new ArrayList<>();
+    List<OptimizerClient> shardReads = new ArrayList<>();
     for (String target : config.optimizerShardTargets()) {
       ManagedChannel c = channel(target, config.maxMessageBytes());
       channels.add(c);
       shards.add(new OptimizerStateClient(c, config.clientOptions()));
+      shardReads.add(new OptimizerClient(c, config.clientOptions()));
     }
     Checkpoints checkpoints =
         new Checkpoints(
-            new OptimizerClient(optimizerChannel, config.clientOptions()),
+            shards.isEmpty()
+                ? RunReader.of(new OptimizerClient(optimizerChannel, config.clientOptions()))
+                : RunReader.sharded(shardReads),
             config.optimizerTarget(),
             shards.isEmpty()
                 ? new OptimizerStateClient(optimizerChannel, config.clientOptions())

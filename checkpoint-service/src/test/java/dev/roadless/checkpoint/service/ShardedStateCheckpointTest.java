@@ -4,15 +4,20 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.roadless.checkpoint.remote.OptimizerStateClient;
+import dev.roadless.checkpoint.remote.RunReader;
 import dev.roadless.checkpoint.remote.ShardedStateTransfer;
 import dev.roadless.checkpoint.remote.StateTransfer;
 import dev.roadless.checkpoint.store.CheckpointStore;
+import dev.roadless.checkpoint.store.Manifest;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.checkpoint.testing.OptimizerHarness;
 import dev.roadless.checkpoint.testing.TrainedCluster;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.shard.ShardedClient;
+import dev.roadless.proto.checkpoint.v1.BatchNormMode;
+import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
 import dev.roadless.proto.checkpoint.v1.RestoreStateRequest;
+import dev.roadless.proto.checkpoint.v1.SaveCheckpointRequest;
 import dev.roadless.proto.checkpoint.v1.SaveStateCheckpointRequest;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.optimizer.v1.Sequence;
@@ -61,6 +66,8 @@ class ShardedStateCheckpointTest {
             .commit()
             .manifest()
             .name();
+    Manifest oneEval =
+        checkpoints(store, oneServer).saveEval(eval("run", "one-eval-at-10")).commit().manifest();
     OptimizerHarness.train(one, "run", 10, 20);
     float[][] expected = one.parameters("run", Sequence.SEQUENCE_EVAL, 0).values();
 
@@ -72,6 +79,11 @@ class ShardedStateCheckpointTest {
     trainSharded(sharded, "run", 0, 10);
     Checkpoints.Saved saved = checkpoints(store, three).saveState(save("run", "three-at-10"));
     assertEquals(10, saved.commit().manifest().step());
+    // x gathered from the 3 shards: the same safetensors file, byte for byte, as one server's.
+    Manifest threeEval =
+        checkpoints(store, three).saveEval(eval("run", "three-eval-at-10")).commit().manifest();
+    assertEquals(10, threeEval.step());
+    assertEquals(oneEval.dataFile().sha256(), threeEval.dataFile().sha256());
     List<Integer> target = start(1);
     OptimizerClient restored = harness.client(target.get(0));
     checkpoints(store, target).restore(restore(saved, "back"));
@@ -118,7 +130,9 @@ class ShardedStateCheckpointTest {
             : new ShardedStateTransfer(
                 transfers, targets, store.dir().resolve(".staging").resolve("shards"), executor);
     return new Checkpoints(
-        harness.client(optimizers.get(0)),
+        optimizers.size() == 1
+            ? RunReader.of(harness.client(optimizers.get(0)))
+            : RunReader.sharded(clients(optimizers)),
         targets.get(0),
         transfer,
         List.of(),
@@ -143,6 +157,14 @@ class ShardedStateCheckpointTest {
 
   private static float[][] values(long seed) {
     return OptimizerHarness.seeded(seed);
+  }
+
+  private static SaveCheckpointRequest eval(String run, String name) {
+    return SaveCheckpointRequest.newBuilder()
+        .setRunId(run)
+        .setName(name)
+        .setBatchNorm(BatchNormSettings.newBuilder().setMode(BatchNormMode.BATCH_NORM_MODE_NONE))
+        .build();
   }
 
   private static SaveStateCheckpointRequest save(String run, String name) {

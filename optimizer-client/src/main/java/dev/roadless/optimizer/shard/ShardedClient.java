@@ -3,13 +3,19 @@ package dev.roadless.optimizer.shard;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.optimizer.v1.GroupStatus;
+import dev.roadless.proto.optimizer.v1.ParameterGroup;
 import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.optimizer.v1.RunStatus;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
@@ -54,6 +60,69 @@ public final class ShardedClient {
     this.shards = List.copyOf(shards);
     this.plan = ShardPlan.of(spec, shards.size());
     this.unavailableWait = unavailableWait;
+  }
+
+  /**
+   * The client of an existing sharded run, its plan recovered from the shards' specs (for a tool or
+   * service that knows the run's id and its shards, not its spec).
+   */
+  public static ShardedClient recover(List<OptimizerClient> shards, String runId) {
+    List<RunStatus> statuses =
+        new ShardedClient(shards).onEveryShard(s -> shards.get(s).status(runId));
+    RunSpec whole;
+    try {
+      whole = ShardPlan.recover(statuses.stream().map(RunStatus::getSpec).toList()).spec();
+    } catch (IllegalArgumentException e) {
+      throw Status.FAILED_PRECONDITION
+          .withDescription(
+              "run '" + runId + "' is not sharded over these servers: " + e.getMessage())
+          .asRuntimeException();
+    }
+    return new ShardedClient(shards, whole);
+  }
+
+  /** Only for calls to every shard before the plan is known. */
+  private ShardedClient(List<OptimizerClient> shards) {
+    this.shards = List.copyOf(shards);
+    this.plan = null;
+    this.unavailableWait = Duration.ZERO;
+  }
+
+  /**
+   * The whole run's status: the slowest shard's step and snapshot step, the whole spec, every group
+   * as the slowest shard holding it reports it, pending replicas and refusals of all shards.
+   */
+  public RunStatus status(String runId) {
+    List<RunStatus> all = statuses(runId);
+    long step = all.stream().mapToLong(RunStatus::getStep).min().orElseThrow();
+    RunStatus.Builder whole =
+        all.get(0).toBuilder()
+            .setSpec(plan.spec())
+            .setStep(step)
+            .setSnapshotStep(all.stream().mapToLong(RunStatus::getSnapshotStep).min().orElseThrow())
+            .setInitialized(all.stream().allMatch(RunStatus::getInitialized))
+            .clearGroups()
+            .clearPendingReplicas()
+            .clearRefusedPushes();
+    Map<String, GroupStatus> groups = new HashMap<>();
+    TreeSet<Integer> pending = new TreeSet<>();
+    Map<String, Long> refused = new TreeMap<>();
+    for (RunStatus s : all) {
+      for (GroupStatus g : s.getGroupsList()) {
+        GroupStatus before = groups.get(g.getName());
+        if (before == null || g.getStep() < before.getStep()) {
+          groups.put(g.getName(), g);
+        }
+      }
+      pending.addAll(s.getPendingReplicasList());
+      s.getRefusedPushesMap().forEach((k, v) -> refused.merge(k, v, Long::sum));
+    }
+    for (ParameterGroup g : plan.spec().getParameterGroupsList()) {
+      if (groups.containsKey(g.getName())) {
+        whole.addGroups(groups.get(g.getName()));
+      }
+    }
+    return whole.addAllPendingReplicas(pending).putAllRefusedPushes(refused).build();
   }
 
   /** How long a push waits for a shard that is down, beyond the shard client's own retries. */

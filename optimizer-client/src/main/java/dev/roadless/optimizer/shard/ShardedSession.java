@@ -1,8 +1,11 @@
 package dev.roadless.optimizer.shard;
 
+import dev.roadless.common.error.Errors;
+import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
 import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.grpc.Status;
@@ -39,6 +42,8 @@ import java.util.logging.Logger;
  *       applied before. Keep {@code replaySteps} at least the servers' {@code
  *       --snapshot-every-steps} (it costs a copy of the gradient per kept step); a shard further
  *       behind fails the call with FAILED_PRECONDITION (restore the run from a state checkpoint).
+ *   <li>A non-finite gradient is refused (INVALID_ARGUMENT, NON_FINITE_GRADIENT) before any shard
+ *       sees it, so no shard applies a step another refused.
  *   <li>Any other refusal of a shard (ABORTED, INVALID_ARGUMENT, ...) is the call's, as on one
  *       server.
  * </ul>
@@ -81,6 +86,9 @@ public final class ShardedSession implements AutoCloseable {
    */
   public Parameters next(Parameters at, float[][] gradient) {
     long k = at.step();
+    if (client.plan().size() > 1) {
+      requireFinite(gradient);
+    }
     float[][][] parts = client.plan().split(gradient);
     if (replaySteps > 0) {
       pushed.put(k, copy(parts));
@@ -152,6 +160,28 @@ public final class ShardedSession implements AutoCloseable {
           throw e;
         }
         LOG.info("replica " + replica + ": shard " + s + " unavailable; still retrying");
+      }
+    }
+  }
+
+  /**
+   * Refuses a non-finite gradient before any shard sees it, as one server would: a shard refusing
+   * its part while the others applied theirs would tear the step.
+   */
+  private void requireFinite(float[][] gradient) {
+    for (int t = 0; t < gradient.length; t++) {
+      float[] g = gradient[t];
+      for (int i = 0; i < g.length; i++) {
+        if (!Float.isFinite(g[i])) {
+          String name = client.plan().names().get(t);
+          throw Errors.toStatus(
+              RoadlessException.of(
+                      ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT,
+                      "tensor '" + name + "' element " + i + " is " + g[i] + "; no shard saw it")
+                  .with("tensor", name)
+                  .with("element", i)
+                  .build());
+        }
       }
     }
   }

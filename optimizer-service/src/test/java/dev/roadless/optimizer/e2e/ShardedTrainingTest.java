@@ -2,6 +2,7 @@ package dev.roadless.optimizer.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.roadless.optimizer.client.Channels;
@@ -14,8 +15,11 @@ import dev.roadless.optimizer.shard.ShardedClient;
 import dev.roadless.optimizer.shard.ShardedSession;
 import dev.roadless.optimizer.wire.CompositeCumulation;
 import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.optimizer.v1.RunStatus;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,6 +66,48 @@ class ShardedTrainingTest {
       }
       float[][] x = train(client(channels), "sharded", null, -1, new AtomicLong());
       assertBitEqual(SyntheticTraining.referenceX(REPLICAS, STEPS), x);
+    } finally {
+      for (ManagedChannel c : channels) {
+        c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+      for (OptimizerServer s : servers) {
+        s.shutdown(0);
+      }
+    }
+  }
+
+  @Test
+  void nonFiniteGradientInOneShardsPart_refusedBeforeAnyShardSawIt() throws Exception {
+    List<OptimizerServer> servers = new ArrayList<>();
+    List<ManagedChannel> channels = new ArrayList<>();
+    try {
+      for (int s = 0; s < 2; s++) {
+        OptimizerServer server =
+            OptimizerServer.builder(
+                    CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(0)))
+                .threads(1)
+                .metrics(Metrics.newIsolated())
+                .build()
+                .start();
+        servers.add(server);
+        channels.add(Channels.plaintext("127.0.0.1", server.port()).build());
+      }
+      ShardedClient client = client(channels);
+      client.createRun("nan");
+      client.uploadInitialValues("nan", SyntheticTraining.initial());
+      try (ShardedSession session = client.session("nan", 0, DataType.DATA_TYPE_FLOAT32, 0)) {
+        Parameters y = session.current();
+        float[][] g = SyntheticTraining.gradient(y.values(), 0, 0);
+        g[1][g[1].length - 1] = Float.NaN; // fc.bias: on the last shard only
+        StatusRuntimeException e =
+            assertThrows(StatusRuntimeException.class, () -> session.next(y, g));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertEquals("NON_FINITE_GRADIENT", OptimizerClient.reason(e));
+      }
+      for (RunStatus s : client.statuses("nan")) {
+        assertEquals(0, s.getStep());
+        assertEquals(List.of(), s.getPendingReplicasList(), "a shard holds a push");
+      }
     } finally {
       for (ManagedChannel c : channels) {
         c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
