@@ -2,6 +2,8 @@ package dev.roadless.checkpoint;
 
 import dev.roadless.checkpoint.config.CheckpointConfig;
 import dev.roadless.checkpoint.remote.OptimizerStateClient;
+import dev.roadless.checkpoint.remote.RunReader;
+import dev.roadless.checkpoint.remote.ShardedStateTransfer;
 import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
@@ -53,11 +55,27 @@ public final class CheckpointServerMain {
       trainers.add(new TrainerClient(c, trainers.size(), target, config.clientOptions()));
     }
     ExecutorService executor = Executors.newCachedThreadPool();
+    List<OptimizerStateClient> shards = new ArrayList<>();
+    List<OptimizerClient> shardReads = new ArrayList<>();
+    for (String target : config.optimizerShardTargets()) {
+      ManagedChannel c = channel(target, config.maxMessageBytes());
+      channels.add(c);
+      shards.add(new OptimizerStateClient(c, config.clientOptions()));
+      shardReads.add(new OptimizerClient(c, config.clientOptions()));
+    }
     Checkpoints checkpoints =
         new Checkpoints(
-            new OptimizerClient(optimizerChannel, config.clientOptions()),
+            shards.isEmpty()
+                ? RunReader.of(new OptimizerClient(optimizerChannel, config.clientOptions()))
+                : RunReader.sharded(shardReads),
             config.optimizerTarget(),
-            new OptimizerStateClient(optimizerChannel, config.clientOptions()),
+            shards.isEmpty()
+                ? new OptimizerStateClient(optimizerChannel, config.clientOptions())
+                : new ShardedStateTransfer(
+                    shards,
+                    config.optimizerShardTargets(),
+                    store.dir().resolve(".staging").resolve("shards"),
+                    executor),
             trainers,
             executor,
             store,

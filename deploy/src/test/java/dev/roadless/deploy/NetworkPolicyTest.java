@@ -50,7 +50,7 @@ class NetworkPolicyTest {
   void optimizerGrpcPort_admitsOnlyTrainerAndCheckpointPods(String name) {
     Overlay overlay = Overlay.named(name);
     Set<String> expected = new TreeSet<>(Set.of("Job/trainer", "Deployment/checkpoint"));
-    if (name.equals("loadtest")) {
+    if (name.endsWith("loadtest")) { // loadtest, sharded-loadtest
       expected.add("Job/optimizer-loadtest");
     }
     assertEquals(expected, admittedWorkloads(overlay, OPTIMIZER_GRPC), name);
@@ -77,7 +77,7 @@ class NetworkPolicyTest {
     }
     assertTrue(monitoring, name + ": the monitoring namespace cannot scrape the optimizer");
     // The load test reads the server's /metrics before and after; no other pod may.
-    Set<String> expected = name.equals("loadtest") ? Set.of("Job/optimizer-loadtest") : Set.of();
+    Set<String> expected = name.endsWith("loadtest") ? Set.of("Job/optimizer-loadtest") : Set.of();
     assertEquals(expected, admittedWorkloads(overlay, METRICS), name);
   }
 

@@ -22,7 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /** One overlay rendered by kubectl kustomize and parsed strictly, with lookups for the tests. */
 final class Overlay {
   /** Every overlay under deploy/k8s/overlays; OverlayRenderTest checks the list is complete. */
-  static final List<String> NAMES = List.of("dev", "gpu", "loadtest");
+  static final List<String> NAMES =
+      List.of("dev", "gpu", "loadtest", "sharded", "sharded-loadtest");
 
   private static final Map<String, Overlay> RENDERED = new ConcurrentHashMap<>();
 

@@ -19,11 +19,12 @@ import org.junit.jupiter.params.provider.FieldSource;
 class TopologyTest {
   @ParameterizedTest
   @FieldSource("dev.roadless.deploy.Overlay#NAMES")
-  void optimizer_isOneStatefulPodBehindAHeadlessServiceAndAPdb(String name) {
+  void optimizer_isOneStatefulPodPerShardBehindAHeadlessServiceAndAPdb(String name) {
     Overlay overlay = Overlay.named(name);
     V1StatefulSet optimizer = overlay.one(V1StatefulSet.class, "optimizer");
     var spec = optimizer.getSpec();
-    assertEquals(1, spec.getReplicas(), name);
+    int shards = shards(overlay);
+    assertEquals(shards, spec.getReplicas(), name);
     V1Service service = overlay.one(V1Service.class, spec.getServiceName());
     assertEquals("None", service.getSpec().getClusterIP(), name + ": the Service must be headless");
     var podLabels = spec.getTemplate().getMetadata().getLabels();
@@ -36,7 +37,7 @@ class TopologyTest {
     assertTrue(container.getVolumeMounts().stream().anyMatch(m -> m.getName().equals(claim)), name);
 
     V1PodDisruptionBudget pdb = overlay.one(V1PodDisruptionBudget.class, "optimizer");
-    assertEquals(1, pdb.getSpec().getMinAvailable().getIntValue(), name);
+    assertEquals(shards, pdb.getSpec().getMinAvailable().getIntValue(), name);
     assertEquals(
         spec.getSelector().getMatchLabels(), pdb.getSpec().getSelector().getMatchLabels(), name);
   }
@@ -94,6 +95,48 @@ class TopologyTest {
         assertEquals(expected, target, name + ": " + p);
       }
     }
+  }
+
+  /** The checkpoint service's S, set from the optimizer's replica count (1: not sharded). */
+  private static int shards(Overlay overlay) {
+    var checkpoint =
+        overlay.workload("Deployment", "checkpoint").template().getSpec().getContainers().get(0);
+    String s = overlay.environment(checkpoint).get("ROADLESS_OPTIMIZER_SHARDS");
+    return s == null ? 1 : Math.max(1, Integer.parseInt(s));
+  }
+
+  @Test
+  void sharded_shardTargetsAreTheStatefulPodsByOrdinal() {
+    Overlay overlay = Overlay.named("sharded");
+    var optimizer = overlay.one(V1StatefulSet.class, "optimizer").getSpec();
+    assertEquals(3, optimizer.getReplicas());
+    var checkpoint =
+        overlay.workload("Deployment", "checkpoint").template().getSpec().getContainers().get(0);
+    var env = overlay.environment(checkpoint);
+    assertEquals("3", env.get("ROADLESS_OPTIMIZER_SHARDS"));
+    String port =
+        overlay
+            .environment(optimizer.getTemplate().getSpec().getContainers().get(0))
+            .get("ROADLESS_PORT");
+    for (int i = 0; i < 3; i++) {
+      assertEquals(
+          "dns:///optimizer-" + i + "." + optimizer.getServiceName() + ":" + port,
+          env.get("ROADLESS_OPTIMIZER_SHARD_TARGET").replace("{shard}", "" + i));
+    }
+    Overlay withLoadTest = Overlay.named("sharded-loadtest");
+    V1Container loadtest =
+        withLoadTest
+            .one(V1Job.class, "optimizer-loadtest")
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0);
+    var loadtestEnv = withLoadTest.environment(loadtest);
+    assertEquals("3", loadtestEnv.get("ROADLESS_OPTIMIZER_SHARDS"));
+    assertEquals(
+        "optimizer-2.optimizer:" + port,
+        loadtestEnv.get("ROADLESS_OPTIMIZER_SHARD_TARGET").replace("{shard}", "2"));
   }
 
   @Test

@@ -3,6 +3,7 @@ package dev.roadless.loadtest;
 import dev.roadless.optimizer.client.Channels;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.shard.ShardedClient;
 import dev.roadless.proto.common.v1.TensorDescriptor;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
 import dev.roadless.proto.optimizer.v1.ParameterGroup;
@@ -77,8 +78,23 @@ final class LoadTest {
       channels.add(ch);
       clients.add(new OptimizerClient(ch, options));
     }
+    List<ShardedClient> sharded = new ArrayList<>();
     try {
-      List<RunState> runs = createRuns(sc, clients.get(channelCount), m);
+      if (!sc.shardTargets().isEmpty()) {
+        RunSpec spec = spec(sc);
+        for (int c = 0; c <= channelCount; c++) {
+          List<OptimizerClient> shards = new ArrayList<>();
+          for (String target : sc.shardTargets()) {
+            ManagedChannel ch =
+                Channels.plaintext(Scenario.host(target), Scenario.port(target)).build();
+            channels.add(ch);
+            shards.add(new OptimizerClient(ch, options));
+          }
+          sharded.add(new ShardedClient(shards, spec));
+        }
+      }
+      List<RunState> runs =
+          createRuns(sc, clients.get(channelCount), sharded.isEmpty() ? null : sharded.get(0), m);
       PrometheusText before = scrape(sc, progress);
       String loadBefore = loadAverage();
       long cpuBefore = processCpuNanos();
@@ -91,7 +107,14 @@ final class LoadTest {
         long at = start + (long) ((double) sc.ramp().toNanos() * i / sc.replicas());
         Runnable w =
             new ReplicaWorker(
-                sc, clients.get(i % channelCount), run, i % sc.replicasPerRun(), at, deadline, m);
+                sc,
+                clients.get(i % channelCount),
+                sharded.isEmpty() ? null : sharded.get(i % channelCount),
+                run,
+                i % sc.replicasPerRun(),
+                at,
+                deadline,
+                m);
         replicas.add(start("replica-" + i, w));
       }
       AtomicBoolean stop = new AtomicBoolean();
@@ -150,36 +173,49 @@ final class LoadTest {
     }
   }
 
-  private static List<RunState> createRuns(Scenario sc, OptimizerClient client, Measurements m) {
+  /**
+   * Creates every run, on the one optimizer or, when {@code sharded} is set, on every shard with
+   * the shard's part of the spec.
+   */
+  private static List<RunState> createRuns(
+      Scenario sc, OptimizerClient client, ShardedClient sharded, Measurements m) {
     List<RunState> runs = new ArrayList<>();
     for (int r = 0; r < sc.runs(); r++) {
       RunState run = new RunState(sc.runId(r), sc.replicasPerRun(), sc.params(), sc.tensors(), m);
-      RunSpec.Builder spec =
-          RunSpec.newBuilder()
-              .setVariant(OptimizerVariant.OPTIMIZER_VARIANT_ADAMW)
-              .setReplicas(sc.replicasPerRun())
-              .setMode(sc.sync() ? StepMode.STEP_MODE_SYNC : StepMode.STEP_MODE_ASYNC);
-      if (!sc.sync()) {
-        // Every replica of an ASYNC run may push once between two of another's pushes.
-        spec.setMaxStaleness(sc.replicasPerRun());
-      }
-      ParameterGroup.Builder group = ParameterGroup.newBuilder().setName("all");
-      for (int t = 0; t < run.names.size(); t++) {
-        spec.addTensors(
-            TensorDescriptor.newBuilder()
-                .setName(run.names.get(t))
-                .addShape(run.gradient[t].length));
-        group.addTensorNames(run.names.get(t));
-      }
-      client.createRun(run.runId, spec.addParameterGroups(group).build());
       float[][] zeros = new float[run.names.size()][];
       for (int t = 0; t < zeros.length; t++) {
         zeros[t] = new float[run.gradient[t].length];
       }
-      client.uploadInitialValues(run.runId, run.names, zeros);
+      if (sharded != null) {
+        sharded.createRun(run.runId);
+        sharded.uploadInitialValues(run.runId, zeros);
+      } else {
+        client.createRun(run.runId, spec(sc));
+        client.uploadInitialValues(run.runId, run.names, zeros);
+      }
       runs.add(run);
     }
     return runs;
+  }
+
+  /** AdamW-SF over the tensors of {@link RunState}, one group. Every run has the same spec. */
+  private static RunSpec spec(Scenario sc) {
+    RunSpec.Builder spec =
+        RunSpec.newBuilder()
+            .setVariant(OptimizerVariant.OPTIMIZER_VARIANT_ADAMW)
+            .setReplicas(sc.replicasPerRun())
+            .setMode(sc.sync() ? StepMode.STEP_MODE_SYNC : StepMode.STEP_MODE_ASYNC);
+    if (!sc.sync()) {
+      // Every replica of an ASYNC run may push once between two of another's pushes.
+      spec.setMaxStaleness(sc.replicasPerRun());
+    }
+    ParameterGroup.Builder group = ParameterGroup.newBuilder().setName("all");
+    for (int t = 0; t < sc.tensors(); t++) {
+      int size = sc.params() / sc.tensors() + (t < sc.params() % sc.tensors() ? 1 : 0);
+      spec.addTensors(TensorDescriptor.newBuilder().setName("t" + t).addShape(size));
+      group.addTensorNames("t" + t);
+    }
+    return spec.addParameterGroups(group).build();
   }
 
   private static PrometheusText scrape(Scenario sc, PrintStream progress) {

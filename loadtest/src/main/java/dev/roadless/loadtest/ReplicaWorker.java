@@ -3,6 +3,8 @@ package dev.roadless.loadtest;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
+import dev.roadless.optimizer.shard.ShardedClient;
+import dev.roadless.optimizer.shard.ShardedSession;
 import dev.roadless.proto.common.v1.DataType;
 import io.grpc.Status;
 import java.util.SplittableRandom;
@@ -21,6 +23,7 @@ final class ReplicaWorker implements Runnable {
 
   private final Scenario scenario;
   private final OptimizerClient client;
+  private final ShardedClient sharded;
   private final RunState run;
   private final int replica;
   private final long startNanos;
@@ -31,6 +34,7 @@ final class ReplicaWorker implements Runnable {
   ReplicaWorker(
       Scenario scenario,
       OptimizerClient client,
+      ShardedClient sharded,
       RunState run,
       int replica,
       long startNanos,
@@ -38,6 +42,7 @@ final class ReplicaWorker implements Runnable {
       Measurements measurements) {
     this.scenario = scenario;
     this.client = client;
+    this.sharded = sharded;
     this.run = run;
     this.replica = replica;
     this.startNanos = startNanos;
@@ -53,7 +58,7 @@ final class ReplicaWorker implements Runnable {
             ? DataType.DATA_TYPE_BFLOAT16
             : DataType.DATA_TYPE_FLOAT32;
     sleepUntil(startNanos);
-    try (ReplicaSession session = new ReplicaSession(client, run.runId, replica, dtype, true)) {
+    try (Loop session = open(dtype)) {
       Parameters y = session.current();
       run.started(y.step(), scenario.steps());
       train(session, y);
@@ -62,7 +67,56 @@ final class ReplicaWorker implements Runnable {
     }
   }
 
-  private void train(ReplicaSession session, Parameters y) {
+  /** A replica's session: on the one optimizer, or on every shard of a sharded run. */
+  private interface Loop extends AutoCloseable {
+    Parameters current();
+
+    Parameters next(Parameters y, float[][] gradient);
+
+    @Override
+    void close();
+  }
+
+  private Loop open(DataType dtype) {
+    if (sharded != null) {
+      ShardedSession s = sharded.session(run.runId, replica, dtype, 0);
+      return new Loop() {
+        @Override
+        public Parameters current() {
+          return s.current();
+        }
+
+        @Override
+        public Parameters next(Parameters y, float[][] gradient) {
+          return s.next(y, gradient);
+        }
+
+        @Override
+        public void close() {
+          s.close();
+        }
+      };
+    }
+    ReplicaSession s = new ReplicaSession(client, run.runId, replica, dtype, true);
+    return new Loop() {
+      @Override
+      public Parameters current() {
+        return s.current();
+      }
+
+      @Override
+      public Parameters next(Parameters y, float[][] gradient) {
+        return s.next(y, gradient);
+      }
+
+      @Override
+      public void close() {
+        s.close();
+      }
+    };
+  }
+
+  private void train(Loop session, Parameters y) {
     double periodNanos = scenario.rate() > 0 ? 1e9 / scenario.rate() : 0;
     long sent = 0;
     int failuresInARow = 0;

@@ -1,6 +1,7 @@
 package dev.roadless.loadtest;
 
 import dev.roadless.common.config.Settings;
+import dev.roadless.optimizer.shard.ShardTargets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -32,6 +33,8 @@ import java.util.Map;
  * @param objectives latency objectives, e.g. {@code step:p99<=250ms,Train:p50<=80ms}
  * @param minThroughput least steps per second (all runs together) before the test fails
  * @param reportStdout whether report.json is also printed to stdout (for a pod's log)
+ * @param shardTargets the optimizer shards of every run, host:port in shard order (empty: the runs
+ *     are not sharded; else {@code target} is shard 0, where reads, status and /metrics go)
  */
 public record Scenario(
     String target,
@@ -55,7 +58,8 @@ public record Scenario(
     double maxErrorRate,
     List<Objective> objectives,
     double minThroughput,
-    boolean reportStdout) {
+    boolean reportStdout,
+    List<String> shardTargets) {
 
   /** How gradients and parameters travel. */
   public enum Transport {
@@ -93,7 +97,17 @@ public record Scenario(
           Settings.Key.text("max-error-rate", "1", "fail when more calls than this fraction fail"),
           Settings.Key.text("objectives", "", "e.g. step:p99<=250ms,Train:p50<=80ms"),
           Settings.Key.text("min-throughput", "0", "fail below this many steps/s (all runs)"),
-          Settings.Key.text("report-stdout", "false", "also print report.json to stdout"));
+          Settings.Key.text("report-stdout", "false", "also print report.json to stdout"),
+          Settings.Key.integer(
+              "optimizer-shards", "1", 1, 1024, "each run sharded over S optimizers (SYNC)"),
+          Settings.Key.text(
+              "optimizer-shard-target",
+              ShardTargets.STATEFUL_SET,
+              "shard i's host:port, {shard} replaced by i"),
+          Settings.Key.text(
+              "optimizer-shard-targets",
+              "",
+              "the shards' host:port in order (replaces the two above)"));
 
   /** Parses flags over environment variables; IllegalArgumentException names a bad key. */
   public static Scenario parse(String[] args, Map<String, String> env) {
@@ -118,6 +132,20 @@ public record Scenario(
     }
     String target = s.text("optimizer-target").replaceFirst("^dns:///", "");
     String prefix = s.text("run-prefix");
+    List<String> shards =
+        ShardTargets.resolve(
+                s.integer("optimizer-shards"),
+                s.text("optimizer-shard-target"),
+                s.text("optimizer-shard-targets"))
+            .stream()
+            .map(t -> t.replaceFirst("^dns:///", ""))
+            .toList();
+    if (!shards.isEmpty() && !mode.equals("sync")) {
+      throw new IllegalArgumentException("only SYNC runs can be sharded");
+    }
+    if (!shards.isEmpty()) {
+      target = shards.get(0); // reads, status and /metrics go to shard 0
+    }
     return new Scenario(
         target,
         metricsUrl(s.text("metrics-url"), target),
@@ -140,7 +168,8 @@ public record Scenario(
         fraction(s, "max-error-rate", 1),
         Objective.parseAll(s.text("objectives")),
         fraction(s, "min-throughput", Double.MAX_VALUE),
-        bool(s, "report-stdout"));
+        bool(s, "report-stdout"),
+        shards);
   }
 
   int replicasPerRun() {
@@ -152,11 +181,19 @@ public record Scenario(
   }
 
   String host() {
+    return host(target);
+  }
+
+  int port() {
+    return port(target);
+  }
+
+  static String host(String target) {
     int colon = target.lastIndexOf(':');
     return colon < 0 ? target : target.substring(0, colon);
   }
 
-  int port() {
+  static int port(String target) {
     int colon = target.lastIndexOf(':');
     return colon < 0 ? 50051 : Integer.parseInt(target.substring(colon + 1));
   }

@@ -3,6 +3,7 @@ package dev.roadless.checkpoint.config;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.client.ClientOptions;
+import dev.roadless.optimizer.shard.ShardTargets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -17,6 +18,8 @@ import java.util.Map;
  * @param trainerTargets the trainer replicas' control addresses, in replica order (may be empty)
  * @param retention keep-last and keep-best-metric
  * @param clientOptions deadlines and retries of calls to the optimizer and the trainers
+ * @param optimizerShardTargets the shards of sharded runs, in shard order (empty: the runs are not
+ *     sharded); state checkpoints are gathered from and restored onto all of them
  */
 public record CheckpointConfig(
     int port,
@@ -31,7 +34,8 @@ public record CheckpointConfig(
     long drainSeconds,
     long startupTimeoutSeconds,
     int maxConcurrentDownloads,
-    int maxConcurrentTransfers) {
+    int maxConcurrentTransfers,
+    List<String> optimizerShardTargets) {
 
   public static final List<Settings.Key> KEYS =
       List.of(
@@ -76,18 +80,28 @@ public record CheckpointConfig(
               "300",
               1,
               86_400,
-              "how long to wait at start-up for the optimizer and every trainer to be SERVING"));
+              "how long to wait at start-up for the optimizer and every trainer to be SERVING"),
+          Settings.Key.integer(
+              "optimizer-shards",
+              "0",
+              0,
+              1024,
+              "sharded runs: S, the optimizer shards at optimizer-shard-target; 0 or 1: unsharded"),
+          Settings.Key.text(
+              "optimizer-shard-target",
+              ShardTargets.STATEFUL_SET,
+              "shard i's target, {shard} replaced by i (a StatefulSet pod's ordinal)"),
+          Settings.Key.text(
+              "optimizer-shard-targets",
+              "",
+              "the shards' targets in shard order, comma-separated (replaces the two above)"));
 
   public static CheckpointConfig from(String[] args, Map<String, String> env) {
     Settings s = Settings.parse(KEYS, args, env);
     if (s.path("checkpoint-dir") == null) {
       throw new IllegalArgumentException("checkpoint-dir (ROADLESS_CHECKPOINT_DIR) must be set");
     }
-    List<String> trainers =
-        Arrays.stream(s.text("trainer-targets").split(","))
-            .map(String::trim)
-            .filter(t -> !t.isEmpty())
-            .toList();
+    List<String> trainers = list(s.text("trainer-targets"));
     ClientOptions options =
         ClientOptions.defaults()
             .withMaxAttempts(s.integer("retry-attempts"))
@@ -114,6 +128,22 @@ public record CheckpointConfig(
         s.integer("drain-seconds"),
         s.integer("startup-timeout-seconds"),
         s.integer("max-concurrent-downloads"),
-        s.integer("max-concurrent-transfers"));
+        s.integer("max-concurrent-transfers"),
+        shardTargets(s));
+  }
+
+  /** The explicit list, or S targets from the pattern, or none (runs are not sharded). */
+  private static List<String> shardTargets(Settings s) {
+    return ShardTargets.resolve(
+        s.integer("optimizer-shards"),
+        s.text("optimizer-shard-target"),
+        s.text("optimizer-shard-targets"));
+  }
+
+  private static List<String> list(String commaSeparated) {
+    return Arrays.stream(commaSeparated.split(","))
+        .map(String::trim)
+        .filter(t -> !t.isEmpty())
+        .toList();
   }
 }

@@ -34,7 +34,7 @@ import java.util.concurrent.TimeUnit;
  * attempt has the options' wait deadline (states can be large). The caller owns the channel and
  * maps failures with {@link Upstream#optimizer}.
  */
-public final class OptimizerStateClient {
+public final class OptimizerStateClient implements StateTransfer {
   private final OptimizerServiceGrpc.OptimizerServiceBlockingStub blocking;
   private final OptimizerServiceGrpc.OptimizerServiceStub async;
   private final ClientOptions options;
@@ -53,6 +53,7 @@ public final class OptimizerStateClient {
    *
    * @return the export's header
    */
+  @Override
   public StateHeader export(String runId, Path file) {
     return resilience.call(
         () -> {
@@ -93,6 +94,7 @@ public final class OptimizerStateClient {
    * Creates run {@code runId} from a state file through ImportState. The file is verified as it
    * streams; the commit is sent only after its checksum matched, so a bad file cancels the import.
    */
+  @Override
   public ImportStateResponse importState(Path file, String runId) {
     return resilience.call(
         () -> {

@@ -1,6 +1,7 @@
 package dev.roadless.checkpoint.service;
 
-import dev.roadless.checkpoint.remote.OptimizerStateClient;
+import dev.roadless.checkpoint.remote.RunReader;
+import dev.roadless.checkpoint.remote.StateTransfer;
 import dev.roadless.checkpoint.remote.TrainerClient;
 import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Manifest;
@@ -39,7 +40,31 @@ public final class Checkpoints {
   public Checkpoints(
       OptimizerClient optimizer,
       String optimizerTarget,
-      OptimizerStateClient transfer,
+      StateTransfer transfer,
+      List<TrainerClient> trainers,
+      ExecutorService executor,
+      CheckpointStore store,
+      Retention retention,
+      Clock clock) {
+    this(
+        RunReader.of(optimizer),
+        optimizerTarget,
+        transfer,
+        trainers,
+        executor,
+        store,
+        retention,
+        clock);
+  }
+
+  /**
+   * As above, reading x and the run's status through {@code optimizer}: one server, or the shards
+   * of sharded runs ({@link RunReader#sharded}).
+   */
+  public Checkpoints(
+      RunReader optimizer,
+      String optimizerTarget,
+      StateTransfer transfer,
       List<TrainerClient> trainers,
       ExecutorService executor,
       CheckpointStore store,

@@ -1,6 +1,7 @@
 package dev.roadless.checkpoint.service;
 
 import dev.roadless.checkpoint.format.Tensor;
+import dev.roadless.checkpoint.remote.RunReader;
 import dev.roadless.checkpoint.remote.Upstream;
 import dev.roadless.checkpoint.store.CheckpointNames;
 import dev.roadless.checkpoint.store.CheckpointStore;
@@ -8,7 +9,6 @@ import dev.roadless.checkpoint.store.Manifest;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.common.RunIds;
 import dev.roadless.common.error.RoadlessException;
-import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
@@ -39,7 +39,7 @@ final class EvalCheckpointer {
   static final int DEFAULT_BATCHES = 50;
   static final int MAX_BATCHES = 10_000;
 
-  private final OptimizerClient optimizer;
+  private final RunReader optimizer;
   private final String optimizerTarget;
   private final TrainerPool trainers;
   private final CheckpointStore store;
@@ -47,7 +47,7 @@ final class EvalCheckpointer {
   private final Clock clock;
 
   EvalCheckpointer(
-      OptimizerClient optimizer,
+      RunReader optimizer,
       String optimizerTarget,
       TrainerPool trainers,
       CheckpointStore store,

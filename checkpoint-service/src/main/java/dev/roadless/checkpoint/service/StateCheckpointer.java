@@ -1,6 +1,6 @@
 package dev.roadless.checkpoint.service;
 
-import dev.roadless.checkpoint.remote.OptimizerStateClient;
+import dev.roadless.checkpoint.remote.StateTransfer;
 import dev.roadless.checkpoint.remote.Upstream;
 import dev.roadless.checkpoint.store.CheckpointNames;
 import dev.roadless.checkpoint.store.CheckpointStore;
@@ -33,14 +33,14 @@ final class StateCheckpointer {
   /** The data file's name inside a state checkpoint. */
   public static final String FILE = "optimizer-state.binpb";
 
-  private final OptimizerStateClient transfer;
+  private final StateTransfer transfer;
   private final String optimizerTarget;
   private final CheckpointStore store;
   private final Retention retention;
   private final Clock clock;
 
   StateCheckpointer(
-      OptimizerStateClient transfer,
+      StateTransfer transfer,
       String optimizerTarget,
       CheckpointStore store,
       Retention retention,

@@ -57,6 +57,16 @@ public final class OptimizerHarness implements AutoCloseable {
     return optimizers.size() - 1;
   }
 
+  /** The loopback port of optimizer {@code optimizer}. */
+  public int port(int optimizer) {
+    return optimizers.get(optimizer).port();
+  }
+
+  /** Seeded values in the run's shapes: initial values with seed 1, gradients otherwise. */
+  public static float[][] seeded(long seed) {
+    return values(seed);
+  }
+
   public OptimizerClient client(int optimizer) {
     return new OptimizerClient(
         channel(optimizers.get(optimizer).port()), TrainedCluster.fastFailing());
