@@ -16,7 +16,7 @@ import java.util.function.Supplier;
  * checkpoint service's calls to the optimizer and the trainers): UNAVAILABLE, and a call the open
  * circuit refused, is retried with exponential backoff and jitter ({@link ClientOptions}' attempts
  * and backoff bounds); the circuit opens when at least half of the last 20 calls (10 at least)
- * failed with UNAVAILABLE or INTERNAL, and half-opens after a second. Only idempotent calls may go
+ * failed with UNAVAILABLE or INTERNAL, and half-opens after a second (for at most two seconds). Only idempotent calls may go
  * through it.
  */
 public final class Resilience {
@@ -43,6 +43,11 @@ public final class Resilience {
                 .failureRateThreshold(50)
                 .waitDurationInOpenState(Duration.ofSeconds(1))
                 .permittedNumberOfCallsInHalfOpenState(2)
+                // A half-open trial call may be a long one (a SYNC replica's push waits for the
+                // others): without a bound it would hold its permit, and the replica it waits for
+                // could never get one. After this long the circuit opens again and half-opens
+                // with fresh permits.
+                .maxWaitDurationInHalfOpenState(Duration.ofSeconds(2))
                 .recordException(Resilience::serverFailure)
                 .build());
   }
