@@ -166,6 +166,7 @@ class LoadTestAgainstServerTest {
   private static Tool run(String name, String... flags) throws Exception {
     List<String> args = new ArrayList<>(List.of(flags));
     args.add("--optimizer-target=" + server.target());
+    args.add("--plaintext=true");
     args.add("--metrics-url=" + server.metricsUrl());
     args.add("--run-prefix=" + name);
     args.add("--out=" + work.resolve(name));

@@ -47,7 +47,8 @@ final class OptimizerProcess implements AutoCloseable {
             "--metrics-port=" + metricsPort,
             "--threads=1",
             "--drain-seconds=2",
-            "--shared-memory-dir=");
+            "--shared-memory-dir=",
+            "--plaintext=true");
     Process p =
         new ProcessBuilder(cmd)
             .redirectErrorStream(true)

@@ -2,6 +2,7 @@ package dev.roadless.checkpoint.config;
 
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.common.config.Settings;
+import dev.roadless.common.security.SecurityConfig;
 import dev.roadless.optimizer.client.ClientOptions;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,40 +30,52 @@ public record CheckpointConfig(
     ClientOptions clientOptions,
     int maxMessageBytes,
     long drainSeconds,
-    long startupTimeoutSeconds) {
+    long startupTimeoutSeconds,
+    SecurityConfig security) {
 
   public static final List<Settings.Key> KEYS =
-      List.of(
-          Settings.Key.integer("port", "50053", 0, 65535, "gRPC port; 0 picks a free one"),
-          Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
-          Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
-          Settings.Key.text("checkpoint-dir", "checkpoints", "directory of the checkpoints"),
-          Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
-          Settings.Key.text(
-              "trainer-targets", "", "trainer replicas' control targets, comma-separated"),
-          Settings.Key.integer(
-              "keep-last", "0", 0, 1_000_000, "newest checkpoints kept per run and kind; 0 all"),
-          Settings.Key.text(
-              "keep-best-metric", "", "also keep the best: none | accuracy | loss | metric"),
-          Settings.Key.integer(
-              "call-deadline-seconds", "60", 1, 86_400, "deadline of a short upstream call"),
-          Settings.Key.integer(
-              "wait-deadline-seconds",
-              "600",
-              1,
-              86_400,
-              "deadline of a waiting or computing upstream call (BatchNorm, export)"),
-          Settings.Key.integer(
-              "retry-attempts", "10", 1, 1000, "attempts per upstream call on UNAVAILABLE"),
-          Settings.Key.integer(
-              "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
-          Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
-          Settings.Key.integer(
-              "startup-timeout-seconds",
-              "300",
-              1,
-              86_400,
-              "how long to wait at start-up for the optimizer and every trainer to be SERVING"));
+      withSecurity(
+          List.of(
+              Settings.Key.integer("port", "50053", 0, 65535, "gRPC port; 0 picks a free one"),
+              Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
+              Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
+              Settings.Key.text("checkpoint-dir", "checkpoints", "directory of the checkpoints"),
+              Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
+              Settings.Key.text(
+                  "trainer-targets", "", "trainer replicas' control targets, comma-separated"),
+              Settings.Key.integer(
+                  "keep-last",
+                  "0",
+                  0,
+                  1_000_000,
+                  "newest checkpoints kept per run and kind; 0 all"),
+              Settings.Key.text(
+                  "keep-best-metric", "", "also keep the best: none | accuracy | loss | metric"),
+              Settings.Key.integer(
+                  "call-deadline-seconds", "60", 1, 86_400, "deadline of a short upstream call"),
+              Settings.Key.integer(
+                  "wait-deadline-seconds",
+                  "600",
+                  1,
+                  86_400,
+                  "deadline of a waiting or computing upstream call (BatchNorm, export)"),
+              Settings.Key.integer(
+                  "retry-attempts", "10", 1, 1000, "attempts per upstream call on UNAVAILABLE"),
+              Settings.Key.integer(
+                  "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
+              Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
+              Settings.Key.integer(
+                  "startup-timeout-seconds",
+                  "300",
+                  1,
+                  86_400,
+                  "how long to wait at start-up for the optimizer and every trainer to be SERVING")));
+
+  private static List<Settings.Key> withSecurity(List<Settings.Key> own) {
+    List<Settings.Key> all = new java.util.ArrayList<>(own);
+    all.addAll(SecurityConfig.allKeys()); // TLS in and out, access file, token (common/README.md)
+    return List.copyOf(all);
+  }
 
   public static CheckpointConfig from(String[] args, Map<String, String> env) {
     Settings s = Settings.parse(KEYS, args, env);
@@ -98,6 +111,7 @@ public record CheckpointConfig(
         options,
         s.integer("max-message-bytes"),
         s.integer("drain-seconds"),
-        s.integer("startup-timeout-seconds"));
+        s.integer("startup-timeout-seconds"),
+        SecurityConfig.from(s, true));
   }
 }

@@ -59,11 +59,20 @@ public final class ServiceRuntime {
     return config;
   }
 
-  /** Serves {@code /metrics} from the default registry on {@code port}; none when negative. */
+  /** Serves {@code /metrics} on loopback on {@code port}; none when negative. */
   public void metrics(int port) throws IOException {
+    metrics("127.0.0.1", port);
+  }
+
+  /**
+   * Serves {@code /metrics} from the default registry on {@code address}:{@code port} (the {@code
+   * metrics-address} setting); none when the port is negative.
+   */
+  public void metrics(String address, int port) throws IOException {
     if (port >= 0) {
       HTTPServer server =
           HTTPServer.builder()
+              .hostname(address)
               .port(port)
               .registry(PrometheusRegistry.defaultRegistry)
               .buildAndStart();
