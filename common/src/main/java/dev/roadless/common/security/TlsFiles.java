@@ -7,11 +7,18 @@ import io.grpc.TlsServerCredentials;
 import io.grpc.util.AdvancedTlsX509KeyManager;
 import io.grpc.util.AdvancedTlsX509TrustManager;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * TLS credentials from PEM files that are read again every {@code reloadMillis} and take effect for
@@ -21,6 +28,7 @@ import java.util.concurrent.TimeUnit;
  * PKCS#8 PEM ({@code BEGIN PRIVATE KEY}); certificate files may hold a chain.
  */
 public final class TlsFiles {
+  private static final Logger LOG = Logger.getLogger(TlsFiles.class.getName());
   private static final ScheduledExecutorService RELOADER =
       Executors.newSingleThreadScheduledExecutor(
           r -> {
@@ -92,8 +100,11 @@ public final class TlsFiles {
       throw new IllegalArgumentException("a certificate needs its key and a key its certificate");
     }
     AdvancedTlsX509KeyManager km = new AdvancedTlsX509KeyManager();
-    km.updateIdentityCredentials(
-        cert.toFile(), key.toFile(), reloadMillis, TimeUnit.MILLISECONDS, RELOADER);
+    km.updateIdentityCredentials(cert.toFile(), key.toFile());
+    watch(
+        List.of(cert, key),
+        () -> km.updateIdentityCredentials(cert.toFile(), key.toFile()),
+        reloadMillis);
     return km;
   }
 
@@ -102,7 +113,48 @@ public final class TlsFiles {
       throws IOException, GeneralSecurityException {
     AdvancedTlsX509TrustManager tm =
         AdvancedTlsX509TrustManager.newBuilder().setVerification(v).build();
-    tm.updateTrustCredentials(ca.toFile(), reloadMillis, TimeUnit.MILLISECONDS, RELOADER);
+    tm.updateTrustCredentials(ca.toFile());
+    watch(List.of(ca), () -> tm.updateTrustCredentials(ca.toFile()), reloadMillis);
     return tm;
+  }
+
+  /** What a reload does; may fail, leaving the previous credentials in force. */
+  @FunctionalInterface
+  private interface Load {
+    void run() throws IOException, GeneralSecurityException;
+  }
+
+  /** Polls the files' content every {@code periodMillis}; loads again when it changed. */
+  private static void watch(List<Path> files, Load load, long periodMillis) throws IOException {
+    byte[][] seen = {digest(files)};
+    RELOADER.scheduleWithFixedDelay(
+        () -> {
+          try {
+            byte[] now = digest(files);
+            if (!Arrays.equals(now, seen[0])) {
+              load.run();
+              seen[0] = now;
+              LOG.info("TLS files reloaded: " + files);
+            }
+          } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            LOG.log(
+                Level.WARNING, "TLS files " + files + " not reloaded; keeping the last ones", e);
+          }
+        },
+        periodMillis,
+        periodMillis,
+        TimeUnit.MILLISECONDS);
+  }
+
+  private static byte[] digest(List<Path> files) throws IOException {
+    try {
+      MessageDigest d = MessageDigest.getInstance("SHA-256");
+      for (Path f : files) {
+        d.update(Files.readAllBytes(f));
+      }
+      return d.digest();
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every JDK", e);
+    }
   }
 }
