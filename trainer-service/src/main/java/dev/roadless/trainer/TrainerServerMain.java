@@ -17,7 +17,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
-import java.util.List;
 import java.util.logging.Logger;
 
 /**
@@ -48,16 +47,7 @@ public final class TrainerServerMain {
         Grpc.newServerBuilderForPort(config.port(), security.serverCredentials());
     Authorization.Builder auth = security.authorization(PrometheusRegistry.defaultRegistry);
     if (auth != null) {
-      // Stop and GetStatus name no run: they are about the run this trainer trains.
-      Authorization.RunResolver ownRun =
-          request -> {
-            String run = trainer.status().getRunId();
-            return run.isEmpty() ? List.of() : List.of(run);
-          };
-      builder.intercept(
-          auth.resolver("roadless.trainer.v1.TrainerService/Stop", ownRun)
-              .resolver("roadless.trainer.v1.TrainerService/GetStatus", ownRun)
-              .build());
+      builder.intercept(TrainerRuns.resolvers(auth, trainer).build());
     }
     TrainerServer server =
         new TrainerServer(builder, trainer, new ServiceMetrics(PrometheusRegistry.defaultRegistry))
