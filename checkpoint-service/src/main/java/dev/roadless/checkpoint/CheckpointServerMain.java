@@ -85,6 +85,7 @@ public final class CheckpointServerMain {
     runtime.closeAfterDrain(() -> channels.forEach(ManagedChannel::shutdownNow));
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.listen();
+    runtime.healthPort(security.healthPort(), server.healthService());
     ServiceRuntime.writePortFile(config.portFile(), server.port());
     awaitUpstream(config, channels);
     server.serving();

@@ -68,6 +68,7 @@ public final class OptimizerServerMain {
             .build();
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.start();
+    runtime.healthPort(security.healthPort(), server.healthService());
     ServiceRuntime.writePortFile(config.portFile(), server.port());
     LOG.info(
         "listening port="

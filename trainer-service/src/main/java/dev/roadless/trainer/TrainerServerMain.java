@@ -53,6 +53,7 @@ public final class TrainerServerMain {
         new TrainerServer(builder, trainer, new ServiceMetrics(PrometheusRegistry.defaultRegistry))
             .start(config.autostart() == null);
     runtime.metrics(security.metricsAddress(), config.metricsPort());
+    runtime.healthPort(security.healthPort(), server.healthService());
     ServiceRuntime.writePortFile(config.portFile(), server.port());
     LOG.info(
         "listening port="

@@ -80,6 +80,22 @@ public final class ServiceRuntime {
     }
   }
 
+  /**
+   * Serves {@code health} (grpc.health.v1 only: no Roadless RPC, no reflection) in plaintext on
+   * {@code port}, for Kubernetes' gRPC probes, which speak no TLS; none when negative.
+   */
+  public void healthPort(int port, io.grpc.BindableService health) throws IOException {
+    if (port >= 0) {
+      io.grpc.Server server =
+          io.grpc.Grpc.newServerBuilderForPort(port, io.grpc.InsecureServerCredentials.create())
+              .addService(health)
+              .build()
+              .start();
+      log.info("health port=" + server.getPort() + " (plaintext, grpc.health.v1 only)");
+      closeAfterDrain(server::shutdownNow);
+    }
+  }
+
   /** Closed after the drain, in the order given. */
   public void closeAfterDrain(AutoCloseable resource) {
     synchronized (afterDrain) {

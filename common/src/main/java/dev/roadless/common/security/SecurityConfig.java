@@ -30,6 +30,7 @@ public record SecurityConfig(
     long reloadMillis,
     Path accessFile,
     String metricsAddress,
+    int healthPort,
     Path tlsCa,
     Path tlsClientCert,
     Path tlsClientKey,
@@ -65,7 +66,13 @@ public record SecurityConfig(
               "",
               "identities, token hashes and grants (common/README.md); required with TLS"),
           Settings.Key.text(
-              "metrics-address", "127.0.0.1", "address the /metrics endpoint binds to"));
+              "metrics-address", "127.0.0.1", "address the /metrics endpoint binds to"),
+          Settings.Key.integer(
+              "health-port",
+              "-1",
+              -1,
+              65535,
+              "plaintext port serving grpc.health.v1 only (Kubernetes probes); -1 off"));
 
   /** Keys of the calls a service (or tool) makes to other Roadless services. */
   public static final List<Settings.Key> CLIENT_KEYS =
@@ -120,6 +127,7 @@ public record SecurityConfig(
             s.text("tls-reload-seconds") == null ? 30_000 : s.integer("tls-reload-seconds") * 1000L,
             path(s, "access-file"),
             orEmpty(s, "metrics-address", "127.0.0.1"),
+            s.text("health-port") == null ? -1 : s.integer("health-port"),
             path(s, "tls-ca"),
             path(s, "tls-client-cert"),
             path(s, "tls-client-key"),
