@@ -41,7 +41,10 @@ final class Messages {
     }
   }
 
-  /** Whether the request asks for the TRAIN sequence (y): a {@code sequence} of SEQUENCE_TRAIN. */
+  /**
+   * Whether the request asks for more than x: a {@code sequence} field other than SEQUENCE_EVAL
+   * (y, the train sequence, or z, the base iterate).
+   */
   static boolean asksForTrain(Object message) {
     if (!(message instanceof Message m)) {
       return false;
@@ -49,7 +52,7 @@ final class Messages {
     FieldDescriptor f = m.getDescriptorForType().findFieldByName("sequence");
     return f != null
         && f.getJavaType() == FieldDescriptor.JavaType.ENUM
-        && ((EnumValueDescriptor) m.getField(f)).getName().equals("SEQUENCE_TRAIN");
+        && !((EnumValueDescriptor) m.getField(f)).getName().equals("SEQUENCE_EVAL");
   }
 
   /**

@@ -35,7 +35,7 @@ public final class RpcPolicy {
    * @param roles the roles that allow the call
    * @param scope how the run is found
    * @param mutating whether the call changes state (audited when it succeeds, too)
-   * @param trainRoles for GetParameters: the roles that may read the TRAIN sequence (y)
+   * @param trainRoles for GetParameters: the roles that may read more than x (y, z)
    */
   public record Rule(Set<Role> roles, Scope scope, boolean mutating, Set<Role> trainRoles) {
     /** The roles that allow this call for this request. */
