@@ -42,8 +42,8 @@ final class Messages {
   }
 
   /**
-   * Whether the request asks for more than x: a {@code sequence} field other than SEQUENCE_EVAL
-   * (y, the train sequence, or z, the base iterate).
+   * Whether the request asks for more than x: a {@code sequence} field other than SEQUENCE_EVAL (y,
+   * the train sequence, or z, the base iterate).
    */
   static boolean asksForTrain(Object message) {
     if (!(message instanceof Message m)) {

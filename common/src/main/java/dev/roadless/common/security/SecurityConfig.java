@@ -145,6 +145,37 @@ public record SecurityConfig(
     if ((c.tlsClientCert == null) != (c.tlsClientKey == null)) {
       throw new IllegalArgumentException("tls-client-cert and tls-client-key go together");
     }
+    String[] keys = {
+      "tls-cert",
+      "tls-key",
+      "tls-client-ca",
+      "access-file",
+      "tls-ca",
+      "tls-client-cert",
+      "tls-client-key",
+      "token-file"
+    };
+    Path[] files = {
+      c.tlsCert,
+      c.tlsKey,
+      c.tlsClientCa,
+      c.accessFile,
+      c.tlsCa,
+      c.tlsClientCert,
+      c.tlsClientKey,
+      c.tokenFile
+    };
+    for (int i = 0; i < keys.length; i++) {
+      if (files[i] != null && !java.nio.file.Files.isReadable(files[i])) {
+        throw new IllegalArgumentException(
+            keys[i]
+                + " ("
+                + "ROADLESS_"
+                + keys[i].replace('-', '_').toUpperCase(Locale.ROOT)
+                + "): cannot read "
+                + files[i]);
+      }
+    }
     return c;
   }
 
