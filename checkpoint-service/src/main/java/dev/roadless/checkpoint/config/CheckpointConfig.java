@@ -34,51 +34,44 @@ public record CheckpointConfig(
     SecurityConfig security) {
 
   public static final List<Settings.Key> KEYS =
-      withSecurity(
-          List.of(
-              Settings.Key.integer("port", "50053", 0, 65535, "gRPC port; 0 picks a free one"),
-              Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
-              Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
-              Settings.Key.text("checkpoint-dir", "checkpoints", "directory of the checkpoints"),
-              Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
-              Settings.Key.text(
-                  "trainer-targets", "", "trainer replicas' control targets, comma-separated"),
-              Settings.Key.integer(
-                  "keep-last",
-                  "0",
-                  0,
-                  1_000_000,
-                  "newest checkpoints kept per run and kind; 0 all"),
-              Settings.Key.text(
-                  "keep-best-metric", "", "also keep the best: none | accuracy | loss | metric"),
-              Settings.Key.integer(
-                  "call-deadline-seconds", "60", 1, 86_400, "deadline of a short upstream call"),
-              Settings.Key.integer(
-                  "wait-deadline-seconds",
-                  "600",
-                  1,
-                  86_400,
-                  "deadline of a waiting or computing upstream call (BatchNorm, export)"),
-              Settings.Key.integer(
-                  "retry-attempts", "10", 1, 1000, "attempts per upstream call on UNAVAILABLE"),
-              Settings.Key.integer(
-                  "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
-              Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
-              Settings.Key.integer(
-                  "startup-timeout-seconds",
-                  "300",
-                  1,
-                  86_400,
-                  "how long to wait at start-up for the optimizer and every trainer to be SERVING")));
+      List.of(
+          Settings.Key.integer("port", "50053", 0, 65535, "gRPC port; 0 picks a free one"),
+          Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
+          Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
+          Settings.Key.text("checkpoint-dir", "checkpoints", "directory of the checkpoints"),
+          Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
+          Settings.Key.text(
+              "trainer-targets", "", "trainer replicas' control targets, comma-separated"),
+          Settings.Key.integer(
+              "keep-last", "0", 0, 1_000_000, "newest checkpoints kept per run and kind; 0 all"),
+          Settings.Key.text(
+              "keep-best-metric", "", "also keep the best: none | accuracy | loss | metric"),
+          Settings.Key.integer(
+              "call-deadline-seconds", "60", 1, 86_400, "deadline of a short upstream call"),
+          Settings.Key.integer(
+              "wait-deadline-seconds",
+              "600",
+              1,
+              86_400,
+              "deadline of a waiting or computing upstream call (BatchNorm, export)"),
+          Settings.Key.integer(
+              "retry-attempts", "10", 1, 1000, "attempts per upstream call on UNAVAILABLE"),
+          Settings.Key.integer(
+              "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
+          Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
+          Settings.Key.integer(
+              "startup-timeout-seconds",
+              "300",
+              1,
+              86_400,
+              "how long to wait at start-up for the optimizer and every trainer to be SERVING"));
 
-  private static List<Settings.Key> withSecurity(List<Settings.Key> own) {
-    List<Settings.Key> all = new java.util.ArrayList<>(own);
-    all.addAll(SecurityConfig.allKeys()); // TLS in and out, access file, token (common/README.md)
-    return List.copyOf(all);
-  }
+  /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
+  public static final List<Settings.Key> ALL_KEYS =
+      SecurityConfig.with(KEYS, SecurityConfig.allKeys());
 
   public static CheckpointConfig from(String[] args, Map<String, String> env) {
-    Settings s = Settings.parse(KEYS, args, env);
+    Settings s = Settings.parse(ALL_KEYS, args, env);
     if (s.path("checkpoint-dir") == null) {
       throw new IllegalArgumentException("checkpoint-dir (ROADLESS_CHECKPOINT_DIR) must be set");
     }

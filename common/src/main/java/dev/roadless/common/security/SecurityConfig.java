@@ -85,6 +85,13 @@ public record SecurityConfig(
           Settings.Key.text(
               "token", "", "the bearer token itself (prefer ROADLESS_TOKEN or token-file)"));
 
+  /** A service's own keys followed by {@code shared} (one of the lists here). */
+  public static List<Settings.Key> with(List<Settings.Key> own, List<Settings.Key> shared) {
+    List<Settings.Key> all = new ArrayList<>(own);
+    all.addAll(shared);
+    return List.copyOf(all);
+  }
+
   /** The keys of a client-only tool (the load test): plaintext, then the client keys. */
   public static List<Settings.Key> clientOnlyKeys() {
     List<Settings.Key> all = new ArrayList<>(List.of(SERVER_KEYS.get(0)));

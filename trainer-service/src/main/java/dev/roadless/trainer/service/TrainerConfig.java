@@ -65,52 +65,42 @@ public record TrainerConfig(
               28));
 
   public static final List<Settings.Key> KEYS =
-      withSecurity(
-          List.of(
-              Settings.Key.integer(
-                  "port", "50052", 0, 65535, "control gRPC port; 0 picks a free one"),
-              Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
-              Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
-              Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
-              Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
-              Settings.Key.integer(
-                  "startup-timeout-seconds",
-                  "300",
-                  1,
-                  86_400,
-                  "with run-id: how long to wait for the optimizer to be SERVING before giving up"),
-              Settings.Key.text(
-                  "run-id", "", "start training this run at once (empty: wait for Start)"),
-              Settings.Key.integer("replica", "0", 0, 1023, "this replica's index r"),
-              Settings.Key.integer("replicas", "1", 1, 1024, "number of replicas R"),
-              Settings.Key.text("model", "mlp", "bundled model: mlp | cnn | cnn-small"),
-              Settings.Key.integer(
-                  "steps", "0", 0, Integer.MAX_VALUE, "stop at this step (0: never)"),
-              Settings.Key.integer(
-                  "global-batch", "64", 1, 1 << 20, "examples per step, all replicas"),
-              Settings.Key.integer(
-                  "data-seed", "0", 0, Integer.MAX_VALUE, "seed of the data order"),
-              Settings.Key.integer(
-                  "init-seed", "0", 0, Integer.MAX_VALUE, "seed of the initial weights"),
-              Settings.Key.text(
-                  "variant",
-                  "adamw",
-                  "sgd | adamw | adamw-paper | radam | wrapper-sgd | wrapper-adam"),
-              Settings.Key.text("lr", "", "learning rate (empty: the variant's default)"),
-              Settings.Key.integer(
-                  "warmup-steps", "0", 0, Integer.MAX_VALUE, "linear warmup steps"),
-              Settings.Key.text("weight-decay", "0", "weight decay"),
-              Settings.Key.integer(
-                  "progress-every", "100", 1, Integer.MAX_VALUE, "progress line interval")));
+      List.of(
+          Settings.Key.integer("port", "50052", 0, 65535, "control gRPC port; 0 picks a free one"),
+          Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
+          Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
+          Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
+          Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
+          Settings.Key.integer(
+              "startup-timeout-seconds",
+              "300",
+              1,
+              86_400,
+              "with run-id: how long to wait for the optimizer to be SERVING before giving up"),
+          Settings.Key.text(
+              "run-id", "", "start training this run at once (empty: wait for Start)"),
+          Settings.Key.integer("replica", "0", 0, 1023, "this replica's index r"),
+          Settings.Key.integer("replicas", "1", 1, 1024, "number of replicas R"),
+          Settings.Key.text("model", "mlp", "bundled model: mlp | cnn | cnn-small"),
+          Settings.Key.integer("steps", "0", 0, Integer.MAX_VALUE, "stop at this step (0: never)"),
+          Settings.Key.integer("global-batch", "64", 1, 1 << 20, "examples per step, all replicas"),
+          Settings.Key.integer("data-seed", "0", 0, Integer.MAX_VALUE, "seed of the data order"),
+          Settings.Key.integer(
+              "init-seed", "0", 0, Integer.MAX_VALUE, "seed of the initial weights"),
+          Settings.Key.text(
+              "variant", "adamw", "sgd | adamw | adamw-paper | radam | wrapper-sgd | wrapper-adam"),
+          Settings.Key.text("lr", "", "learning rate (empty: the variant's default)"),
+          Settings.Key.integer("warmup-steps", "0", 0, Integer.MAX_VALUE, "linear warmup steps"),
+          Settings.Key.text("weight-decay", "0", "weight decay"),
+          Settings.Key.integer(
+              "progress-every", "100", 1, Integer.MAX_VALUE, "progress line interval"));
 
-  private static List<Settings.Key> withSecurity(List<Settings.Key> own) {
-    List<Settings.Key> all = new java.util.ArrayList<>(own);
-    all.addAll(SecurityConfig.allKeys()); // TLS in and out, access file, token (common/README.md)
-    return List.copyOf(all);
-  }
+  /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
+  public static final List<Settings.Key> ALL_KEYS =
+      SecurityConfig.with(KEYS, SecurityConfig.allKeys());
 
   public static TrainerConfig from(String[] args, Map<String, String> env) {
-    Settings s = Settings.parse(KEYS, args, env);
+    Settings s = Settings.parse(ALL_KEYS, args, env);
     StartRequest autostart = null;
     if (!s.text("run-id").isBlank()) {
       ModelSpec model = MODELS.get(s.text("model"));
