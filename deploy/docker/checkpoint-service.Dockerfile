@@ -19,6 +19,6 @@ RUN groupadd --system --gid 10001 roadless \
 WORKDIR /app
 COPY --from=build --chmod=0444 /checkpoint-service-all.jar /app/checkpoint-service-all.jar
 USER 10001:10001
-# gRPC (health, roadless.checkpoint.v1) and Prometheus /metrics.
-EXPOSE 50053 9464
+# gRPC over TLS (health, roadless.checkpoint.v1), Prometheus /metrics, plaintext health.
+EXPOSE 50053 9464 8081
 ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-jar", "/app/checkpoint-service-all.jar"]

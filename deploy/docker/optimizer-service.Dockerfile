@@ -25,9 +25,9 @@ COPY --from=build --chmod=0444 /optimizer-service-all.jar /app/optimizer-service
 # `java -jar /app/roadless-loadtest.jar` (deploy/k8s/components/loadtest).
 COPY --from=build --chmod=0444 /roadless-loadtest.jar /app/roadless-loadtest.jar
 USER 10001:10001
-# gRPC (health, reflection, roadless.optimizer.v1) and Prometheus /metrics.
-EXPOSE 50051 9464
-# Health comes from Kubernetes' grpc probes, so no HEALTHCHECK. Heap follows the memory limit.
+# gRPC over TLS (health, reflection, roadless.optimizer.v1), /metrics, plaintext health.
+EXPOSE 50051 9464 8081
+# Health comes from Kubernetes' grpc probes (plaintext health port 8081), so no HEALTHCHECK. Heap follows the memory limit.
 # The Vector API module makes the gradient intake's copy-and-check passes about twice as fast
 # (docs/BENCHMARKS.md); without it the server runs the scalar loops. The JVM warns once that an
 # incubating module is in use.

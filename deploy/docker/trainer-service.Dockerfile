@@ -23,8 +23,8 @@ RUN groupadd --system --gid 10001 roadless \
 WORKDIR /app
 COPY --from=build --chmod=0444 /trainer-service-all.jar /app/trainer-service-all.jar
 USER 10001:10001
-# Control gRPC (health, roadless.trainer.v1) and Prometheus /metrics.
-EXPOSE 50052 9464
+# Control gRPC over TLS (health, roadless.trainer.v1), /metrics, plaintext health.
+EXPOSE 50052 9464 8081
 # JavaCPP unpacks ND4J's native libraries on start; the root file system is read-only in
 # Kubernetes, so they go to /tmp (an emptyDir there).
 ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp", "-jar", "/app/trainer-service-all.jar"]

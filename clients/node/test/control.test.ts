@@ -18,7 +18,7 @@ async function start(jar: string, name: string, flags: string[]): Promise<string
   if (!fs.existsSync(jar)) throw new Error(`no ${jar}: build it with ./mvnw -B -q -pl ${name} -am package -DskipTests`);
   const portFile = path.join(work, `${name}.port`);
   const log = fs.openSync(path.join(work, `${name}.log`), "w");
-  const p = spawn("java", ["-XX:TieredStopAtLevel=1", "-jar", jar, "--port=0", `--port-file=${portFile}`, "--metrics-port=-1", ...flags], {
+  const p = spawn("java", ["-XX:TieredStopAtLevel=1", "-jar", jar, "--port=0", `--port-file=${portFile}`, "--metrics-port=-1", "--plaintext=true", ...flags], {
     stdio: ["ignore", log, log],
   });
   processes.push(p);

@@ -56,7 +56,7 @@ class OptimizerServer:
         self.shm.mkdir(parents=True, exist_ok=True)
         args = ["java", "--add-modules=jdk.incubator.vector"] + self.jvm + [
             "-jar", str(jar()),
-            "--port=%d" % self.port, "--port-file=%s" % port_file, "--metrics-port=-1",
+            "--port=%d" % self.port, "--port-file=%s" % port_file, "--metrics-port=-1", "--plaintext=true",
             "--threads=%d" % self.threads, "--drain-seconds=0",
             "--shared-memory-dir=%s" % (self.shm if self.shared_memory else ""),
         ]

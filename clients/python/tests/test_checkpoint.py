@@ -88,7 +88,7 @@ def test_saveCheckpoint_twoPythonTrainers_pyTorchLoadsStrictlyAndReproducesAccur
     port_file = tmp_path / "checkpoint-port"
     proc = subprocess.Popen(
         ["java", "-XX:TieredStopAtLevel=1", "-jar", str(JAR), "--port=0",
-         "--port-file=%s" % port_file, "--metrics-port=-1",
+         "--port-file=%s" % port_file, "--metrics-port=-1", "--plaintext=true",
          "--checkpoint-dir=%s" % (tmp_path / "checkpoints"),
          "--optimizer-target=" + optimizer.target,
          "--trainer-targets=127.0.0.1:%d,127.0.0.1:%d" % (out[0][1], out[1][1])],

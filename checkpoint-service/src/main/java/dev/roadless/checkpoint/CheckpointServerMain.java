@@ -11,14 +11,16 @@ import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.common.runtime.JsonLogFormatter;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.runtime.ServiceRuntime;
+import dev.roadless.common.security.Authorization;
+import dev.roadless.common.security.SecurityConfig;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Readiness;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
+import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.ServerBuilder;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Clock;
 import java.time.Duration;
@@ -46,11 +48,15 @@ public final class CheckpointServerMain {
     CheckpointConfig config = runtime.config(() -> CheckpointConfig.from(args, System.getenv()));
     CheckpointStore store = new CheckpointStore(config.checkpointDir());
     List<ManagedChannel> channels = new ArrayList<>();
-    ManagedChannel optimizerChannel = channel(config.optimizerTarget(), config.maxMessageBytes());
+    // Calls to the optimizer and the trainers go with this service's own identity (its token or
+    // client certificate), over TLS unless plaintext was asked for.
+    ChannelCredentials credentials = config.security().channelCredentials();
+    ManagedChannel optimizerChannel =
+        channel(config.optimizerTarget(), credentials, config.maxMessageBytes());
     channels.add(optimizerChannel);
     List<TrainerClient> trainers = new ArrayList<>();
     for (String target : config.trainerTargets()) {
-      ManagedChannel c = channel(target, config.maxMessageBytes());
+      ManagedChannel c = channel(target, credentials, config.maxMessageBytes());
       channels.add(c);
       trainers.add(new TrainerClient(c, trainers.size(), target, config.clientOptions()));
     }
@@ -58,7 +64,7 @@ public final class CheckpointServerMain {
     List<OptimizerStateClient> shards = new ArrayList<>();
     List<OptimizerClient> shardReads = new ArrayList<>();
     for (String target : config.optimizerShardTargets()) {
-      ManagedChannel c = channel(target, config.maxMessageBytes());
+      ManagedChannel c = channel(target, credentials, config.maxMessageBytes());
       channels.add(c);
       shards.add(new OptimizerStateClient(c, config.clientOptions()));
       shardReads.add(new OptimizerClient(c, config.clientOptions()));
@@ -83,11 +89,18 @@ public final class CheckpointServerMain {
             Clock.systemUTC());
 
     ServiceMetrics metrics = new ServiceMetrics(PrometheusRegistry.defaultRegistry);
-    runtime.metrics(config.metricsPort());
+    SecurityConfig security = config.security();
+    runtime.metrics(security.metricsAddress(), config.metricsPort());
+    ServerBuilder<?> builder =
+        Grpc.newServerBuilderForPort(config.port(), security.serverCredentials())
+            .maxInboundMessageSize(config.maxMessageBytes());
+    Authorization.Builder auth = security.authorization(PrometheusRegistry.defaultRegistry);
+    if (auth != null) {
+      builder.intercept(CheckpointRuns.resolvers(auth, store).build());
+    }
     CheckpointServer server =
         new CheckpointServer(
-            Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create())
-                .maxInboundMessageSize(config.maxMessageBytes()),
+            builder,
             checkpoints,
             metrics,
             config.maxConcurrentDownloads(),
@@ -96,6 +109,7 @@ public final class CheckpointServerMain {
     runtime.closeAfterDrain(() -> channels.forEach(ManagedChannel::shutdownNow));
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.listen();
+    runtime.healthPort(security.healthPort(), server.healthService());
     ServiceRuntime.writePortFile(config.portFile(), server.port());
     awaitUpstream(config, channels);
     server.serving();
@@ -106,6 +120,8 @@ public final class CheckpointServerMain {
             + config.metricsPort()
             + " checkpoint_dir="
             + store.dir()
+            + (security.plaintext() ? " plaintext" : " tls")
+            + (auth == null ? " auth=off" : " auth=on")
             + " trainers="
             + config.trainerTargets().size());
     runtime.awaitStop();
@@ -138,8 +154,9 @@ public final class CheckpointServerMain {
     LOG.info("upstream ready; SERVING");
   }
 
-  private static ManagedChannel channel(String target, int maxMessageBytes) {
-    return Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+  private static ManagedChannel channel(
+      String target, ChannelCredentials credentials, int maxMessageBytes) {
+    return Grpc.newChannelBuilder(target, credentials)
         .maxInboundMessageSize(Math.max(maxMessageBytes, 8 << 20))
         .build();
   }

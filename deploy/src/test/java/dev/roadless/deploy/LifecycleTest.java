@@ -36,7 +36,10 @@ class LifecycleTest {
       }
       String where = name + ": " + p;
       assertTrue(grpcPort.isPresent(), where + " is long-running but has no port named grpc");
-      int port = grpcPort.get();
+      // kubelet's gRPC probes speak no TLS: they ask the plaintext health-only port.
+      Optional<Integer> healthPort = port(p, "health");
+      assertTrue(healthPort.isPresent(), where + " has no port named health for the probes");
+      int port = healthPort.get();
       found.add(p.container().getName());
 
       for (V1Probe probe :
@@ -55,6 +58,30 @@ class LifecycleTest {
           where + " readiness should ask for the service by name, not " + service);
     }
     assertEquals(SERVERS, found, name + ": gRPC servers");
+  }
+
+  @ParameterizedTest
+  @FieldSource("dev.roadless.deploy.Overlay#NAMES")
+  void everyGrpcServer_servesTlsWithAnAccessFile_neverPlaintext(String name) {
+    Overlay overlay = Overlay.named(name);
+    for (Overlay.Placed p : overlay.containers()) {
+      Map<String, String> env = overlay.environment(p.container());
+      String where = name + ": " + p;
+      assertEquals(null, env.get("ROADLESS_PLAINTEXT"), where + " must not ask for plaintext");
+      if (port(p, "grpc").isEmpty()) {
+        assertNotNull(env.get("ROADLESS_TLS_CA"), where + " calls without a CA");
+        continue;
+      }
+      for (String key : List.of("ROADLESS_TLS_CERT", "ROADLESS_TLS_KEY", "ROADLESS_ACCESS_FILE")) {
+        String file = env.get(key);
+        assertNotNull(file, where + " lacks " + key);
+        assertTrue(
+            p.container().getVolumeMounts().stream()
+                .anyMatch(m -> file.startsWith(m.getMountPath() + "/")),
+            where + " " + key + "=" + file + " is on no mounted volume");
+      }
+      assertEquals("" + port(p, "health").orElseThrow(), env.get("ROADLESS_HEALTH_PORT"), where);
+    }
   }
 
   @ParameterizedTest

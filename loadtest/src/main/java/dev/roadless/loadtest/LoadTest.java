@@ -74,7 +74,10 @@ final class LoadTest {
             sc.transport() == Scenario.Transport.SHM);
     List<OptimizerClient> clients = new ArrayList<>();
     for (int c = 0; c <= channelCount; c++) { // the last one carries the reads
-      ManagedChannel ch = Channels.plaintext(sc.host(), sc.port()).build();
+      ManagedChannel ch =
+          sc.security().plaintext() && sc.security().token().isBlank()
+              ? Channels.plaintext(sc.host(), sc.port()).build()
+              : Channels.secure(sc.target(), sc.security().channelCredentials()).build();
       channels.add(ch);
       clients.add(new OptimizerClient(ch, options));
     }

@@ -2,6 +2,7 @@ package dev.roadless.loadtest;
 
 import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.shard.ShardTargets;
+import dev.roadless.common.security.SecurityConfig;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -59,7 +60,8 @@ public record Scenario(
     List<Objective> objectives,
     double minThroughput,
     boolean reportStdout,
-    List<String> shardTargets) {
+    List<String> shardTargets,
+    SecurityConfig security) {
 
   /** How gradients and parameters travel. */
   public enum Transport {
@@ -109,9 +111,13 @@ public record Scenario(
               "",
               "the shards' host:port in order (replaces the two above)"));
 
+  /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
+  static final List<Settings.Key> ALL_KEYS =
+      SecurityConfig.with(KEYS, SecurityConfig.clientOnlyKeys());
+
   /** Parses flags over environment variables; IllegalArgumentException names a bad key. */
   public static Scenario parse(String[] args, Map<String, String> env) {
-    Settings s = Settings.parse(KEYS, args, env);
+    Settings s = Settings.parse(ALL_KEYS, args, env);
     int replicas = s.integer("replicas");
     int runs = s.integer("runs");
     if (replicas % runs != 0) {
@@ -169,7 +175,8 @@ public record Scenario(
         Objective.parseAll(s.text("objectives")),
         fraction(s, "min-throughput", Double.MAX_VALUE),
         bool(s, "report-stdout"),
-        shards);
+        shards,
+        SecurityConfig.from(s, false));
   }
 
   int replicasPerRun() {

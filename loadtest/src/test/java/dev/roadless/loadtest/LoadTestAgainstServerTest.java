@@ -20,9 +20,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Short runs of the tool against a real optimizer server process on loopback: the report's counts
- * agree with the server's own /metrics, an injected error shows up under its status and reason, and
- * a missed objective or error budget makes the tool exit non-zero.
+ * Short runs of the tool against a real optimizer server process on loopback, over TLS with a
+ * bearer token: the report's counts agree with the server's own /metrics, an injected error shows
+ * up under its status and reason, and a missed objective or error budget makes the tool exit
+ * non-zero.
  */
 class LoadTestAgainstServerTest {
   @TempDir static Path work;
@@ -166,12 +167,18 @@ class LoadTestAgainstServerTest {
   private static Tool run(String name, String... flags) throws Exception {
     List<String> args = new ArrayList<>(List.of(flags));
     args.add("--optimizer-target=" + server.target());
+    args.add("--tls-ca=" + OptimizerProcess.CA);
     args.add("--metrics-url=" + server.metricsUrl());
     args.add("--run-prefix=" + name);
     args.add("--out=" + work.resolve(name));
     var out = new ByteArrayOutputStream();
     PrintStream print = new PrintStream(out, true, StandardCharsets.UTF_8);
-    int exit = LoadTestMain.run(args.toArray(String[]::new), Map.of(), print, print);
+    int exit =
+        LoadTestMain.run(
+            args.toArray(String[]::new),
+            Map.of("ROADLESS_TOKEN", OptimizerProcess.TOKEN),
+            print,
+            print);
     JsonNode report =
         new ObjectMapper().readTree(work.resolve(name).resolve("report.json").toFile());
     return new Tool(exit, out.toString(StandardCharsets.UTF_8), report);

@@ -1,5 +1,7 @@
 package dev.roadless.loadtest;
 
+import dev.roadless.common.security.AccessFile;
+import dev.roadless.common.security.DevPki;
 import dev.roadless.optimizer.OptimizerServerMain;
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -21,6 +23,11 @@ final class OptimizerProcess implements AutoCloseable {
   final int port;
   final int metricsPort;
 
+  /** The CA that signed the server's certificate, and the tool's token (set by start). */
+  static Path CA;
+
+  static String TOKEN;
+
   private OptimizerProcess(Process process, Path log, int port, int metricsPort) {
     this.process = process;
     this.log = log;
@@ -35,6 +42,20 @@ final class OptimizerProcess implements AutoCloseable {
     }
     Path portFile = work.resolve("port.txt");
     Path log = work.resolve("server.log");
+    // TLS and a token, as in production: the tool's token may train, operate and read any run.
+    Path pki = Files.createDirectories(work.resolve("pki"));
+    DevPki ca = DevPki.create("loadtest-ca", java.time.Duration.ofDays(1));
+    ca.writeCa(pki.resolve("ca.pem"));
+    ca.issue(
+        "server",
+        java.time.Duration.ofDays(1),
+        pki.resolve("server.pem"),
+        pki.resolve("server.key"));
+    TOKEN = DevPki.newToken();
+    Files.writeString(
+        pki.resolve("access.txt"),
+        "loadtest " + AccessFile.sha256Hex(TOKEN) + " *=trainer *=operator *=reader\n");
+    CA = pki.resolve("ca.pem");
     List<String> cmd =
         List.of(
             Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -47,7 +68,10 @@ final class OptimizerProcess implements AutoCloseable {
             "--metrics-port=" + metricsPort,
             "--threads=1",
             "--drain-seconds=2",
-            "--shared-memory-dir=");
+            "--shared-memory-dir=",
+            "--tls-cert=" + pki.resolve("server.pem"),
+            "--tls-key=" + pki.resolve("server.key"),
+            "--access-file=" + pki.resolve("access.txt"));
     Process p =
         new ProcessBuilder(cmd)
             .redirectErrorStream(true)
@@ -66,7 +90,7 @@ final class OptimizerProcess implements AutoCloseable {
   }
 
   String target() {
-    return "127.0.0.1:" + port;
+    return "localhost:" + port;
   }
 
   String metricsUrl() {

@@ -2,6 +2,8 @@ package dev.roadless.optimizer;
 
 import dev.roadless.common.runtime.JsonLogFormatter;
 import dev.roadless.common.runtime.ServiceRuntime;
+import dev.roadless.common.security.Authorization;
+import dev.roadless.common.security.SecurityConfig;
 import dev.roadless.optimizer.client.NettyTuning;
 import dev.roadless.optimizer.config.ServerConfig;
 import dev.roadless.optimizer.server.Metrics;
@@ -41,9 +43,18 @@ public final class OptimizerServerMain {
     Metrics metrics = new Metrics(PrometheusRegistry.defaultRegistry);
     // Process CPU seconds, resident memory, heap and GC: how a load test sees the server's cost.
     JvmMetrics.builder().register(PrometheusRegistry.defaultRegistry);
-    runtime.metrics(config.metricsPort());
+    runtime.metrics(config.security().metricsAddress(), config.metricsPort());
+    SecurityConfig security = config.security();
+    NettyServerBuilder netty =
+        security.plaintext()
+            ? CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
+            : NettyServerBuilder.forPort(config.port(), security.serverCredentials());
+    Authorization.Builder auth = security.authorization(PrometheusRegistry.defaultRegistry);
+    if (auth != null) {
+      netty.intercept(auth.build()); // outermost: nothing unauthorized reaches the service
+    }
     ServerBuilder<?> builder =
-        CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
+        netty
             .flowControlWindow(config.flowControlWindow())
             .maxConcurrentCallsPerConnection(config.maxStreamsPerConnection());
     OptimizerServer server =
@@ -62,8 +73,15 @@ public final class OptimizerServerMain {
             .build();
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     server.start();
+    runtime.healthPort(security.healthPort(), server.healthService());
     ServiceRuntime.writePortFile(config.portFile(), server.port());
-    LOG.info("listening port=" + server.port() + " metrics_port=" + config.metricsPort());
+    LOG.info(
+        "listening port="
+            + server.port()
+            + (security.plaintext() ? " plaintext" : " tls")
+            + (auth == null ? " auth=off" : " auth=on")
+            + " metrics_port="
+            + config.metricsPort());
     runtime.awaitStop();
   }
 }

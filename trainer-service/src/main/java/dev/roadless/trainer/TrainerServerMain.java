@@ -3,6 +3,8 @@ package dev.roadless.trainer;
 import dev.roadless.common.runtime.JsonLogFormatter;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.runtime.ServiceRuntime;
+import dev.roadless.common.security.Authorization;
+import dev.roadless.common.security.SecurityConfig;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Readiness;
@@ -11,9 +13,8 @@ import dev.roadless.trainer.service.Trainer;
 import dev.roadless.trainer.service.TrainerConfig;
 import dev.roadless.trainer.service.TrainerServer;
 import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.ServerBuilder;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.logging.Logger;
@@ -37,20 +38,29 @@ public final class TrainerServerMain {
     ServiceRuntime runtime = new ServiceRuntime("trainer-service", LOG);
     TrainerConfig config = runtime.config(() -> TrainerConfig.from(args, System.getenv()));
     ManagedChannel channel =
-        Grpc.newChannelBuilder(config.optimizerTarget(), InsecureChannelCredentials.create())
+        Grpc.newChannelBuilder(config.optimizerTarget(), config.security().channelCredentials())
             .maxInboundMessageSize(8 << 20)
             .build();
     Trainer trainer =
         new Trainer(new OptimizerClient(channel, ClientOptions.defaults()), config.datasetRoots());
+    SecurityConfig security = config.security();
+    ServerBuilder<?> builder =
+        Grpc.newServerBuilderForPort(config.port(), security.serverCredentials());
+    Authorization.Builder auth = security.authorization(PrometheusRegistry.defaultRegistry);
+    if (auth != null) {
+      builder.intercept(TrainerRuns.resolvers(auth, trainer).build());
+    }
     TrainerServer server =
-        new TrainerServer(
-                Grpc.newServerBuilderForPort(config.port(), InsecureServerCredentials.create()),
-                trainer,
-                new ServiceMetrics(PrometheusRegistry.defaultRegistry))
+        new TrainerServer(builder, trainer, new ServiceMetrics(PrometheusRegistry.defaultRegistry))
             .start(config.autostart() == null);
-    runtime.metrics(config.metricsPort());
+    runtime.metrics(security.metricsAddress(), config.metricsPort());
+    runtime.healthPort(security.healthPort(), server.healthService());
     ServiceRuntime.writePortFile(config.portFile(), server.port());
-    LOG.info("listening port=" + server.port());
+    LOG.info(
+        "listening port="
+            + server.port()
+            + (security.plaintext() ? " plaintext" : " tls")
+            + (auth == null ? " auth=off" : " auth=on"));
     runtime.closeAfterDrain(channel::shutdownNow);
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     if (config.autostart() != null) {

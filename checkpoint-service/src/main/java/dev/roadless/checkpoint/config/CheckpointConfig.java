@@ -2,6 +2,7 @@ package dev.roadless.checkpoint.config;
 
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.common.config.Settings;
+import dev.roadless.common.security.SecurityConfig;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.shard.ShardTargets;
 import java.nio.file.Path;
@@ -35,7 +36,8 @@ public record CheckpointConfig(
     long startupTimeoutSeconds,
     int maxConcurrentDownloads,
     int maxConcurrentTransfers,
-    List<String> optimizerShardTargets) {
+    List<String> optimizerShardTargets,
+    SecurityConfig security) {
 
   public static final List<Settings.Key> KEYS =
       List.of(
@@ -96,8 +98,12 @@ public record CheckpointConfig(
               "",
               "the shards' targets in shard order, comma-separated (replaces the two above)"));
 
+  /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
+  public static final List<Settings.Key> ALL_KEYS =
+      SecurityConfig.with(KEYS, SecurityConfig.allKeys());
+
   public static CheckpointConfig from(String[] args, Map<String, String> env) {
-    Settings s = Settings.parse(KEYS, args, env);
+    Settings s = Settings.parse(ALL_KEYS, args, env);
     if (s.path("checkpoint-dir") == null) {
       throw new IllegalArgumentException("checkpoint-dir (ROADLESS_CHECKPOINT_DIR) must be set");
     }
@@ -129,7 +135,8 @@ public record CheckpointConfig(
         s.integer("startup-timeout-seconds"),
         s.integer("max-concurrent-downloads"),
         s.integer("max-concurrent-transfers"),
-        shardTargets(s));
+        shardTargets(s),
+        SecurityConfig.from(s, true));
   }
 
   /** The explicit list, or S targets from the pattern, or none (runs are not sharded). */

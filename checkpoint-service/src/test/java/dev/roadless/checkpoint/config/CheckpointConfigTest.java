@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 class CheckpointConfigTest {
   @Test
   void from_noSettings_documentedDefaults() {
-    CheckpointConfig c = CheckpointConfig.from(new String[0], Map.of());
+    CheckpointConfig c = CheckpointConfig.from(new String[] {"--plaintext=true"}, Map.of());
     assertEquals(50053, c.port());
     assertEquals(9464, c.metricsPort());
     assertEquals(Path.of("checkpoints"), c.checkpointDir());
@@ -28,7 +28,9 @@ class CheckpointConfigTest {
   void from_envAndFlags_flagsWin() {
     CheckpointConfig c =
         CheckpointConfig.from(
-            new String[] {"--keep-last=3", "--trainer-targets=t0:50052, t1:50052"},
+            new String[] {
+              "--keep-last=3", "--trainer-targets=t0:50052, t1:50052", "--plaintext=true"
+            },
             Map.of(
                 "ROADLESS_CHECKPOINT_DIR", "/data/ckpt",
                 "ROADLESS_KEEP_LAST", "9",
@@ -51,5 +53,13 @@ class CheckpointConfigTest {
     assertThrows(
         IllegalArgumentException.class,
         () -> CheckpointConfig.from(new String[] {"--checkpoint-dir="}, Map.of()));
+  }
+
+  @Test
+  void from_noTlsFilesNorPlaintext_refusedNamingTheKeys() {
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class, () -> CheckpointConfig.from(new String[0], Map.of()));
+    assertEquals(true, e.getMessage().contains("ROADLESS_TLS_CERT"), e.getMessage());
   }
 }

@@ -59,15 +59,40 @@ public final class ServiceRuntime {
     return config;
   }
 
-  /** Serves {@code /metrics} from the default registry on {@code port}; none when negative. */
+  /** Serves {@code /metrics} on loopback on {@code port}; none when negative. */
   public void metrics(int port) throws IOException {
+    metrics("127.0.0.1", port);
+  }
+
+  /**
+   * Serves {@code /metrics} from the default registry on {@code address}:{@code port} (the {@code
+   * metrics-address} setting); none when the port is negative.
+   */
+  public void metrics(String address, int port) throws IOException {
     if (port >= 0) {
       HTTPServer server =
           HTTPServer.builder()
+              .hostname(address)
               .port(port)
               .registry(PrometheusRegistry.defaultRegistry)
               .buildAndStart();
       closeAfterDrain(server::close);
+    }
+  }
+
+  /**
+   * Serves {@code health} (grpc.health.v1 only: no Roadless RPC, no reflection) in plaintext on
+   * {@code port}, for Kubernetes' gRPC probes, which speak no TLS; none when negative.
+   */
+  public void healthPort(int port, io.grpc.BindableService health) throws IOException {
+    if (port >= 0) {
+      io.grpc.Server server =
+          io.grpc.Grpc.newServerBuilderForPort(port, io.grpc.InsecureServerCredentials.create())
+              .addService(health)
+              .build()
+              .start();
+      log.info("health port=" + server.getPort() + " (plaintext, grpc.health.v1 only)");
+      closeAfterDrain(server::shutdownNow);
     }
   }
 

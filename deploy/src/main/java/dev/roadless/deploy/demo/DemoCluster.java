@@ -7,8 +7,8 @@ import dev.roadless.optimizer.client.Readiness;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
+import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
@@ -36,6 +36,7 @@ final class DemoCluster implements AutoCloseable {
   private final List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
   private OptimizerClient optimizer;
   private CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpoints;
+  private ChannelCredentials credentials;
 
   /** Nothing runs yet; {@link #close} stops whatever {@link #start} has started so far. */
   DemoCluster(Settings s, Path out) throws IOException {
@@ -51,13 +52,23 @@ final class DemoCluster implements AutoCloseable {
   void start(String run, PrintStream log) throws IOException, InterruptedException {
     Settings s = settings;
     long t0 = System.nanoTime();
+    DemoSecurity security;
+    try {
+      security = DemoSecurity.create(out, run, s.integer("replicas"));
+      credentials = security.launcherCredentials();
+    } catch (java.security.GeneralSecurityException e) {
+      throw new DemoException("cannot make the demo's certificates: " + e.getMessage());
+    }
     String wait = "--startup-timeout-seconds=" + timeout.toSeconds();
     int optimizerPort =
         services.start(
             "optimizer",
             "optimizer-service",
             List.of("-Xmx1g", "--add-modules=jdk.incubator.vector"),
-            List.of("--threads=1", "--snapshot-dir=" + out.resolve("snapshots")),
+            concat(
+                security.serverFlags(),
+                "--threads=1",
+                "--snapshot-dir=" + out.resolve("snapshots")),
             Map.of());
     ManagedChannel toOptimizer = channel(optimizerPort);
     services.awaitServing("optimizer", toOptimizer, OptimizerServiceGrpc.SERVICE_NAME);
@@ -73,7 +84,9 @@ final class DemoCluster implements AutoCloseable {
               "trainer-" + r,
               "trainer-service",
               List.of("-Xmx1g"),
-              List.of(
+              concat(
+                  security.serverFlags(),
+                  security.trainerClientFlags(r),
                   "--optimizer-target=127.0.0.1:" + optimizerPort,
                   "--run-id=" + run,
                   "--replica=" + r,
@@ -96,7 +109,9 @@ final class DemoCluster implements AutoCloseable {
             "checkpoint",
             "checkpoint-service",
             List.of("-Xmx512m"),
-            List.of(
+            concat(
+                security.serverFlags(),
+                security.checkpointClientFlags(),
                 "--checkpoint-dir=" + out.resolve("checkpoints"),
                 "--optimizer-target=127.0.0.1:" + optimizerPort,
                 "--trainer-targets=" + String.join(",", trainerTargets),
@@ -133,11 +148,21 @@ final class DemoCluster implements AutoCloseable {
   }
 
   private ManagedChannel channel(int port) {
-    ManagedChannel c =
-        Grpc.newChannelBuilderForAddress("127.0.0.1", port, InsecureChannelCredentials.create())
-            .build();
+    ManagedChannel c = Grpc.newChannelBuilderForAddress("127.0.0.1", port, credentials).build();
     channels.add(c);
     return c;
+  }
+
+  private static List<String> concat(List<String> first, Object... rest) {
+    List<String> all = new ArrayList<>(first);
+    for (Object o : rest) {
+      if (o instanceof List<?> l) {
+        l.forEach(x -> all.add((String) x));
+      } else {
+        all.add((String) o);
+      }
+    }
+    return all;
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.client;
 
 import dev.roadless.optimizer.wire.CompositeCumulation;
+import io.grpc.ChannelCredentials;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 
@@ -20,8 +21,23 @@ public final class Channels {
   private Channels() {}
 
   /**
-   * A plaintext channel builder to {@code host:port} with the settings above; also applies {@link
-   * NettyTuning} if this is the process's first gRPC channel.
+   * A channel builder to {@code target} ({@code host:port} or a gRPC target URI) with the settings
+   * above and {@code credentials}: TLS and a bearer token from {@code
+   * dev.roadless.common.security.SecurityConfig#channelCredentials()} or {@code TlsFiles.client}
+   * with {@code BearerToken}. TLS connections keep gRPC's own cumulation (one more copy of each
+   * received byte than {@link #plaintext}).
+   */
+  public static ManagedChannelBuilder<?> secure(String target, ChannelCredentials credentials) {
+    NettyTuning.apply();
+    return NettyChannelBuilder.forTarget(target, credentials)
+        .flowControlWindow(FLOW_CONTROL_WINDOW)
+        .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES);
+  }
+
+  /**
+   * A plaintext channel builder (tests, and local debugging against a server started with
+   * plaintext=true) to {@code host:port} with the settings above; also applies {@link NettyTuning}
+   * if this is the process's first gRPC channel.
    */
   public static ManagedChannelBuilder<?> plaintext(String host, int port) {
     NettyTuning.apply();

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.config;
 
 import dev.roadless.common.config.Settings;
+import dev.roadless.common.security.SecurityConfig;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -26,7 +27,8 @@ public record ServerConfig(
     long sharedMemoryBudgetBytes,
     int maxStreamsPerConnection,
     int streamIdleSeconds,
-    int maxConcurrentExports) {
+    int maxConcurrentExports,
+    SecurityConfig security) {
 
   /** Every configuration key with its default and meaning. */
   public static final List<Settings.Key> KEYS =
@@ -107,9 +109,13 @@ public record ServerConfig(
               1024,
               "ExportState calls served at once; more get RESOURCE_EXHAUSTED (CONCURRENCY_LIMIT)"));
 
+  /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
+  public static final List<Settings.Key> ALL_KEYS =
+      SecurityConfig.with(KEYS, SecurityConfig.SERVER_KEYS);
+
   /** Parses flags and environment; throws IllegalArgumentException naming the bad key. */
   public static ServerConfig from(String[] args, Map<String, String> env) {
-    Settings s = Settings.parse(KEYS, args, env);
+    Settings s = Settings.parse(ALL_KEYS, args, env);
     int threads = s.integer("threads");
     return new ServerConfig(
         s.integer("port"),
@@ -127,6 +133,7 @@ public record ServerConfig(
         (long) s.integer("shared-memory-budget-mib") << 20,
         s.integer("max-streams-per-connection"),
         s.integer("stream-idle-seconds"),
-        s.integer("max-concurrent-exports"));
+        s.integer("max-concurrent-exports"),
+        SecurityConfig.from(s, true));
   }
 }

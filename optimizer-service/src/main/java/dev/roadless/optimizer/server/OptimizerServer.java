@@ -232,6 +232,14 @@ public final class OptimizerServer {
     return this;
   }
 
+  /**
+   * The health service this server reports on, to serve also on a plaintext health-only port
+   * (Kubernetes' gRPC probes speak no TLS): {@code ServiceRuntime.healthPort}.
+   */
+  public io.grpc.BindableService healthService() {
+    return health.getHealthService();
+  }
+
   public int port() {
     return server.getPort();
   }

@@ -106,6 +106,7 @@ public final class ServingBench {
             "--port=" + port,
             "--metrics-port=-1",
             "--threads=" + serverThreads,
+            "--plaintext=true",
             "--port-file=" + work.resolve("port"));
     try {
       while (!Files.exists(work.resolve("port"))) {

@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.roadless.common.security.AccessFile;
+import dev.roadless.common.security.BearerToken;
+import dev.roadless.common.security.DevPki;
+import dev.roadless.common.security.TlsFiles;
 import dev.roadless.optimizer.client.Channels;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
@@ -11,9 +15,12 @@ import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.optimizer.v1.Sequence;
+import io.grpc.ChannelCredentials;
+import io.grpc.CompositeChannelCredentials;
 import io.grpc.ManagedChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -43,19 +50,38 @@ class CrossProcessTest {
     Path shm = Files.createDirectory(work.resolve("shm"));
     try (ServerProcess server =
         ServerProcess.start(port, null, work, "--shared-memory-dir=" + shm)) {
-      float[][] x = train("cross", port, null, -1, sharedMemory);
+      float[][] x = train("cross", port, null, -1, sharedMemory, null);
       assertBitEqual(SyntheticTraining.referenceX(REPLICAS, STEPS), x);
     }
   }
 
   @ParameterizedTest
   @ValueSource(booleans = {false, true})
-  void kill9MidRun_clientsResumeByThemselves_finalXBitIdentical(
+  void kill9MidRun_withTlsAndTokens_clientsResumeByThemselves_finalXBitIdentical(
       boolean sharedMemory, @TempDir Path work) throws Exception {
     int port = ServerProcess.freePort();
     Path snapshots = Files.createDirectory(work.resolve("snapshots"));
     Path shm = Files.createDirectory(work.resolve("shm"));
-    String[] flags = {"--snapshot-every-steps=7", "--shared-memory-dir=" + shm};
+    // With TLS and a bearer token: the restarted server reloads the same files.
+    Path pki = Files.createDirectory(work.resolve("pki"));
+    String token = DevPki.newToken();
+    DevPki ca = DevPki.create("kill9-ca", Duration.ofDays(1));
+    ca.writeCa(pki.resolve("ca.pem"));
+    ca.issue("server", Duration.ofDays(1), pki.resolve("server.pem"), pki.resolve("server.key"));
+    Files.writeString(
+        pki.resolve("access.txt"),
+        "trainer " + AccessFile.sha256Hex(token) + " kill9=trainer" + " kill9=operator\n");
+    String[] flags = {
+      "--snapshot-every-steps=7",
+      "--shared-memory-dir=" + shm,
+      "--tls-cert=" + pki.resolve("server.pem"),
+      "--tls-key=" + pki.resolve("server.key"),
+      "--access-file=" + pki.resolve("access.txt")
+    };
+    ChannelCredentials credentials =
+        CompositeChannelCredentials.create(
+            TlsFiles.client(pki.resolve("ca.pem"), null, null, 30_000),
+            BearerToken.of(token, false));
     ServerProcess[] server = {ServerProcess.start(port, snapshots, work, flags)};
     try {
       CountDownLatch reached = new CountDownLatch(1);
@@ -64,7 +90,7 @@ class CrossProcessTest {
           new Thread(
               () -> {
                 try {
-                  result[0] = train("kill9", port, reached, 24, sharedMemory);
+                  result[0] = train("kill9", port, reached, 24, sharedMemory, credentials);
                 } catch (Exception e) {
                   throw new IllegalStateException(e);
                 }
@@ -105,9 +131,17 @@ class CrossProcessTest {
 
   /** Runs both replicas to STEPS and returns x; counts down {@code reached} at {@code at}. */
   private static float[][] train(
-      String run, int port, CountDownLatch reached, long at, boolean sharedMemory)
+      String run,
+      int port,
+      CountDownLatch reached,
+      long at,
+      boolean sharedMemory,
+      ChannelCredentials credentials)
       throws Exception {
-    ManagedChannel channel = Channels.plaintext("127.0.0.1", port).build();
+    ManagedChannel channel =
+        credentials == null
+            ? Channels.plaintext("127.0.0.1", port).build()
+            : Channels.secure("localhost:" + port, credentials).build();
     ExecutorService pool = Executors.newFixedThreadPool(REPLICAS);
     try {
       OptimizerClient client =

@@ -1,6 +1,7 @@
 package dev.roadless.trainer.service;
 
 import dev.roadless.common.config.Settings;
+import dev.roadless.common.security.SecurityConfig;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
 import dev.roadless.proto.optimizer.v1.StepMode;
@@ -26,7 +27,8 @@ public record TrainerConfig(
     long drainSeconds,
     long startupTimeoutSeconds,
     DatasetRoots datasetRoots,
-    StartRequest autostart) {
+    StartRequest autostart,
+    SecurityConfig security) {
 
   /**
    * The bundled models by name. {@code cnn} downsamples 28 -> 14 -> 7 -> 4 with stride-2
@@ -100,8 +102,12 @@ public record TrainerConfig(
           Settings.Key.integer(
               "progress-every", "100", 1, Integer.MAX_VALUE, "progress line interval"));
 
+  /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
+  public static final List<Settings.Key> ALL_KEYS =
+      SecurityConfig.with(KEYS, SecurityConfig.allKeys());
+
   public static TrainerConfig from(String[] args, Map<String, String> env) {
-    Settings s = Settings.parse(KEYS, args, env);
+    Settings s = Settings.parse(ALL_KEYS, args, env);
     StartRequest autostart = null;
     if (!s.text("run-id").isBlank()) {
       ModelSpec model = MODELS.get(s.text("model"));
@@ -143,7 +149,8 @@ public record TrainerConfig(
         s.integer("drain-seconds"),
         s.integer("startup-timeout-seconds"),
         DatasetRoots.parse(s.text("dataset-roots")),
-        autostart);
+        autostart,
+        SecurityConfig.from(s, true));
   }
 
   static OptimizerVariant variant(String name) {
