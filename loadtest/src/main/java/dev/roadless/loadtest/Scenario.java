@@ -1,8 +1,8 @@
 package dev.roadless.loadtest;
 
 import dev.roadless.common.config.Settings;
-import dev.roadless.optimizer.shard.ShardTargets;
 import dev.roadless.common.security.SecurityConfig;
+import dev.roadless.optimizer.shard.ShardTargets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;

@@ -16,8 +16,8 @@ import java.util.function.Supplier;
  * checkpoint service's calls to the optimizer and the trainers): UNAVAILABLE, and a call the open
  * circuit refused, is retried with exponential backoff and jitter ({@link ClientOptions}' attempts
  * and backoff bounds); the circuit opens when at least half of the last 20 calls (10 at least)
- * failed with UNAVAILABLE or INTERNAL, and half-opens after a second (for at most two seconds). Only idempotent calls may go
- * through it.
+ * failed with UNAVAILABLE or INTERNAL, and half-opens after a second (for at most two seconds).
+ * Only idempotent calls may go through it.
  */
 public final class Resilience {
   private final Retry retry;
