@@ -89,7 +89,9 @@ final class LoadTest {
           List<OptimizerClient> shards = new ArrayList<>();
           for (String target : sc.shardTargets()) {
             ManagedChannel ch =
-                Channels.plaintext(Scenario.host(target), Scenario.port(target)).build();
+                sc.security().plaintext() && sc.security().token().isBlank()
+                    ? Channels.plaintext(Scenario.host(target), Scenario.port(target)).build()
+                    : Channels.secure(target, sc.security().channelCredentials()).build();
             channels.add(ch);
             shards.add(new OptimizerClient(ch, options));
           }

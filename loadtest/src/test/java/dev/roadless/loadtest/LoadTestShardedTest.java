@@ -29,6 +29,7 @@ class LoadTestShardedTest {
               new String[] {
                 "--optimizer-shards=2",
                 "--optimizer-shard-targets=" + shard0.target() + "," + shard1.target(),
+                "--tls-ca=" + OptimizerProcess.CA,
                 "--metrics-url=" + shard0.metricsUrl(),
                 "--replicas=2",
                 "--params=5000",
@@ -37,7 +38,7 @@ class LoadTestShardedTest {
                 "--run-prefix=sharded",
                 "--out=" + work.resolve("out")
               },
-              Map.of(),
+              Map.of("ROADLESS_TOKEN", OptimizerProcess.TOKEN),
               print,
               print);
       String output = out.toString(StandardCharsets.UTF_8);

@@ -35,15 +35,12 @@ final class OptimizerProcess implements AutoCloseable {
     this.metricsPort = metricsPort;
   }
 
-  static OptimizerProcess start(Path work) throws Exception {
-    int metricsPort;
-    try (ServerSocket s = new ServerSocket(0)) {
-      metricsPort = s.getLocalPort();
+  private static synchronized Path pki() throws Exception {
+    if (CA != null) {
+      return CA.getParent();
     }
-    Path portFile = work.resolve("port.txt");
-    Path log = work.resolve("server.log");
-    // TLS and a token, as in production: the tool's token may train, operate and read any run.
-    Path pki = Files.createDirectories(work.resolve("pki"));
+    // Outside any one test's temporary folder, which JUnit deletes after its test.
+    Path pki = Files.createTempDirectory("roadless-loadtest-pki");
     DevPki ca = DevPki.create("loadtest-ca", java.time.Duration.ofDays(1));
     ca.writeCa(pki.resolve("ca.pem"));
     ca.issue(
@@ -56,6 +53,19 @@ final class OptimizerProcess implements AutoCloseable {
         pki.resolve("access.txt"),
         "loadtest " + AccessFile.sha256Hex(TOKEN) + " *=trainer *=operator *=reader\n");
     CA = pki.resolve("ca.pem");
+    return pki;
+  }
+
+  static OptimizerProcess start(Path work) throws Exception {
+    int metricsPort;
+    try (ServerSocket s = new ServerSocket(0)) {
+      metricsPort = s.getLocalPort();
+    }
+    Path portFile = work.resolve("port.txt");
+    Path log = work.resolve("server.log");
+    // TLS and a token, as in production: the tool's token may train, operate and read any run.
+    // One CA and one token for every server this JVM starts, so one tool run can reach several.
+    Path pki = pki();
     List<String> cmd =
         List.of(
             Path.of(System.getProperty("java.home"), "bin", "java").toString(),
