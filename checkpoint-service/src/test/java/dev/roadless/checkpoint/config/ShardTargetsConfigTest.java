@@ -9,19 +9,21 @@ import org.junit.jupiter.api.Test;
 
 /** The optimizer shards of sharded runs: none, S from the StatefulSet pattern, or a list. */
 class ShardTargetsConfigTest {
+  /** Without TLS files a service must be told it serves plaintext. */
+  private static final String[] PLAIN = {"--plaintext=true"};
+
   @Test
   void from_noShards_runsAreNotSharded() {
-    assertEquals(List.of(), CheckpointConfig.from(new String[0], Map.of()).optimizerShardTargets());
+    assertEquals(List.of(), CheckpointConfig.from(PLAIN, Map.of()).optimizerShardTargets());
     assertEquals(
         List.of(),
-        CheckpointConfig.from(new String[0], Map.of("ROADLESS_OPTIMIZER_SHARDS", "1"))
+        CheckpointConfig.from(PLAIN, Map.of("ROADLESS_OPTIMIZER_SHARDS", "1"))
             .optimizerShardTargets());
   }
 
   @Test
   void from_shardCount_targetsThePodsByOrdinal() {
-    CheckpointConfig c =
-        CheckpointConfig.from(new String[0], Map.of("ROADLESS_OPTIMIZER_SHARDS", "3"));
+    CheckpointConfig c = CheckpointConfig.from(PLAIN, Map.of("ROADLESS_OPTIMIZER_SHARDS", "3"));
     assertEquals(
         List.of(
             "dns:///optimizer-0.optimizer:50051",
@@ -34,7 +36,10 @@ class ShardTargetsConfigTest {
   void from_explicitList_wins() {
     CheckpointConfig c =
         CheckpointConfig.from(
-            new String[] {"--optimizer-shards=3", "--optimizer-shard-targets=a:1, b:2"}, Map.of());
+            new String[] {
+              "--plaintext=true", "--optimizer-shards=3", "--optimizer-shard-targets=a:1, b:2"
+            },
+            Map.of());
     assertEquals(List.of("a:1", "b:2"), c.optimizerShardTargets());
   }
 
@@ -44,7 +49,9 @@ class ShardTargetsConfigTest {
         IllegalArgumentException.class,
         () ->
             CheckpointConfig.from(
-                new String[] {"--optimizer-shards=2", "--optimizer-shard-target=host:1"},
+                new String[] {
+                  "--plaintext=true", "--optimizer-shards=2", "--optimizer-shard-target=host:1"
+                },
                 Map.of()));
   }
 }
