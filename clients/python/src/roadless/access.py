@@ -43,7 +43,9 @@ _READ = frozenset(("trainer", "reader", "operator", "admin"))
 _VIEW = frozenset(("reader", "operator", "admin"))
 _OPERATE = frozenset(("operator", "admin"))
 
-# The trainer rows of RpcPolicy: method -> roles that allow it.
+# The trainer rows of RpcPolicy: method -> roles that allow it; the mutating ones are audited
+# when they are allowed, too.
+TRAINER_MUTATING = frozenset((_TRN + "Start", _TRN + "Stop"))
 TRAINER_POLICY = {
     _TRN + "Start": _OPERATE,
     _TRN + "Stop": _OPERATE,
@@ -217,12 +219,15 @@ class Authorization(grpc.ServerInterceptor):
 
         def guarded(request, context):
             try:
-                self.check(method, request, context)
+                caller = self.check(method, request, context)
             except Refusal as r:
                 _AUDIT.warning(json.dumps({"event": "denied", "method": method[1:],
                                            "reason": r.reason, "message": str(r),
                                            **{k: str(v) for k, v in r.metadata.items()}}))
                 abort(context, r)
+            if method in TRAINER_MUTATING:
+                _AUDIT.info(json.dumps({"event": "call", "method": method[1:],
+                                        "identity": caller.name}))
             return behavior(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -230,7 +235,7 @@ class Authorization(grpc.ServerInterceptor):
             response_serializer=handler.response_serializer)
 
     def check(self, method, request, context):
-        """Raises :class:`Refusal` unless the caller may make this call."""
+        """The caller; raises :class:`Refusal` unless it may make this call."""
         header = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
@@ -243,11 +248,12 @@ class Authorization(grpc.ServerInterceptor):
         if allowed is None or not runs:  # no row, or about no run: admin on * only
             if not caller.holds_everywhere("admin"):
                 raise _denied(caller, method, None, {"admin"})
-            return
+            return caller
         for run in runs:
             held = caller.roles_on(run)
             if "admin" not in held and not held & allowed:
                 raise _denied(caller, method, run, allowed)
+        return caller
 
 
 def _denied(caller, method, run, allowed):
