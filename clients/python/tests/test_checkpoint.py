@@ -61,7 +61,7 @@ def trainer(replica, target, run_id, ready, out):
     model = cnn()
     opt = rt.AdamWScheduleFree(model.named_parameters(), lr=0.05, warmup_steps=5,
                                target=target, run_id=run_id, replica=replica, replicas=2)
-    server, port = serve(TrainerControl(model, opt, batch, HOLDOUT, SHARE))
+    server, port = serve(TrainerControl(model, opt, batch, HOLDOUT, SHARE), plaintext=True)
     opt.train()
     model.train()
     while opt.step_count < STEPS:

@@ -55,7 +55,7 @@ def control_stub(model, opt, batches, servers):
     control = TrainerControl(model, opt, lambda seed, k, r, rs, size: batches[k],
                              holdout=(torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.int64)),
                              batch_size=len(batches[0]))
-    server, port = serve(control)
+    server, port = serve(control, plaintext=True)
     servers.append(server)
     channel = grpc.insecure_channel("127.0.0.1:%d" % port)
     return tpb_grpc.TrainerServiceStub(channel)

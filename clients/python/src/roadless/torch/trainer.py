@@ -17,10 +17,7 @@ import threading
 
 import grpc
 import torch
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-
-from roadless import errors
+from roadless import access, errors
 from roadless.client import EVAL
 from roadless.trainer.v1 import trainer_service_pb2 as tpb
 from roadless.trainer.v1 import trainer_service_pb2_grpc as tpb_grpc
@@ -28,25 +25,7 @@ from roadless.trainer.v1 import trainer_service_pb2_grpc as tpb_grpc
 _BN = torch.nn.modules.batchnorm._BatchNorm
 
 
-class _Refusal(Exception):
-    def __init__(self, code, reason, message, **metadata):
-        super().__init__(message)
-        self.code, self.reason, self.metadata = code, reason, metadata
-
-
-class _Status(grpc.Status):
-    def __init__(self, code, details, trailing_metadata):
-        self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
-
-
-def _abort(context, refusal):
-    info = error_details_pb2.ErrorInfo(reason=refusal.reason, domain=errors.DOMAIN,
-                                       metadata={k: str(v) for k, v in refusal.metadata.items()})
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    status = status_pb2.Status(code=refusal.code.value[0], message=str(refusal), details=[detail])
-    context.abort_with_status(_Status(refusal.code, str(refusal), (
-        ("grpc-status-details-bin", status.SerializeToString()),)))
+_Refusal, _abort = access.Refusal, access.abort
 
 
 def _refusals(method):
@@ -255,14 +234,36 @@ def _health_handler():
     })
 
 
-def serve(control, port=0, host="127.0.0.1"):
+def serve(control, port=0, host="127.0.0.1", *, tls_cert_file=None, tls_key_file=None,
+          tls_client_ca_file=None, access_file=None, plaintext=None, tls_reload_seconds=30.0):
     """Serves ``control`` on host:port (0 picks one), with the standard gRPC health service
     reporting SERVING (the checkpoint service waits for it at start-up); returns (server, bound
-    port)."""
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=8))
+    port).
+
+    Like the Java services it serves TLS (``tls_cert_file``, ``tls_key_file``; with
+    ``tls_client_ca_file`` every client must show a certificate from that CA) and authorizes
+    every trainer call against ``access_file`` (:mod:`roadless.access`: the Java services' format
+    and role table). Plaintext only when asked for: ``plaintext=True`` (then ``access_file`` is
+    optional). Each argument falls back to ``ROADLESS_TLS_CERT``, ``ROADLESS_TLS_KEY``,
+    ``ROADLESS_TLS_CLIENT_CA``, ``ROADLESS_ACCESS_FILE``, ``ROADLESS_PLAINTEXT``. Bad settings
+    raise ValueError (a missing file: OSError) before anything listens."""
+    tls, control_access = access.server_options(plaintext, tls_cert_file, tls_key_file,
+                                                tls_client_ca_file, access_file)
+    if tls is not None:
+        tls.reload_seconds = tls_reload_seconds
+    interceptors = ()
+    if control_access is not None:
+        own_run = lambda request: [control.optimizer.run_id]  # noqa: E731 (Stop, GetStatus)
+        interceptors = (access.Authorization(control_access, access.TRAINER_POLICY, {
+            "/roadless.trainer.v1.TrainerService/Stop": own_run,
+            "/roadless.trainer.v1.TrainerService/GetStatus": own_run}),)
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=8),
+                         interceptors=interceptors)
     tpb_grpc.add_TrainerServiceServicer_to_server(control, server)
     server.add_generic_rpc_handlers((_health_handler(),))
-    bound = server.add_insecure_port("%s:%d" % (host, port))
+    address = "%s:%d" % (host, port)
+    bound = (server.add_insecure_port(address) if tls is None
+             else server.add_secure_port(address, tls.credentials()))
     server.start()
     return server, bound
 

@@ -23,7 +23,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class Overlay {
   /** Every overlay under deploy/k8s/overlays; OverlayRenderTest checks the list is complete. */
   static final List<String> NAMES =
-      List.of("dev", "gpu", "loadtest", "sharded", "sharded-loadtest");
+      List.of("cert-manager", "dev", "gpu", "loadtest", "sharded", "sharded-loadtest");
 
   private static final Map<String, Overlay> RENDERED = new ConcurrentHashMap<>();
 

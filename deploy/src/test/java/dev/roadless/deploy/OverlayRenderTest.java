@@ -28,7 +28,9 @@ class OverlayRenderTest {
           "Deployment",
           "Job",
           "PodDisruptionBudget",
-          "NetworkPolicy");
+          "NetworkPolicy",
+          "Issuer", // cert-manager's, in the cert-manager overlay only
+          "Certificate");
 
   @Test
   void overlaysDirectory_listsExactlyTheTestedOverlays() throws IOException {

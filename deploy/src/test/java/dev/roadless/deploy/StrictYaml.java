@@ -2,8 +2,10 @@ package dev.roadless.deploy;
 
 import io.kubernetes.client.common.KubernetesObject;
 import io.kubernetes.client.openapi.JSON;
+import io.kubernetes.client.openapi.models.V1ObjectMeta;
 import io.kubernetes.client.util.ModelMapper;
 import io.kubernetes.client.util.Yaml;
+import io.kubernetes.client.util.generic.dynamic.DynamicKubernetesObject;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.util.ArrayList;
@@ -31,6 +33,9 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  *   <li>the models' own JSON validation (required fields) must pass.
  * </ol>
  *
+ * <p>cert-manager's kinds ({@code cert-manager.io/v1}), which have no model, are checked against
+ * {@link CertManagerSchema} instead and kept as dynamic objects.
+ *
  * <p>Fields whose Java name differs from the wire name, such as {@code IPBlock.except}, would be
  * refused too; none is used here.
  */
@@ -52,19 +57,46 @@ final class StrictYaml {
   /** Parses every document of a multi-document YAML text; throws naming the first problem. */
   static List<Document> parseAll(String yaml) {
     List<Map<String, Object>> trees = plainTrees(yaml);
-    trees.forEach(StrictYaml::requireKnownKind);
-    List<Object> typed;
-    try {
-      typed = Yaml.loadAll(yaml);
-    } catch (IOException | RuntimeException e) {
-      throw locate(trees, e);
+    for (Map<String, Object> tree : trees) {
+      if (CertManagerSchema.covers(tree)) {
+        CertManagerSchema.check(tree); // no client-java model: cert-manager's schema, here
+      } else {
+        requireKnownKind(tree);
+      }
     }
-    if (typed.size() != trees.size()) {
+    // client-java's loader refuses kinds without a model: give it the other documents only.
+    List<Map<String, Object>> modelled =
+        trees.stream().filter(t -> !CertManagerSchema.covers(t)).toList();
+    String modelledYaml =
+        modelled.size() == trees.size()
+            ? yaml
+            : new org.yaml.snakeyaml.Yaml(new SafeConstructor(new LoaderOptions()))
+                .dumpAll(modelled.iterator());
+    List<Object> typed = new ArrayList<>();
+    try {
+      typed.addAll(Yaml.loadAll(modelledYaml));
+    } catch (IOException | RuntimeException e) {
+      throw locate(modelled, e);
+    }
+    if (typed.size() != modelled.size()) {
       throw new ManifestException(
-          trees.size() + " documents in the YAML but " + typed.size() + " typed objects");
+          modelled.size() + " documents in the YAML but " + typed.size() + " typed objects");
+    }
+    for (int i = 0; i < trees.size(); i++) {
+      if (CertManagerSchema.covers(trees.get(i))) {
+        typed.add(i, null); // keeps the indexes of trees and typed objects equal
+      }
     }
     List<Document> documents = new ArrayList<>();
     for (int i = 0; i < trees.size(); i++) {
+      if (CertManagerSchema.covers(trees.get(i))) {
+        var gson = JSON.getGson();
+        var dynamic = new DynamicKubernetesObject(gson.toJsonTree(trees.get(i)).getAsJsonObject());
+        dynamic.setMetadata(
+            gson.fromJson(gson.toJsonTree(trees.get(i).get("metadata")), V1ObjectMeta.class));
+        documents.add(new Document(dynamic, trees.get(i)));
+        continue;
+      }
       if (!(typed.get(i) instanceof KubernetesObject object)) {
         throw new ManifestException(
             "document " + i + " is not a KubernetesObject: " + typed.get(i));
