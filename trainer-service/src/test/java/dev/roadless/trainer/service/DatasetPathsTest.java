@@ -202,15 +202,21 @@ class DatasetPathsTest {
 
   @Test
   void config_datasetRoots_defaultNoneAndAMissingDirectoryRefusedAtStartUp() {
-    assertTrue(TrainerConfig.from(new String[0], Map.of()).datasetRoots().roots().isEmpty());
+    assertTrue(
+        TrainerConfig.from(new String[] {"--plaintext=true"}, Map.of())
+            .datasetRoots()
+            .roots()
+            .isEmpty());
     TrainerConfig c =
-        TrainerConfig.from(new String[] {"--dataset-roots=" + root + "," + outside}, Map.of());
+        TrainerConfig.from(
+            new String[] {"--plaintext=true", "--dataset-roots=" + root + "," + outside}, Map.of());
     assertEquals(2, c.datasetRoots().roots().size());
     assertThrows(
         IllegalArgumentException.class,
         () ->
             TrainerConfig.from(
-                new String[0], Map.of("ROADLESS_DATASET_ROOTS", tmp.resolve("nope").toString())));
+                new String[] {"--plaintext=true"},
+                Map.of("ROADLESS_DATASET_ROOTS", tmp.resolve("nope").toString())));
   }
 
   private StatusRuntimeException refuse(String images, Path labels) {
