@@ -123,6 +123,22 @@ class TopologyTest {
           "dns:///optimizer-" + i + "." + optimizer.getServiceName() + ":" + port,
           env.get("ROADLESS_OPTIMIZER_SHARD_TARGET").replace("{shard}", "" + i));
     }
+    // The trainers push to and read from every shard.
+    V1Container trainer =
+        overlay
+            .one(V1Job.class, "trainer")
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0);
+    var trainerEnv = overlay.environment(trainer);
+    assertEquals("3", trainerEnv.get("ROADLESS_OPTIMIZER_SHARDS"));
+    for (int i = 0; i < 3; i++) {
+      assertEquals(
+          "dns:///optimizer-" + i + "." + optimizer.getServiceName() + ":" + port,
+          trainerEnv.get("ROADLESS_OPTIMIZER_SHARD_TARGET").replace("{shard}", "" + i));
+    }
     Overlay withLoadTest = Overlay.named("sharded-loadtest");
     V1Container loadtest =
         withLoadTest

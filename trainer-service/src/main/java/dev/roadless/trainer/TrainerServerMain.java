@@ -17,6 +17,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.logging.Logger;
 
 /**
@@ -37,12 +39,22 @@ public final class TrainerServerMain {
   public static void main(String[] args) throws Exception {
     ServiceRuntime runtime = new ServiceRuntime("trainer-service", LOG);
     TrainerConfig config = runtime.config(() -> TrainerConfig.from(args, System.getenv()));
-    ManagedChannel channel =
-        Grpc.newChannelBuilder(config.optimizerTarget(), config.security().channelCredentials())
-            .maxInboundMessageSize(8 << 20)
-            .build();
-    Trainer trainer =
-        new Trainer(new OptimizerClient(channel, ClientOptions.defaults()), config.datasetRoots());
+    // One server, or every shard of sharded runs (optimizer-shards / optimizer-shard-targets).
+    List<String> targets =
+        config.optimizerShardTargets().isEmpty()
+            ? List.of(config.optimizerTarget())
+            : config.optimizerShardTargets();
+    List<ManagedChannel> channels = new ArrayList<>();
+    List<OptimizerClient> clients = new ArrayList<>();
+    for (String target : targets) {
+      ManagedChannel c =
+          Grpc.newChannelBuilder(target, config.security().channelCredentials())
+              .maxInboundMessageSize(8 << 20)
+              .build();
+      channels.add(c);
+      clients.add(new OptimizerClient(c, ClientOptions.defaults()));
+    }
+    Trainer trainer = new Trainer(clients, config.datasetRoots());
     SecurityConfig security = config.security();
     ServerBuilder<?> builder =
         Grpc.newServerBuilderForPort(config.port(), security.serverCredentials());
@@ -61,16 +73,18 @@ public final class TrainerServerMain {
             + server.port()
             + (security.plaintext() ? " plaintext" : " tls")
             + (auth == null ? " auth=off" : " auth=on"));
-    runtime.closeAfterDrain(channel::shutdownNow);
+    runtime.closeAfterDrain(() -> channels.forEach(ManagedChannel::shutdownNow));
     runtime.onShutdown(() -> server.shutdown(config.drainSeconds()));
     if (config.autostart() != null) {
       try {
         Duration timeout = Duration.ofSeconds(config.startupTimeoutSeconds());
-        Readiness.awaitServing(
-            channel,
-            OptimizerServiceGrpc.SERVICE_NAME,
-            "the optimizer at " + config.optimizerTarget(),
-            timeout);
+        for (int i = 0; i < channels.size(); i++) {
+          Readiness.awaitServing(
+              channels.get(i),
+              OptimizerServiceGrpc.SERVICE_NAME,
+              "the optimizer at " + targets.get(i),
+              timeout);
+        }
         trainer.start(config.autostart());
       } catch (RuntimeException e) {
         // Nothing to serve without the run: say why and exit, so a supervisor sees the failure.

@@ -4,6 +4,7 @@ import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Readiness;
+import dev.roadless.optimizer.shard.ShardedClient;
 import dev.roadless.proto.checkpoint.v1.CheckpointServiceGrpc;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
@@ -35,6 +36,8 @@ final class DemoCluster implements AutoCloseable {
   private final List<ManagedChannel> channels = new CopyOnWriteArrayList<>(); // closed by a hook
   private final List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers = new ArrayList<>();
   private OptimizerClient optimizer;
+  private final List<OptimizerClient> shardClients = new ArrayList<>();
+  private ShardedClient sharded;
   private CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpoints;
   private ChannelCredentials credentials;
 
@@ -60,19 +63,32 @@ final class DemoCluster implements AutoCloseable {
       throw new DemoException("cannot make the demo's certificates: " + e.getMessage());
     }
     String wait = "--startup-timeout-seconds=" + timeout.toSeconds();
-    int optimizerPort =
-        services.start(
-            "optimizer",
-            "optimizer-service",
-            List.of("-Xmx1g", "--add-modules=jdk.incubator.vector"),
-            concat(
-                security.serverFlags(),
-                "--threads=1",
-                "--snapshot-dir=" + out.resolve("snapshots")),
-            Map.of());
-    ManagedChannel toOptimizer = channel(optimizerPort);
-    services.awaitServing("optimizer", toOptimizer, OptimizerServiceGrpc.SERVICE_NAME);
-    optimizer = new OptimizerClient(toOptimizer, ClientOptions.defaults());
+    // S optimizer processes: one (the default) or the shards of a sharded run, each its own
+    // snapshot directory; the trainers and the checkpoint service are given every shard.
+    int shards = s.integer("optimizer-shards");
+    List<String> shardTargets = new ArrayList<>();
+    for (int i = 0; i < shards; i++) {
+      String name = shards == 1 ? "optimizer" : "optimizer-" + i;
+      int port =
+          services.start(
+              name,
+              "optimizer-service",
+              List.of("-Xmx1g", "--add-modules=jdk.incubator.vector"),
+              concat(
+                  security.serverFlags(),
+                  "--threads=1",
+                  "--snapshot-dir=" + out.resolve(shards == 1 ? "snapshots" : "snapshots-" + i)),
+              Map.of());
+      ManagedChannel c = channel(port);
+      services.awaitServing(name, c, OptimizerServiceGrpc.SERVICE_NAME);
+      shardClients.add(new OptimizerClient(c, ClientOptions.defaults()));
+      shardTargets.add("127.0.0.1:" + port);
+    }
+    optimizer = shardClients.get(0);
+    List<String> sharding =
+        shards == 1
+            ? List.of()
+            : List.of("--optimizer-shard-targets=" + String.join(",", shardTargets));
 
     int replicas = s.integer("replicas");
     List<Integer> trainerPorts = new ArrayList<>();
@@ -87,7 +103,8 @@ final class DemoCluster implements AutoCloseable {
               concat(
                   security.serverFlags(),
                   security.trainerClientFlags(r),
-                  "--optimizer-target=127.0.0.1:" + optimizerPort,
+                  "--optimizer-target=" + shardTargets.get(0),
+                  sharding,
                   "--run-id=" + run,
                   "--replica=" + r,
                   "--replicas=" + replicas,
@@ -113,7 +130,8 @@ final class DemoCluster implements AutoCloseable {
                 security.serverFlags(),
                 security.checkpointClientFlags(),
                 "--checkpoint-dir=" + out.resolve("checkpoints"),
-                "--optimizer-target=127.0.0.1:" + optimizerPort,
+                "--optimizer-target=" + shardTargets.get(0),
+                sharding,
                 "--trainer-targets=" + String.join(",", trainerTargets),
                 wait),
             Map.of());
@@ -128,15 +146,26 @@ final class DemoCluster implements AutoCloseable {
     checkpoints = CheckpointServiceGrpc.newBlockingStub(toCheckpoint);
     // A SERVING trainer has created the run; this only confirms it on the optimizer.
     try {
-      Readiness.awaitRun(optimizer, run, timeout);
+      for (OptimizerClient shard : shardClients) {
+        Readiness.awaitRun(shard, run, timeout);
+      }
+      if (shards > 1) {
+        sharded = ShardedClient.recover(shardClients, run);
+      }
     } catch (StatusRuntimeException e) {
       throw new DemoException(e.getStatus().getDescription() + "; see the trainers' logs");
     }
     log.printf("All services ready in %.1f s%n", (System.nanoTime() - t0) / 1e9);
   }
 
+  /** The optimizer (with several shards: shard 0). */
   OptimizerClient optimizer() {
     return optimizer;
+  }
+
+  /** The run over every shard, or null when the demo runs one optimizer. */
+  ShardedClient sharded() {
+    return sharded;
   }
 
   List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers() {

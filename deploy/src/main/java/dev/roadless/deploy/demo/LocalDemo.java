@@ -2,6 +2,7 @@ package dev.roadless.deploy.demo;
 
 import dev.roadless.common.config.Settings;
 import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.shard.ShardedClient;
 import dev.roadless.proto.checkpoint.v1.BatchNormMode;
 import dev.roadless.proto.checkpoint.v1.BatchNormSettings;
 import dev.roadless.proto.checkpoint.v1.CheckpointInfo;
@@ -34,6 +35,12 @@ public final class LocalDemo {
           Settings.Key.text("model", "cnn", "cnn | cnn-small | mlp"),
           Settings.Key.text("variant", "adamw", "sgd | adamw | adamw-paper | radam | ..."),
           Settings.Key.integer("replicas", "2", 1, 16, "trainer replicas (processes)"),
+          Settings.Key.integer(
+              "optimizer-shards",
+              "1",
+              1,
+              8,
+              "optimizer processes the run is sharded over (1: one optimizer, not sharded)"),
           Settings.Key.text("lr", "0.01", "learning rate"),
           Settings.Key.integer("warmup-steps", "100", 0, 1_000_000, "linear warmup steps"),
           Settings.Key.integer("global-batch", "64", 2, 4096, "examples per step, all replicas"),
@@ -62,10 +69,11 @@ public final class LocalDemo {
     }
     Path out = Path.of(s.text("out")).toAbsolutePath();
     System.out.printf(
-        "Roadless demo: %s on MNIST, %s, %d replicas, %d steps (logs in %s)%n",
+        "Roadless demo: %s on MNIST, %s, %d replicas, %d optimizer shard(s), %d steps (logs in %s)%n",
         s.text("model"),
         s.text("variant"),
         s.integer("replicas"),
+        s.integer("optimizer-shards"),
         s.integer("steps"),
         out.resolve("logs"));
     DemoCluster cluster = new DemoCluster(s, out);
@@ -75,6 +83,7 @@ public final class LocalDemo {
       cluster.start(RUN, System.out);
       new Demo(
               cluster.optimizer(),
+              cluster.sharded(),
               cluster.trainers(),
               cluster.checkpoints(),
               s.integer("steps"),
@@ -93,6 +102,7 @@ public final class LocalDemo {
   /** The demo's course: watch training, evaluate at x along the way, then the final report. */
   private record Demo(
       OptimizerClient optimizer,
+      ShardedClient sharded,
       List<TrainerServiceGrpc.TrainerServiceBlockingStub> trainers,
       CheckpointServiceGrpc.CheckpointServiceBlockingStub checkpoints,
       int steps,
@@ -109,7 +119,11 @@ public final class LocalDemo {
       sampler.start();
       long t0 = System.nanoTime();
       for (long k = Math.min(evalEvery, steps); ; k = Math.min(k + evalEvery, steps)) {
-        optimizer.parameters(RUN, Sequence.SEQUENCE_EVAL, k);
+        if (sharded == null) {
+          optimizer.parameters(RUN, Sequence.SEQUENCE_EVAL, k);
+        } else {
+          sharded.parameters(RUN, Sequence.SEQUENCE_EVAL, k);
+        }
         EvaluateResponse recomputed =
             evaluate(
                 statistics(0, BatchNormStatisticsMode.BATCH_NORM_STATISTICS_MODE_PRECISE, 10),
@@ -118,7 +132,8 @@ public final class LocalDemo {
         xLoss.add(new double[] {recomputed.getStep(), recomputed.getLoss()});
         xAcc.add(new double[] {recomputed.getStep(), 100 * recomputed.getAccuracy()});
         staleAcc.add(new double[] {stale.getStep(), 100 * stale.getAccuracy()});
-        double lrK = optimizer.status(RUN).getGroups(0).getLrK();
+        double lrK =
+            (sharded == null ? optimizer.status(RUN) : sharded.status(RUN)).getGroups(0).getLrK();
         System.out.printf(
             "step %5d  train loss at y %.4f  hold-out at x: loss %.4f acc %.2f%% (stale BN %.2f%%)  lr_k %.4g  %.0f s%n",
             recomputed.getStep(),

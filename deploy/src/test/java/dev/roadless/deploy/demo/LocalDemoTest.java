@@ -33,6 +33,17 @@ class LocalDemoTest {
   }
 
   @Test
+  void demo_twoOptimizerShards_trainsShardedAndCompletes(@TempDir Path tmp) throws Exception {
+    try (DemoProcess demo =
+        DemoProcess.start(
+            tmp, "--steps=20", "--eval-every=20", "--warmup-steps=5", "--optimizer-shards=2")) {
+      assertEquals(0, demo.awaitExit(RUN_LIMIT), demo.stderr());
+      assertCompleted(demo);
+      assertTrue(Files.exists(demo.out().resolve("logs").resolve("optimizer-1.log")));
+    }
+  }
+
+  @Test
   void demo_trainersPausedAfterListening_waitsForTheRunAndCompletes(@TempDir Path tmp)
       throws Exception {
     try (DemoProcess demo = DemoProcess.start(tmp, SMALL)) {

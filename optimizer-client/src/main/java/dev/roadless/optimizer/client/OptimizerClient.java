@@ -13,6 +13,7 @@ import dev.roadless.proto.optimizer.v1.CreateRunResponse;
 import dev.roadless.proto.optimizer.v1.GetParametersRequest;
 import dev.roadless.proto.optimizer.v1.GetParametersResponse;
 import dev.roadless.proto.optimizer.v1.GetRunStatusRequest;
+import dev.roadless.proto.optimizer.v1.GroupStatus;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
 import dev.roadless.proto.optimizer.v1.PushGradientsRequest;
@@ -207,6 +208,25 @@ public final class OptimizerClient {
                         .setGroup(group)
                         .setHyperparameters(change)
                         .build()));
+  }
+
+  /**
+   * Changes a group's hyperparameters only while the run is at {@code expectedStep} completed
+   * steps, and returns the group after the change. A retry after the run moved on answers ABORTED
+   * (STEP_MISMATCH) instead of applying the change at another step.
+   */
+  public GroupStatus updateHyperparameters(
+      String runId, String group, Hyperparameters change, long expectedStep) {
+    return call(() ->
+            deadline(blocking)
+                .updateHyperparameters(
+                    UpdateHyperparametersRequest.newBuilder()
+                        .setRunId(runId)
+                        .setGroup(group)
+                        .setHyperparameters(change)
+                        .setExpectedStep(expectedStep)
+                        .build()))
+        .getGroup();
   }
 
   /** Runs {@code attempt} with retries on UNAVAILABLE and the circuit breaker. */

@@ -4,6 +4,7 @@ import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.optimizer.v1.GroupStatus;
+import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.ParameterGroup;
 import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.optimizer.v1.RunStatus;
@@ -186,6 +187,35 @@ public final class ShardedClient {
     throw Status.ABORTED
         .withDescription("run '" + runId + "' kept moving while its shards were read")
         .asRuntimeException();
+  }
+
+  /**
+   * Changes a group's hyperparameters on every shard that holds part of it, at the step those
+   * shards are at (each asked with that {@code expected_step}); between steps only (an idle run, or
+   * see {@link ShardedSession#updateHyperparameters} for a replica between its steps).
+   *
+   * @return every holding shard's group after the change, in shard order
+   * @throws io.grpc.StatusRuntimeException ABORTED (STEP_MISMATCH) if the shards are at different
+   *     steps (nothing changed) or moved on during the call (the message names the shards that
+   *     changed and those that refused); NOT_FOUND (GROUP_NOT_FOUND); any shard's own failure
+   */
+  public List<GroupStatus> updateHyperparameters(
+      String runId, String group, Hyperparameters change) {
+    return ShardedHyperparameters.update(this, runId, group, change);
+  }
+
+  /**
+   * Changes a group's hyperparameters on every shard that holds part of it, only while that shard
+   * is at {@code expectedStep}. A shard that refuses but already holds every changed value (an
+   * earlier attempt reached it) counts as changed, so a retry with the same step after a partial
+   * change converges.
+   *
+   * @throws io.grpc.StatusRuntimeException ABORTED (STEP_MISMATCH) naming the shards that changed
+   *     and those that refused with their steps; NOT_FOUND (GROUP_NOT_FOUND); any shard's failure
+   */
+  public List<GroupStatus> updateHyperparameters(
+      String runId, String group, Hyperparameters change, long expectedStep) {
+    return ShardedHyperparameters.update(this, runId, group, change, expectedStep);
   }
 
   /** A replica's session on every shard; see {@link ShardedSession}. */

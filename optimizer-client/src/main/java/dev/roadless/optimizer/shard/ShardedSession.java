@@ -6,6 +6,8 @@ import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
+import dev.roadless.proto.optimizer.v1.GroupStatus;
+import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.grpc.Status;
@@ -115,6 +117,64 @@ public final class ShardedSession implements AutoCloseable {
       }
     }
     return client.assemble(step, answers);
+  }
+
+  /**
+   * Changes a group's hyperparameters on every shard holding it, for the step after {@code at} (y
+   * as {@link #current} or {@link #next} returned it, before this replica pushes its gradient). In
+   * a SYNC run no shard can complete the next step until this replica pushes, so every shard
+   * applies the change at the same step; a shard that came back behind is first brought to {@code
+   * at.step()} by this replica's kept pushes. Call it from one replica (every replica's call would
+   * apply the same change again, which is harmless).
+   *
+   * @return every holding shard's group after the change, in shard order
+   * @throws StatusRuntimeException ABORTED (STEP_MISMATCH) naming the shards that changed and those
+   *     that refused (a shard ahead of {@code at}: call it before pushing); FAILED_PRECONDITION if
+   *     a shard is further behind than the kept pushes
+   */
+  public List<GroupStatus> updateHyperparameters(
+      Parameters at, String group, Hyperparameters change) {
+    long k = at.step();
+    for (int attempt = 0; ; attempt++) {
+      List<ShardedHyperparameters.Outcome> outcomes =
+          ShardedHyperparameters.apply(client, runId, group, change, k);
+      List<ShardedHyperparameters.Outcome> behind =
+          outcomes.stream().filter(o -> !o.changed() && o.step() < k).toList();
+      boolean ahead = outcomes.stream().anyMatch(o -> !o.changed() && o.step() > k);
+      if (ahead || (!behind.isEmpty() && attempt >= 3)) {
+        throw ShardedHyperparameters.refusal(runId, group, k, outcomes);
+      }
+      if (behind.isEmpty()) {
+        return outcomes.stream().map(ShardedHyperparameters.Outcome::group).toList();
+      }
+      for (ShardedHyperparameters.Outcome o : behind) {
+        catchUp(o.shard(), k);
+      }
+    }
+  }
+
+  /** Brings shard {@code s} to step {@code k} by re-pushing this replica's kept gradients. */
+  private void catchUp(int s, long k) {
+    long j = client.shard(s).status(runId).getStep();
+    while (j < k) {
+      float[][][] earlier = pushed.get(j);
+      if (earlier == null) {
+        throw Status.FAILED_PRECONDITION
+            .withDescription(
+                "shard "
+                    + s
+                    + " of run '"
+                    + runId
+                    + "' is at step "
+                    + j
+                    + " and replica "
+                    + replica
+                    + " no longer keeps that push; restore the run from a state checkpoint")
+            .asRuntimeException();
+      }
+      LOG.info("replica " + replica + ": shard " + s + " is at step " + j + "; pushing it again");
+      j = pushUntilAnswered(s, j, earlier[s]).step();
+    }
   }
 
   /** Shard {@code s}'s y after step {@code k}, bringing it forward first if it came back behind. */

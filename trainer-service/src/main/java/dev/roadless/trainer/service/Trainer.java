@@ -3,8 +3,6 @@ package dev.roadless.trainer.service;
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.client.OptimizerClient;
 import dev.roadless.optimizer.client.Parameters;
-import dev.roadless.optimizer.client.ReplicaSession;
-import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import dev.roadless.proto.trainer.v1.StartRequest;
@@ -30,7 +28,7 @@ import java.util.logging.Logger;
 public final class Trainer implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Trainer.class.getName());
 
-  private final OptimizerClient client;
+  private final OptimizerRun client;
   private final DatasetRoots datasetRoots;
   private TrainingJob job;
   private Thread loop;
@@ -53,7 +51,17 @@ public final class Trainer implements AutoCloseable {
    * @param datasetRoots where Start may open dataset files (the bundled digits need none)
    */
   public Trainer(OptimizerClient client, DatasetRoots datasetRoots) {
-    this.client = client;
+    this(List.of(client), datasetRoots);
+  }
+
+  /**
+   * A trainer of runs sharded over the optimizer servers {@code shards} (shard order; one: not
+   * sharded): pushes go to every shard, y and x are assembled whole ({@code ShardedSession}).
+   *
+   * @param shards one client per optimizer shard; the caller owns their channels
+   */
+  public Trainer(List<OptimizerClient> shards, DatasetRoots datasetRoots) {
+    this.client = OptimizerRun.of(shards);
     this.datasetRoots = datasetRoots;
   }
 
@@ -145,14 +153,14 @@ public final class Trainer implements AutoCloseable {
   private void run(TrainingJob j) {
     StartRequest r = j.request();
     List<String> names = j.tensorNames();
+    OptimizerRun.Session session = null;
     try {
       if (r.getReplica() == 0 && !client.status(r.getRunId()).getInitialized()) {
         Map<String, float[]> init = j.model().parameters();
         client.uploadInitialValues(
             r.getRunId(), names, names.stream().map(init::get).toArray(float[][]::new));
       }
-      ReplicaSession session =
-          new ReplicaSession(client, r.getRunId(), r.getReplica(), DataType.DATA_TYPE_FLOAT32);
+      session = client.session(r.getRunId(), r.getReplica());
       Parameters y = awaitInitialValues(session);
       Sharding sharding =
           new Sharding(r.getDataSeed(), j.train().size(), r.getGlobalBatchSize(), r.getReplicas());
@@ -209,11 +217,15 @@ public final class Trainer implements AutoCloseable {
     } catch (RuntimeException e) {
       LOG.severe("replica " + r.getReplica() + " failed: " + e);
       update(TrainerState.TRAINER_STATE_FAILED, e);
+    } finally {
+      if (session != null) {
+        session.close();
+      }
     }
   }
 
   /** Retries {@code current()} with backoff until the optimizer answers or a stop is asked. */
-  private Parameters awaitOptimizer(ReplicaSession session) {
+  private Parameters awaitOptimizer(OptimizerRun.Session session) {
     long backoff = 1000;
     while (true) {
       try {
@@ -238,7 +250,7 @@ public final class Trainer implements AutoCloseable {
   }
 
   /** Replica 0 may still be uploading: wait for the initial values, bounded. */
-  private Parameters awaitInitialValues(ReplicaSession session) {
+  private Parameters awaitInitialValues(OptimizerRun.Session session) {
     long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
     long backoff = 50;
     while (true) {

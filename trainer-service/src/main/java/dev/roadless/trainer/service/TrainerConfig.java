@@ -2,6 +2,7 @@ package dev.roadless.trainer.service;
 
 import dev.roadless.common.config.Settings;
 import dev.roadless.common.security.SecurityConfig;
+import dev.roadless.optimizer.shard.ShardTargets;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
 import dev.roadless.proto.optimizer.v1.StepMode;
@@ -17,7 +18,8 @@ import java.util.Map;
 /**
  * Typed configuration of a trainer replica, from flags or {@code ROADLESS_*} environment variables.
  * With {@code run-id} set the replica starts training on its own (how Kubernetes and the demo run
- * it); without, it waits for a Start call on its control API.
+ * it); without, it waits for a Start call on its control API. With {@code optimizer-shards} (or
+ * {@code optimizer-shard-targets}) its runs are sharded over those optimizer servers.
  */
 public record TrainerConfig(
     int port,
@@ -28,7 +30,8 @@ public record TrainerConfig(
     long startupTimeoutSeconds,
     DatasetRoots datasetRoots,
     StartRequest autostart,
-    SecurityConfig security) {
+    SecurityConfig security,
+    List<String> optimizerShardTargets) {
 
   /**
    * The bundled models by name. {@code cnn} downsamples 28 -> 14 -> 7 -> 4 with stride-2
@@ -100,7 +103,22 @@ public record TrainerConfig(
           Settings.Key.integer("warmup-steps", "0", 0, Integer.MAX_VALUE, "linear warmup steps"),
           Settings.Key.text("weight-decay", "0", "weight decay"),
           Settings.Key.integer(
-              "progress-every", "100", 1, Integer.MAX_VALUE, "progress line interval"));
+              "progress-every", "100", 1, Integer.MAX_VALUE, "progress line interval"),
+          Settings.Key.integer(
+              "optimizer-shards",
+              "0",
+              0,
+              1024,
+              "sharded runs: S, the optimizer shards at optimizer-shard-target; 0 or 1: unsharded"),
+          Settings.Key.text(
+              "optimizer-shard-target",
+              ShardTargets.STATEFUL_SET,
+              "shard i's target, {shard} replaced by i (a StatefulSet pod's ordinal)"),
+          Settings.Key.text(
+              "optimizer-shard-targets",
+              "",
+              "the shards' targets in shard order, comma-separated (replaces the two above and"
+                  + " optimizer-target)"));
 
   /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
   public static final List<Settings.Key> ALL_KEYS =
@@ -150,7 +168,11 @@ public record TrainerConfig(
         s.integer("startup-timeout-seconds"),
         DatasetRoots.parse(s.text("dataset-roots")),
         autostart,
-        SecurityConfig.from(s, true));
+        SecurityConfig.from(s, true),
+        ShardTargets.resolve(
+            s.integer("optimizer-shards"),
+            s.text("optimizer-shard-target"),
+            s.text("optimizer-shard-targets")));
   }
 
   static OptimizerVariant variant(String name) {

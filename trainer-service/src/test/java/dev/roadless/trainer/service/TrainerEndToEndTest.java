@@ -120,7 +120,7 @@ class TrainerEndToEndTest {
     }
   }
 
-  private static StartRequest start(int replica) {
+  static StartRequest start(int replica) {
     return StartRequest.newBuilder()
         .setRunId(RUN)
         .setReplica(replica)
