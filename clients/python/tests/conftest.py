@@ -26,6 +26,28 @@ def optimizer(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def tls_optimizer(tmp_path_factory):
+    """An optimizer server as deployed: TLS, and a bearer token whose grants the access file holds
+    (hashed). ``.target``, ``.ca`` and ``.token`` are what a client needs."""
+    import hashlib as _hashlib
+    import secrets
+
+    import pki
+
+    work = tmp_path_factory.mktemp("tls-optimizer")
+    ca = pki.Ca(work, "golden")
+    cert, key = ca.issue("optimizer", server=True)
+    token = secrets.token_urlsafe(24)
+    access = work / "access.txt"
+    access.write_text("golden %s *=trainer *=operator *=reader\n"
+                      % _hashlib.sha256(token.encode()).hexdigest())
+    server = OptimizerServer(work, tls=(cert, key, access)).start()
+    server.ca, server.token = ca.file, token
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def run_id(request):
     """A run id per test (unique: the test's name, shortened, and its hash)."""

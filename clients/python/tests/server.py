@@ -33,7 +33,9 @@ class OptimizerServer:
     TEST_JVM = ("-XX:TieredStopAtLevel=1", "-Xmx1g")
 
     def __init__(self, workdir, snapshot_every_steps=0, shared_memory=True, jvm=TEST_JVM,
-                 threads=2):
+                 threads=2, tls=None):
+        """``tls``: (certificate, key, access file) to serve TLS with tokens; else plaintext."""
+        self.tls = tls
         self.workdir = pathlib.Path(workdir)
         self.snapshots = self.workdir / "snapshots"
         self.shm = pathlib.Path("/dev/shm") / ("roadless-test-%d-%d" % (os.getpid(), id(self)))
@@ -56,10 +58,15 @@ class OptimizerServer:
         self.shm.mkdir(parents=True, exist_ok=True)
         args = ["java", "--add-modules=jdk.incubator.vector"] + self.jvm + [
             "-jar", str(jar()),
-            "--port=%d" % self.port, "--port-file=%s" % port_file, "--metrics-port=-1", "--plaintext=true",
+            "--port=%d" % self.port, "--port-file=%s" % port_file, "--metrics-port=-1",
             "--threads=%d" % self.threads, "--drain-seconds=0",
             "--shared-memory-dir=%s" % (self.shm if self.shared_memory else ""),
         ]
+        if self.tls:
+            cert, key, access = self.tls
+            args += ["--tls-cert=%s" % cert, "--tls-key=%s" % key, "--access-file=%s" % access]
+        else:
+            args.append("--plaintext=true")
         if self.snapshot_every_steps:
             args += ["--snapshot-dir=%s" % self.snapshots,
                      "--snapshot-every-steps=%d" % self.snapshot_every_steps]
@@ -73,9 +80,10 @@ class OptimizerServer:
                 raise RuntimeError("optimizer did not start: " + self.log.read_text()[-3000:])
             time.sleep(0.05)
         self.port = int(port_file.read_text().strip())
-        channel = grpc.insecure_channel(self.target)
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-        channel.close()
+        if not self.tls:
+            channel = grpc.insecure_channel(self.target)
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+            channel.close()
         return self
 
     def kill9(self):

@@ -25,12 +25,12 @@ def cases():
     return found
 
 
-def build(case, named, run_id, target):
+def build(case, named, run_id, target, **credentials):
     hp = dict(case["hyperparameters"])
     hp.pop("foreach", None)
     if "betas" in hp:
         hp["betas"] = tuple(hp["betas"])
-    server = dict(target=target, run_id=run_id, replica=0, replicas=1)
+    server = dict(target=target, run_id=run_id, replica=0, replicas=1, **credentials)
     name = case["optimizer"]
     if name == "ScheduleFreeWrapperReference":
         base = case["base_optimizer"]
@@ -49,13 +49,16 @@ def close(actual, expected, what):
 
 
 @pytest.mark.parametrize("path", cases(), ids=lambda p: p.stem)
-def test_goldenCase_dropInClass_matchesUpstreamYAndX(path, optimizer, run_id):
+def test_goldenCase_dropInClass_matchesUpstreamYAndX(path, tls_optimizer, run_id):
+    """Over TLS with a bearer token, as a deployed server is reached."""
+    optimizer = tls_optimizer
     case = json.loads(path.read_text())
     params = [torch.nn.Parameter(torch.tensor(p["initial"], dtype=torch.float32).reshape(p["shape"]))
               for p in case["params"]]
     names = [p["name"] for p in case["params"]]
     wrapper = case["optimizer"] == "ScheduleFreeWrapperReference"
-    opt = build(case, list(zip(names, params)), run_id, optimizer.target)
+    opt = build(case, list(zip(names, params)), run_id, optimizer.target,
+                tls_ca_file=str(optimizer.ca), token=optimizer.token)
     try:
         opt.train()
         for record in case["steps"]:
