@@ -7,6 +7,9 @@ package dev.roadless.optimizer.core;
  * vectorized and costs less than mixing replicas inside it.
  */
 final class ChunkStepper {
+  /** Elements per kernel call and check: 16 KiB per array. */
+  static final int CHECK_BLOCK = 4096;
+
   private final Layout layout;
   private final TensorBuffers[] buffers;
 
@@ -24,8 +27,14 @@ final class ChunkStepper {
     int t = layout.chunkTensor[c];
     int from = layout.chunkFrom[c];
     int to = layout.chunkTo[c];
-    kernels[layout.groupOfTensor[t]].apply(buffers[t], grads[t], ys[t], from, to);
-    check.scan(c, buffers[t], from, to);
+    Kernel kernel = kernels[layout.groupOfTensor[t]];
+    // In blocks small enough that the state the kernel just wrote is still in L1/L2 when the check
+    // reads it back: a scan of a whole chunk after the kernel would read it from memory again.
+    for (int at = from; at < to; at += CHECK_BLOCK) {
+      int end = Math.min(to, at + CHECK_BLOCK);
+      kernel.apply(buffers[t], grads[t], ys[t], at, end);
+      check.scan(c, buffers[t], at, end);
+    }
     for (YSink sink : sinks) {
       try {
         sink.range(ys, t, from, to);
