@@ -74,42 +74,38 @@ public record Scenario(
   }
 
   static final List<Settings.Key> KEYS =
-      List.of(
-          Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC host:port"),
-          Settings.Key.text(
-              "metrics-url",
-              "auto",
-              "server /metrics URL; auto = target host, port 9464; empty off"),
-          Settings.Key.integer("replicas", "8", 1, 100_000, "replicas in all"),
-          Settings.Key.integer("runs", "1", 1, 10_000, "runs; replicas are spread evenly"),
-          Settings.Key.integer("params", "100000", 1, 500_000_000, "float32 parameters per run"),
-          Settings.Key.integer("tensors", "1", 1, 10_000, "tensors per run"),
-          Settings.Key.text("mode", "sync", "sync|async"),
-          Settings.Key.text("transport", "chunks", "chunks|bf16|shm"),
-          Settings.Key.text("rate", "0", "pushes/s per replica (open loop); 0 = closed loop"),
-          Settings.Key.text("duration", "30s", "how long to train when steps is 0"),
-          Settings.Key.integer("steps", "0", 0, 100_000_000, "steps per run; 0 = use duration"),
-          Settings.Key.text("warmup", "0s", "samples from the first T are not in the percentiles"),
-          Settings.Key.text("ramp", "0s", "start the replicas evenly over T"),
-          Settings.Key.text("read-rate", "0", "GetParameters(x) calls/s alongside training"),
-          Settings.Key.text("status-rate", "0", "GetRunStatus calls/s alongside training"),
-          Settings.Key.text("inject-nan", "0", "fraction of pushes sent with a NaN gradient"),
-          Settings.Key.text("run-prefix", "", "run id prefix; empty = loadtest-<start time>"),
-          Settings.Key.text("out", "loadtest-out", "directory for report.json and report.html"),
-          Settings.Key.text("max-error-rate", "1", "fail when more calls than this fraction fail"),
-          Settings.Key.text("objectives", "", "e.g. step:p99<=250ms,Train:p50<=80ms"),
-          Settings.Key.text("min-throughput", "0", "fail below this many steps/s (all runs)"),
-          Settings.Key.text("report-stdout", "false", "also print report.json to stdout"),
-          Settings.Key.integer(
-              "optimizer-shards", "1", 1, 1024, "each run sharded over S optimizers (SYNC)"),
-          Settings.Key.text(
-              "optimizer-shard-target",
-              ShardTargets.STATEFUL_SET,
-              "shard i's host:port, {shard} replaced by i"),
-          Settings.Key.text(
-              "optimizer-shard-targets",
-              "",
-              "the shards' host:port in order (replaces the two above)"));
+      ShardTargets.with(
+          List.of(
+              Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC host:port"),
+              Settings.Key.text(
+                  "metrics-url",
+                  "auto",
+                  "server /metrics URL; auto = target host, port 9464; empty off"),
+              Settings.Key.integer("replicas", "8", 1, 100_000, "replicas in all"),
+              Settings.Key.integer("runs", "1", 1, 10_000, "runs; replicas are spread evenly"),
+              Settings.Key.integer(
+                  "params", "100000", 1, 500_000_000, "float32 parameters per run"),
+              Settings.Key.integer("tensors", "1", 1, 10_000, "tensors per run"),
+              Settings.Key.text("mode", "sync", "sync|async"),
+              Settings.Key.text("transport", "chunks", "chunks|bf16|shm"),
+              Settings.Key.text("rate", "0", "pushes/s per replica (open loop); 0 = closed loop"),
+              Settings.Key.text("duration", "30s", "how long to train when steps is 0"),
+              Settings.Key.integer("steps", "0", 0, 100_000_000, "steps per run; 0 = use duration"),
+              Settings.Key.text(
+                  "warmup", "0s", "samples from the first T are not in the percentiles"),
+              Settings.Key.text("ramp", "0s", "start the replicas evenly over T"),
+              Settings.Key.text("read-rate", "0", "GetParameters(x) calls/s alongside training"),
+              Settings.Key.text("status-rate", "0", "GetRunStatus calls/s alongside training"),
+              Settings.Key.text("inject-nan", "0", "fraction of pushes sent with a NaN gradient"),
+              Settings.Key.text("run-prefix", "", "run id prefix; empty = loadtest-<start time>"),
+              Settings.Key.text("out", "loadtest-out", "directory for report.json and report.html"),
+              Settings.Key.text(
+                  "max-error-rate", "1", "fail when more calls than this fraction fail"),
+              Settings.Key.text("objectives", "", "e.g. step:p99<=250ms,Train:p50<=80ms"),
+              Settings.Key.text("min-throughput", "0", "fail below this many steps/s (all runs)"),
+              Settings.Key.text("report-stdout", "false", "also print report.json to stdout")),
+          1,
+          "");
 
   /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
   static final List<Settings.Key> ALL_KEYS =
@@ -139,13 +135,7 @@ public record Scenario(
     String target = s.text("optimizer-target").replaceFirst("^dns:///", "");
     String prefix = s.text("run-prefix");
     List<String> shards =
-        ShardTargets.resolve(
-                s.integer("optimizer-shards"),
-                s.text("optimizer-shard-target"),
-                s.text("optimizer-shard-targets"))
-            .stream()
-            .map(t -> t.replaceFirst("^dns:///", ""))
-            .toList();
+        ShardTargets.from(s).stream().map(t -> t.replaceFirst("^dns:///", "")).toList();
     if (!shards.isEmpty() && !mode.equals("sync")) {
       throw new IllegalArgumentException("only SYNC runs can be sharded");
     }

@@ -40,63 +40,56 @@ public record CheckpointConfig(
     SecurityConfig security) {
 
   public static final List<Settings.Key> KEYS =
-      List.of(
-          Settings.Key.integer("port", "50053", 0, 65535, "gRPC port; 0 picks a free one"),
-          Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
-          Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
-          Settings.Key.text("checkpoint-dir", "checkpoints", "directory of the checkpoints"),
-          Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
-          Settings.Key.text(
-              "trainer-targets", "", "trainer replicas' control targets, comma-separated"),
-          Settings.Key.integer(
-              "keep-last", "0", 0, 1_000_000, "newest checkpoints kept per run and kind; 0 all"),
-          Settings.Key.text(
-              "keep-best-metric", "", "also keep the best: none | accuracy | loss | metric"),
-          Settings.Key.integer(
-              "call-deadline-seconds", "60", 1, 86_400, "deadline of a short upstream call"),
-          Settings.Key.integer(
-              "wait-deadline-seconds",
-              "600",
-              1,
-              86_400,
-              "deadline of a waiting or computing upstream call (BatchNorm, export)"),
-          Settings.Key.integer(
-              "retry-attempts", "10", 1, 1000, "attempts per upstream call on UNAVAILABLE"),
-          Settings.Key.integer(
-              "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
-          Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
-          Settings.Key.integer(
-              "max-concurrent-downloads",
-              "64",
-              1,
-              100_000,
-              "downloads streaming at once; more get RESOURCE_EXHAUSTED (CONCURRENCY_LIMIT)"),
-          Settings.Key.integer(
-              "max-concurrent-transfers",
-              "4",
-              1,
-              1024,
-              "state checkpoints and restores at once; more get CONCURRENCY_LIMIT"),
-          Settings.Key.integer(
-              "startup-timeout-seconds",
-              "300",
-              1,
-              86_400,
-              "how long to wait at start-up for the optimizer and every trainer to be SERVING"),
-          Settings.Key.integer(
-              "optimizer-shards",
-              "0",
-              0,
-              1024,
-              "sharded runs: S, the optimizer shards at optimizer-shard-target; 0 or 1: unsharded"),
-          Settings.Key.text(
-              "optimizer-shard-target",
-              ShardTargets.STATEFUL_SET,
-              "shard i's target, {shard} replaced by i (a StatefulSet pod's ordinal)"),
-          Settings.Key.text(
-              "optimizer-shard-targets",
-              "",
-              "the shards' targets in shard order, comma-separated (replaces the two above)"));
+      ShardTargets.with(
+          List.of(
+              Settings.Key.integer("port", "50053", 0, 65535, "gRPC port; 0 picks a free one"),
+              Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
+              Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
+              Settings.Key.text("checkpoint-dir", "checkpoints", "directory of the checkpoints"),
+              Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
+              Settings.Key.text(
+                  "trainer-targets", "", "trainer replicas' control targets, comma-separated"),
+              Settings.Key.integer(
+                  "keep-last",
+                  "0",
+                  0,
+                  1_000_000,
+                  "newest checkpoints kept per run and kind; 0 all"),
+              Settings.Key.text(
+                  "keep-best-metric", "", "also keep the best: none | accuracy | loss | metric"),
+              Settings.Key.integer(
+                  "call-deadline-seconds", "60", 1, 86_400, "deadline of a short upstream call"),
+              Settings.Key.integer(
+                  "wait-deadline-seconds",
+                  "600",
+                  1,
+                  86_400,
+                  "deadline of a waiting or computing upstream call (BatchNorm, export)"),
+              Settings.Key.integer(
+                  "retry-attempts", "10", 1, 1000, "attempts per upstream call on UNAVAILABLE"),
+              Settings.Key.integer(
+                  "max-message-bytes", "4194304", 1024, 64 << 20, "largest inbound gRPC message"),
+              Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
+              Settings.Key.integer(
+                  "max-concurrent-downloads",
+                  "64",
+                  1,
+                  100_000,
+                  "downloads streaming at once; more get RESOURCE_EXHAUSTED (CONCURRENCY_LIMIT)"),
+              Settings.Key.integer(
+                  "max-concurrent-transfers",
+                  "4",
+                  1,
+                  1024,
+                  "state checkpoints and restores at once; more get CONCURRENCY_LIMIT"),
+              Settings.Key.integer(
+                  "startup-timeout-seconds",
+                  "300",
+                  1,
+                  86_400,
+                  "how long to wait at start-up for the optimizer and every trainer to be SERVING")),
+          0,
+          "");
 
   /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
   public static final List<Settings.Key> ALL_KEYS =
@@ -135,16 +128,8 @@ public record CheckpointConfig(
         s.integer("startup-timeout-seconds"),
         s.integer("max-concurrent-downloads"),
         s.integer("max-concurrent-transfers"),
-        shardTargets(s),
+        ShardTargets.from(s),
         SecurityConfig.from(s, true));
-  }
-
-  /** The explicit list, or S targets from the pattern, or none (runs are not sharded). */
-  private static List<String> shardTargets(Settings s) {
-    return ShardTargets.resolve(
-        s.integer("optimizer-shards"),
-        s.text("optimizer-shard-target"),
-        s.text("optimizer-shard-targets"));
   }
 
   private static List<String> list(String commaSeparated) {

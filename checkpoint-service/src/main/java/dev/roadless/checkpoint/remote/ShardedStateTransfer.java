@@ -1,6 +1,7 @@
 package dev.roadless.checkpoint.remote;
 
 import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.shard.ShardCalls;
 import dev.roadless.optimizer.shard.ShardedState;
 import dev.roadless.optimizer.state.StateCodec;
 import dev.roadless.optimizer.state.StateReader;
@@ -18,8 +19,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.function.IntFunction;
 import java.util.logging.Logger;
@@ -162,27 +161,9 @@ public final class ShardedStateTransfer implements StateTransfer {
 
   /** Runs {@code call} on every shard in parallel, each failure mapped with its shard's target. */
   private <T> List<T> onEveryShard(IntFunction<T> call) {
-    List<CompletableFuture<T>> futures = new ArrayList<>();
-    for (int s = 0; s < shards.size(); s++) {
-      int shard = s;
-      futures.add(
-          CompletableFuture.supplyAsync(
-              () -> Upstream.optimizer(targets.get(shard), () -> call.apply(shard)), executor));
-    }
-    List<T> out = new ArrayList<>();
-    RuntimeException failure = null;
-    for (CompletableFuture<T> f : futures) {
-      try {
-        out.add(f.join());
-      } catch (CompletionException e) {
-        if (failure == null) {
-          failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e);
-        }
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
-    return out;
+    return ShardCalls.onEvery(
+        shards.size(),
+        shard -> Upstream.optimizer(targets.get(shard), () -> call.apply(shard)),
+        executor);
   }
 }

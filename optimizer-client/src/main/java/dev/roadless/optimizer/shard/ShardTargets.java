@@ -1,5 +1,7 @@
 package dev.roadless.optimizer.shard;
 
+import dev.roadless.common.config.Settings;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
@@ -16,6 +18,48 @@ public final class ShardTargets {
   public static final String STATEFUL_SET = "dns:///optimizer-{shard}.optimizer:50051";
 
   private ShardTargets() {}
+
+  /**
+   * The three settings, shared by every program that reaches sharded runs.
+   *
+   * @param minShards the least S accepted (0 where 0 and 1 both mean unsharded)
+   * @param listReplaces what else the explicit list replaces, for its help text ("" for nothing)
+   */
+  public static List<Settings.Key> keys(int minShards, String listReplaces) {
+    return List.of(
+        Settings.Key.integer(
+            "optimizer-shards",
+            Integer.toString(Math.max(minShards, 0)),
+            minShards,
+            1024,
+            "sharded runs: S, the optimizer shards at optimizer-shard-target; 0 or 1: unsharded"),
+        Settings.Key.text(
+            "optimizer-shard-target",
+            STATEFUL_SET,
+            "shard i's target, {shard} replaced by i (a StatefulSet pod's ordinal)"),
+        Settings.Key.text(
+            "optimizer-shard-targets",
+            "",
+            "the shards' targets in shard order, comma-separated (replaces the two above"
+                + listReplaces
+                + ")"));
+  }
+
+  /** {@code own} followed by {@link #keys}. */
+  public static List<Settings.Key> with(
+      List<Settings.Key> own, int minShards, String listReplaces) {
+    List<Settings.Key> all = new ArrayList<>(own);
+    all.addAll(keys(minShards, listReplaces));
+    return List.copyOf(all);
+  }
+
+  /** {@link #resolve} of the three settings {@link #keys} declares. */
+  public static List<String> from(Settings s) {
+    return resolve(
+        s.integer("optimizer-shards"),
+        s.text("optimizer-shard-target"),
+        s.text("optimizer-shard-targets"));
+  }
 
   /**
    * The shards' targets in shard order: the list when it is not empty, else S targets from the

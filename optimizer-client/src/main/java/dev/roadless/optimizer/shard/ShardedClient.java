@@ -11,14 +11,12 @@ import dev.roadless.proto.optimizer.v1.RunStatus;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import io.grpc.Status;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.IntFunction;
@@ -239,37 +237,10 @@ public final class ShardedClient {
 
   /** Runs {@code call} for every shard in parallel; the first failure is thrown as it was. */
   <T> List<T> onEveryShard(IntFunction<T> call) {
-    if (shards.size() == 1) {
-      return List.of(call.apply(0));
-    }
-    List<CompletableFuture<T>> futures = new ArrayList<>();
-    for (int s = 0; s < shards.size(); s++) {
-      int shard = s;
-      futures.add(CompletableFuture.supplyAsync(() -> call.apply(shard), CALLS));
-    }
-    return join(futures);
+    return ShardCalls.onEvery(shards.size(), call, CALLS);
   }
 
   static <T> CompletableFuture<T> async(java.util.function.Supplier<T> call) {
     return CompletableFuture.supplyAsync(call, CALLS);
-  }
-
-  /** Waits for every future (none is left running), then throws the first failure unwrapped. */
-  static <T> List<T> join(List<CompletableFuture<T>> futures) {
-    List<T> out = new ArrayList<>();
-    RuntimeException failure = null;
-    for (CompletableFuture<T> f : futures) {
-      try {
-        out.add(f.join());
-      } catch (CompletionException e) {
-        if (failure == null) {
-          failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e);
-        }
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
-    return out;
   }
 }

@@ -103,7 +103,7 @@ public final class ShardedSession implements AutoCloseable {
       int shard = s;
       futures.add(ShardedClient.async(() -> pushToShard(shard, k, parts[shard])));
     }
-    List<Parameters> answers = ShardedClient.join(futures);
+    List<Parameters> answers = ShardCalls.join(futures);
     long step = answers.get(0).step();
     for (Parameters p : answers) {
       if (p.step() != step) {

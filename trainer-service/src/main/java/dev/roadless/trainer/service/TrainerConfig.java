@@ -70,55 +70,50 @@ public record TrainerConfig(
               28));
 
   public static final List<Settings.Key> KEYS =
-      List.of(
-          Settings.Key.integer("port", "50052", 0, 65535, "control gRPC port; 0 picks a free one"),
-          Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
-          Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
-          Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
-          Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
-          Settings.Key.integer(
-              "startup-timeout-seconds",
-              "300",
-              1,
-              86_400,
-              "with run-id: how long to wait for the optimizer to be SERVING before giving up"),
-          Settings.Key.text(
-              "dataset-roots",
-              "",
-              "comma-separated directories Start may read dataset files from (symbolic links"
-                  + " resolved first); empty: only the bundled digits"),
-          Settings.Key.text(
-              "run-id", "", "start training this run at once (empty: wait for Start)"),
-          Settings.Key.integer("replica", "0", 0, 1023, "this replica's index r"),
-          Settings.Key.integer("replicas", "1", 1, 1024, "number of replicas R"),
-          Settings.Key.text("model", "mlp", "bundled model: mlp | cnn | cnn-small"),
-          Settings.Key.integer("steps", "0", 0, Integer.MAX_VALUE, "stop at this step (0: never)"),
-          Settings.Key.integer("global-batch", "64", 1, 1 << 20, "examples per step, all replicas"),
-          Settings.Key.integer("data-seed", "0", 0, Integer.MAX_VALUE, "seed of the data order"),
-          Settings.Key.integer(
-              "init-seed", "0", 0, Integer.MAX_VALUE, "seed of the initial weights"),
-          Settings.Key.text(
-              "variant", "adamw", "sgd | adamw | adamw-paper | radam | wrapper-sgd | wrapper-adam"),
-          Settings.Key.text("lr", "", "learning rate (empty: the variant's default)"),
-          Settings.Key.integer("warmup-steps", "0", 0, Integer.MAX_VALUE, "linear warmup steps"),
-          Settings.Key.text("weight-decay", "0", "weight decay"),
-          Settings.Key.integer(
-              "progress-every", "100", 1, Integer.MAX_VALUE, "progress line interval"),
-          Settings.Key.integer(
-              "optimizer-shards",
-              "0",
-              0,
-              1024,
-              "sharded runs: S, the optimizer shards at optimizer-shard-target; 0 or 1: unsharded"),
-          Settings.Key.text(
-              "optimizer-shard-target",
-              ShardTargets.STATEFUL_SET,
-              "shard i's target, {shard} replaced by i (a StatefulSet pod's ordinal)"),
-          Settings.Key.text(
-              "optimizer-shard-targets",
-              "",
-              "the shards' targets in shard order, comma-separated (replaces the two above and"
-                  + " optimizer-target)"));
+      ShardTargets.with(
+          List.of(
+              Settings.Key.integer(
+                  "port", "50052", 0, 65535, "control gRPC port; 0 picks a free one"),
+              Settings.Key.text("port-file", "", "if set, the bound gRPC port is written there"),
+              Settings.Key.integer("metrics-port", "9464", -1, 65535, "Prometheus port; -1 off"),
+              Settings.Key.text("optimizer-target", "127.0.0.1:50051", "optimizer gRPC target"),
+              Settings.Key.integer("drain-seconds", "30", 0, 3600, "shutdown drain"),
+              Settings.Key.integer(
+                  "startup-timeout-seconds",
+                  "300",
+                  1,
+                  86_400,
+                  "with run-id: how long to wait for the optimizer to be SERVING before giving up"),
+              Settings.Key.text(
+                  "dataset-roots",
+                  "",
+                  "comma-separated directories Start may read dataset files from (symbolic links"
+                      + " resolved first); empty: only the bundled digits"),
+              Settings.Key.text(
+                  "run-id", "", "start training this run at once (empty: wait for Start)"),
+              Settings.Key.integer("replica", "0", 0, 1023, "this replica's index r"),
+              Settings.Key.integer("replicas", "1", 1, 1024, "number of replicas R"),
+              Settings.Key.text("model", "mlp", "bundled model: mlp | cnn | cnn-small"),
+              Settings.Key.integer(
+                  "steps", "0", 0, Integer.MAX_VALUE, "stop at this step (0: never)"),
+              Settings.Key.integer(
+                  "global-batch", "64", 1, 1 << 20, "examples per step, all replicas"),
+              Settings.Key.integer(
+                  "data-seed", "0", 0, Integer.MAX_VALUE, "seed of the data order"),
+              Settings.Key.integer(
+                  "init-seed", "0", 0, Integer.MAX_VALUE, "seed of the initial weights"),
+              Settings.Key.text(
+                  "variant",
+                  "adamw",
+                  "sgd | adamw | adamw-paper | radam | wrapper-sgd | wrapper-adam"),
+              Settings.Key.text("lr", "", "learning rate (empty: the variant's default)"),
+              Settings.Key.integer(
+                  "warmup-steps", "0", 0, Integer.MAX_VALUE, "linear warmup steps"),
+              Settings.Key.text("weight-decay", "0", "weight decay"),
+              Settings.Key.integer(
+                  "progress-every", "100", 1, Integer.MAX_VALUE, "progress line interval")),
+          0,
+          " and optimizer-target");
 
   /** {@link #KEYS} and the security keys every service shares (common/README.md, "Security"). */
   public static final List<Settings.Key> ALL_KEYS =
@@ -169,10 +164,7 @@ public record TrainerConfig(
         DatasetRoots.parse(s.text("dataset-roots")),
         autostart,
         SecurityConfig.from(s, true),
-        ShardTargets.resolve(
-            s.integer("optimizer-shards"),
-            s.text("optimizer-shard-target"),
-            s.text("optimizer-shard-targets")));
+        ShardTargets.from(s));
   }
 
   static OptimizerVariant variant(String name) {
