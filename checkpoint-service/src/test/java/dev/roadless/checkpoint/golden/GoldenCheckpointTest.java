@@ -23,6 +23,7 @@ import dev.roadless.proto.optimizer.v1.ParameterGroup;
 import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import dev.roadless.proto.optimizer.v1.StepMode;
+import dev.roadless.testing.GoldenCases;
 import dev.roadless.trainer.data.Batch;
 import dev.roadless.trainer.eval.BatchNormRecalibration;
 import dev.roadless.trainer.eval.RecomputedStatistics;
@@ -65,7 +66,7 @@ class GoldenCheckpointTest {
 
   @TestFactory
   Stream<DynamicTest> bnWarmup_checkpointOfOptimizerXWithRebuiltStatistics_pyTorchMatchesGolden() {
-    return GoldenFolder.tests(GoldenFolder.dir(), "bn_warmup", c -> check(c, tmp));
+    return GoldenCases.tests(c -> check(c, tmp), "bn_warmup");
   }
 
   /**
@@ -88,7 +89,7 @@ class GoldenCheckpointTest {
       throw new IllegalStateException("make_cases.py did not finish in 3 minutes");
     }
     assertEquals(0, p.exitValue(), () -> "make_cases.py failed: " + readQuietly(log));
-    List<JsonNode> cases = GoldenFolder.ofKind(dir, "bn_warmup");
+    List<JsonNode> cases = GoldenCases.ofKind(dir, "bn_warmup");
     assertEquals(1, cases.size());
     check(cases.get(0), tmp);
   }

@@ -3,6 +3,7 @@ package dev.roadless.optimizer.golden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.roadless.testing.GoldenCases;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +18,7 @@ class GoldenFolderTest {
   @TempDir Path tmp;
 
   private void copy(String golden) throws IOException {
-    Files.copy(GoldenFolder.REPOSITORY_COPY.resolve(golden), tmp.resolve(golden));
+    Files.copy(GoldenCases.REPOSITORY_COPY.resolve(golden), tmp.resolve(golden));
   }
 
   @Test

@@ -12,6 +12,7 @@ import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.core.TensorSpec;
+import dev.roadless.testing.GoldenCases;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -29,19 +30,19 @@ import org.junit.jupiter.api.TestFactory;
  * repository's {@code testdata/golden}) free-running from the initial parameters with the recorded
  * gradients, and compares y, x, z, the moments and the schedule scalars after every step, at the
  * tolerance {@link ErrorStats} states. Parameter shapes and the step count come from the case;
- * other files and kinds are listed and skipped ({@link GoldenFolder}). See FORMAT.md.
+ * other files and kinds are listed and skipped ({@link GoldenCases}). See FORMAT.md.
  */
 class GoldenOptimizerTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   @TestFactory
   Stream<DynamicTest> goldenFiles_freeRunning_matchReferenceWithinTolerance() {
-    return cases(GoldenFolder.dir());
+    return cases(GoldenCases.dir());
   }
 
-  /** One dynamic test per optimizer case of {@code dir}; other files as {@link GoldenFolder}. */
+  /** One dynamic test per optimizer case of {@code dir}; other files as {@link GoldenCases}. */
   static Stream<DynamicTest> cases(Path dir) {
-    return GoldenFolder.tests(dir, "optimizer", c -> runCase(c.get("case").asText(), c));
+    return GoldenCases.tests(dir, c -> runCase(c.get("case").asText(), c), "optimizer");
   }
 
   private static void runCase(String name, JsonNode root) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.testing.GoldenCases;
 import dev.roadless.trainer.data.Batch;
 import dev.roadless.trainer.eval.BatchNormRecalibration;
 import dev.roadless.trainer.eval.BatchNormRecalibration.Options;
@@ -50,7 +51,7 @@ import org.junit.jupiter.api.TestFactory;
 class BnWarmupGoldenTest {
   @TestFactory
   Stream<DynamicTest> bnWarmup_everyCase_matchesPyTorch() {
-    return GoldenFiles.tests(BnWarmupGoldenTest::check, "bn_warmup");
+    return GoldenCases.tests(BnWarmupGoldenTest::check, "bn_warmup");
   }
 
   /** Runs one case and fails on any array over its tolerance. */

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.roadless.testing.GoldenCases;
 import dev.roadless.trainer.model.BatchNormGoldenTest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -34,7 +35,7 @@ class GeneratedCasesTest {
     generate(dir);
     Files.writeString(dir.resolve("README.md"), "# generated cases\n");
     Files.writeString(dir.resolve("kinds.json"), "{\"kinds\": [\"batchnorm\"]}");
-    GoldenFiles.Scan scan = GoldenFiles.scan(dir);
+    GoldenCases.Scan scan = GoldenCases.scan(dir);
     assertEquals(List.of("README.md", "kinds.json (no kind/format_version)"), scan.ignored());
 
     List<JsonNode> batchnorm = scan.ofKind(Set.of("batchnorm"));
@@ -42,7 +43,7 @@ class GeneratedCasesTest {
     List<JsonNode> warmup = scan.ofKind(Set.of("bn_warmup"));
     assertEquals(List.of(2, 2, 1), List.of(batchnorm.size(), gradcheck.size(), warmup.size()));
     assertNotEquals(
-        trainBatchSizes(GoldenFiles.scan(GoldenFiles.REPOSITORY_COPY)), trainBatchSizes(scan));
+        trainBatchSizes(GoldenCases.scan(GoldenCases.REPOSITORY_COPY)), trainBatchSizes(scan));
 
     batchnorm.forEach(BatchNormGoldenTest::check);
     gradcheck.forEach(GradcheckGoldenTest::check);
@@ -50,7 +51,7 @@ class GeneratedCasesTest {
   }
 
   /** The bn_warmup train batch sizes of a folder: the visible set's must not be repeated. */
-  private static Set<Integer> trainBatchSizes(GoldenFiles.Scan scan) {
+  private static Set<Integer> trainBatchSizes(GoldenCases.Scan scan) {
     return scan.ofKind(Set.of("bn_warmup")).stream()
         .map(c -> c.get("train_batches").get(0).size())
         .collect(Collectors.toSet());
@@ -64,7 +65,7 @@ class GeneratedCasesTest {
                 "../testdata/make_cases.py",
                 dir.toString(),
                 "--check-port",
-                GoldenFiles.REPOSITORY_COPY.resolve("bn_warmup_cnn.json").toString())
+                GoldenCases.REPOSITORY_COPY.resolve("bn_warmup_cnn.json").toString())
             .redirectErrorStream(true)
             .redirectOutput(log.toFile())
             .start();

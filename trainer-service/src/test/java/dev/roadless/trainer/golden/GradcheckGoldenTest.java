@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.testing.GoldenCases;
 import dev.roadless.trainer.model.GradientResult;
 import dev.roadless.trainer.model.LayerSpec;
 import dev.roadless.trainer.model.Model;
@@ -33,7 +34,7 @@ import org.junit.jupiter.api.TestFactory;
 class GradcheckGoldenTest {
   @TestFactory
   Stream<DynamicTest> gradcheck_everyCase_matchesPyTorch() {
-    return GoldenFiles.tests(GradcheckGoldenTest::check, "gradcheck_mlp", "gradcheck_cnn");
+    return GoldenCases.tests(GradcheckGoldenTest::check, "gradcheck_mlp", "gradcheck_cnn");
   }
 
   /**

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.roadless.common.bn.BatchNormBuffers;
+import dev.roadless.testing.GoldenCases;
 import dev.roadless.trainer.golden.ErrorReport;
-import dev.roadless.trainer.golden.GoldenFiles;
 import dev.roadless.trainer.golden.Tensors;
 import java.util.stream.Stream;
 import org.deeplearning4j.nn.api.Layer;
@@ -45,7 +45,7 @@ public class BatchNormGoldenTest {
 
   @TestFactory
   Stream<DynamicTest> batchnorm_everyCase_matchesPyTorch() {
-    return GoldenFiles.tests(BatchNormGoldenTest::check, "batchnorm");
+    return GoldenCases.tests(BatchNormGoldenTest::check, "batchnorm");
   }
 
   /** Runs one case and fails on any array over its tolerance. */

@@ -1,4 +1,4 @@
-package dev.roadless.trainer.golden;
+package dev.roadless.testing;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -16,8 +16,9 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.function.ThrowingConsumer;
 
 /**
- * The golden cases: the folder named by the system property {@code roadless.golden.dir} (Surefire
- * sets it from the parent POM: the repository's {@code testdata/golden} unless overridden).
+ * The golden cases, read by the same rules in every module's suites: the folder named by the system
+ * property {@code roadless.golden.dir} (Surefire sets it from the parent POM: the repository's
+ * {@code testdata/golden} unless overridden).
  *
  * <p>Any valid case set may be pointed at, so the folder is read by these rules:
  *
@@ -33,7 +34,7 @@ import org.junit.jupiter.api.function.ThrowingConsumer;
  *       that suite, saying so.
  * </ul>
  */
-public final class GoldenFiles {
+public final class GoldenCases {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** The repository's copy of the visible cases, seen from a module folder. */
@@ -57,7 +58,7 @@ public final class GoldenFiles {
     }
   }
 
-  private GoldenFiles() {}
+  private GoldenCases() {}
 
   public static Path dir() {
     String prop = System.getProperty("roadless.golden.dir");
