@@ -1,10 +1,7 @@
 package dev.roadless.checkpoint;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 
-import com.google.rpc.ErrorInfo;
 import dev.roadless.checkpoint.remote.OptimizerStateClient;
 import dev.roadless.checkpoint.server.CheckpointServer;
 import dev.roadless.checkpoint.service.Checkpoints;
@@ -12,13 +9,10 @@ import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.checkpoint.testing.OptimizerHarness;
 import dev.roadless.checkpoint.testing.TrainedCluster;
-import dev.roadless.common.error.Errors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.security.AccessControl;
-import dev.roadless.common.security.AccessFile;
 import dev.roadless.common.security.Audit;
 import dev.roadless.common.security.Authorization;
-import dev.roadless.common.security.BearerToken;
 import dev.roadless.common.security.DevPki;
 import dev.roadless.common.security.TlsFiles;
 import dev.roadless.optimizer.client.OptimizerClient;
@@ -32,8 +26,8 @@ import dev.roadless.proto.checkpoint.v1.ListCheckpointsRequest;
 import dev.roadless.proto.checkpoint.v1.RestoreStateRequest;
 import dev.roadless.proto.checkpoint.v1.SaveCheckpointRequest;
 import dev.roadless.proto.checkpoint.v1.SaveStateCheckpointRequest;
+import dev.roadless.testing.RoleMatrix;
 import io.grpc.ChannelCredentials;
-import io.grpc.CompositeChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
@@ -44,7 +38,6 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -68,9 +61,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * expectations are written out here, apart from the policy table they check.
  */
 class CheckpointAuthorizationMatrixTest {
-  private static final String ANONYMOUS = "anonymous";
-  private static final List<String> CALLERS =
-      List.of("trainer", "reader", "operator", "admin", "wrong-run", ANONYMOUS);
+  private static final String ANONYMOUS = RoleMatrix.ANONYMOUS;
+  private static final List<String> CALLERS = RoleMatrix.CALLERS;
   private static final Set<String> VIEW = Set.of("reader", "operator", "admin");
   private static final Set<String> OPERATE = Set.of("operator", "admin");
 
@@ -108,22 +100,10 @@ class CheckpointAuthorizationMatrixTest {
     ca.writeCa(dir.resolve("ca.pem"));
     ca.issue("server", day, dir.resolve("server.pem"), dir.resolve("server.key"));
     ca.issue("checkpoint-service", day, dir.resolve("cp.pem"), dir.resolve("cp.key"));
-    Map<String, String> grants =
-        Map.of(
-            "trainer", "team-a-*=trainer",
-            "reader", "team-a-*=reader",
-            "operator", "team-a-*=operator",
-            "admin", "*=admin",
-            "wrong-run", "team-b-*=operator team-b-*=admin");
-    StringBuilder text = new StringBuilder("checkpoint-service - *=operator\n");
-    for (String caller : CALLERS) {
-      if (!caller.equals(ANONYMOUS)) {
-        TOKENS.put(caller, DevPki.newToken());
-        text.append(caller + " " + AccessFile.sha256Hex(TOKENS.get(caller)))
-            .append(" " + grants.get(caller) + "\n");
-      }
-    }
-    Files.writeString(dir.resolve("access.txt"), text);
+    TOKENS.putAll(RoleMatrix.newTokens());
+    Files.writeString(
+        dir.resolve("access.txt"),
+        "checkpoint-service - *=operator\n" + RoleMatrix.accessLines(TOKENS, RoleMatrix.GRANTS));
     AccessControl access = AccessControl.fromFile(dir.resolve("access.txt"), 1000);
     CLOSE.add(access);
     ServerBuilder<?> ob = Grpc.newServerBuilderForPort(0, serverCredentials());
@@ -153,18 +133,9 @@ class CheckpointAuthorizationMatrixTest {
     ChannelCredentials tls = TlsFiles.client(dir.resolve("ca.pem"), null, null, 1000);
     for (String caller : CALLERS) {
       String token = TOKENS.get(caller);
-      CHANNELS.put(
-          caller,
-          channel(
-              checkpoint.port(),
-              token == null
-                  ? tls
-                  : CompositeChannelCredentials.create(tls, BearerToken.of(token, false))));
+      CHANNELS.put(caller, channel(checkpoint.port(), RoleMatrix.as(tls, token)));
     }
-    ManagedChannel toOptimizer =
-        channel(
-            optimizer.port(),
-            CompositeChannelCredentials.create(tls, BearerToken.of(TOKENS.get("admin"), false)));
+    ManagedChannel toOptimizer = channel(optimizer.port(), RoleMatrix.as(tls, TOKENS.get("admin")));
     OTHER.add(toOptimizer);
     admin = new OptimizerClient(toOptimizer, TrainedCluster.fastFailing());
   }
@@ -181,8 +152,7 @@ class CheckpointAuthorizationMatrixTest {
   }
 
   static Stream<Arguments> cases() {
-    return Arrays.stream(Rpc.values())
-        .flatMap(rpc -> CALLERS.stream().map(caller -> Arguments.of(rpc, caller)));
+    return RoleMatrix.cases(Rpc.values());
   }
 
   @ParameterizedTest(name = "{0} as {1}")
@@ -198,10 +168,8 @@ class CheckpointAuthorizationMatrixTest {
     String before = state(run);
     List<String> listed = new ArrayList<>();
     Throwable failure = invoke(rpc, CHANNELS.get(caller), run, listed);
-    Status.Code code = failure == null ? Status.Code.OK : Status.fromThrowable(failure).getCode();
     if (rpc.allowed.contains(caller)) {
-      assertNotEquals(Status.Code.UNAUTHENTICATED, code, String.valueOf(failure));
-      assertNotEquals(Status.Code.PERMISSION_DENIED, code, String.valueOf(failure));
+      RoleMatrix.assertNotRefused(failure);
       if (rpc == Rpc.LIST_CHECKPOINTS) {
         assertEquals(
             !caller.equals("trainer") && !caller.equals("wrong-run"),
@@ -210,19 +178,7 @@ class CheckpointAuthorizationMatrixTest {
       }
       return;
     }
-    boolean anonymous = caller.equals(ANONYMOUS);
-    assertEquals(
-        anonymous ? Status.Code.UNAUTHENTICATED : Status.Code.PERMISSION_DENIED,
-        code,
-        String.valueOf(failure));
-    ErrorInfo info = Errors.errorInfo(failure);
-    assertNotNull(info, "ErrorInfo");
-    assertEquals("roadless.dev", info.getDomain());
-    assertEquals(anonymous ? "UNAUTHENTICATED" : "PERMISSION_DENIED", info.getReason());
-    if (!anonymous) {
-      assertEquals(caller, info.getMetadataOrThrow("identity"));
-      assertEquals(run, info.getMetadataOrThrow("run_id"));
-    }
+    RoleMatrix.assertRefused(failure, caller, run);
     assertEquals(before, state(run), "a refused call changed something");
   }
 

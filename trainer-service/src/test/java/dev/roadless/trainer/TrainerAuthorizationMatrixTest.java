@@ -1,17 +1,11 @@
 package dev.roadless.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 
-import com.google.rpc.ErrorInfo;
-import dev.roadless.common.error.Errors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.security.AccessControl;
-import dev.roadless.common.security.AccessFile;
 import dev.roadless.common.security.Audit;
 import dev.roadless.common.security.Authorization;
-import dev.roadless.common.security.BearerToken;
 import dev.roadless.common.security.DevPki;
 import dev.roadless.common.security.TlsFiles;
 import dev.roadless.optimizer.client.ClientOptions;
@@ -23,20 +17,18 @@ import dev.roadless.proto.trainer.v1.GetStatusRequest;
 import dev.roadless.proto.trainer.v1.StartRequest;
 import dev.roadless.proto.trainer.v1.StopRequest;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
+import dev.roadless.testing.RoleMatrix;
 import dev.roadless.trainer.service.Trainer;
 import dev.roadless.trainer.service.TrainerServer;
 import io.grpc.ChannelCredentials;
-import io.grpc.CompositeChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
-import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -59,9 +51,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class TrainerAuthorizationMatrixTest {
   private static final String RUN = "team-a-1";
-  private static final String ANONYMOUS = "anonymous";
-  private static final List<String> CALLERS =
-      List.of("trainer", "reader", "operator", "admin", "wrong-run", ANONYMOUS);
+  private static final String ANONYMOUS = RoleMatrix.ANONYMOUS;
+  private static final List<String> CALLERS = RoleMatrix.CALLERS;
 
   enum Rpc {
     START("operator", "admin"),
@@ -90,26 +81,10 @@ class TrainerAuthorizationMatrixTest {
     DevPki ca = DevPki.create("trainer-matrix-ca", day);
     ca.writeCa(dir.resolve("ca.pem"));
     ca.issue("server", day, dir.resolve("server.pem"), dir.resolve("server.key"));
-    Map<String, String> grants =
-        Map.of(
-            "trainer", "team-a-*=trainer",
-            "reader", "team-a-*=reader",
-            "operator", "team-a-*=operator",
-            "admin", "*=admin",
-            "wrong-run", "team-b-*=operator team-b-*=admin");
-    StringBuilder text = new StringBuilder("# test grants\n");
-    for (String caller : CALLERS) {
-      if (!caller.equals(ANONYMOUS)) {
-        TOKENS.put(caller, DevPki.newToken());
-        text.append(caller)
-            .append(' ')
-            .append(AccessFile.sha256Hex(TOKENS.get(caller)))
-            .append(' ')
-            .append(grants.get(caller))
-            .append('\n');
-      }
-    }
-    Files.writeString(dir.resolve("access.txt"), text);
+    TOKENS.putAll(RoleMatrix.newTokens());
+    Files.writeString(
+        dir.resolve("access.txt"),
+        "# test grants\n" + RoleMatrix.accessLines(TOKENS, RoleMatrix.GRANTS));
     access = AccessControl.fromFile(dir.resolve("access.txt"), 1000);
     nowhere = Grpc.newChannelBuilder("127.0.0.1:1", InsecureChannelCredentials.create()).build();
     Trainer trainer =
@@ -131,12 +106,7 @@ class TrainerAuthorizationMatrixTest {
       String token = TOKENS.get(caller);
       CHANNELS.put(
           caller,
-          Grpc.newChannelBuilderForAddress(
-                  "localhost",
-                  server.port(),
-                  token == null
-                      ? tls
-                      : CompositeChannelCredentials.create(tls, BearerToken.of(token, false)))
+          Grpc.newChannelBuilderForAddress("localhost", server.port(), RoleMatrix.as(tls, token))
               .build());
     }
   }
@@ -150,8 +120,7 @@ class TrainerAuthorizationMatrixTest {
   }
 
   static Stream<Arguments> cases() {
-    return Arrays.stream(Rpc.values())
-        .flatMap(rpc -> CALLERS.stream().map(caller -> Arguments.of(rpc, caller)));
+    return RoleMatrix.cases(Rpc.values());
   }
 
   @ParameterizedTest(name = "{0} as {1}")
@@ -159,26 +128,12 @@ class TrainerAuthorizationMatrixTest {
   void rpc_asCaller_allowedOrRefusedWithReasonAndNothingChanged(Rpc rpc, String caller) {
     String before = state();
     Throwable failure = invoke(rpc, CHANNELS.get(caller));
-    Status.Code code = failure == null ? Status.Code.OK : Status.fromThrowable(failure).getCode();
     if (rpc.allowed.contains(caller)) {
-      assertNotEquals(Status.Code.UNAUTHENTICATED, code, String.valueOf(failure));
-      assertNotEquals(Status.Code.PERMISSION_DENIED, code, String.valueOf(failure));
+      RoleMatrix.assertNotRefused(failure);
       return;
     }
-    boolean anonymous = caller.equals(ANONYMOUS);
-    assertEquals(
-        anonymous ? Status.Code.UNAUTHENTICATED : Status.Code.PERMISSION_DENIED,
-        code,
-        String.valueOf(failure));
-    ErrorInfo info = Errors.errorInfo(failure);
-    assertNotNull(info, "ErrorInfo");
-    assertEquals("roadless.dev", info.getDomain());
-    assertEquals(anonymous ? "UNAUTHENTICATED" : "PERMISSION_DENIED", info.getReason());
-    if (!anonymous) {
-      assertEquals(caller, info.getMetadataOrThrow("identity"));
-      boolean serverWide = rpc == Rpc.STOP || rpc == Rpc.GET_STATUS;
-      assertEquals(serverWide ? "" : RUN, info.getMetadataOrDefault("run_id", ""));
-    }
+    boolean serverWide = rpc == Rpc.STOP || rpc == Rpc.GET_STATUS;
+    RoleMatrix.assertRefused(failure, caller, serverWide ? "" : RUN);
     assertEquals(before, state(), "a refused call changed the trainer");
   }
 

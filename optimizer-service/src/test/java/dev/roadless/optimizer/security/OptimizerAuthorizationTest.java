@@ -2,12 +2,8 @@ package dev.roadless.optimizer.security;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.rpc.ErrorInfo;
-import dev.roadless.common.error.Errors;
 import dev.roadless.common.security.TlsFiles;
 import dev.roadless.optimizer.client.ClientOptions;
 import dev.roadless.optimizer.client.OptimizerClient;
@@ -35,6 +31,7 @@ import dev.roadless.proto.optimizer.v1.TrainRequest;
 import dev.roadless.proto.optimizer.v1.UpdateHyperparametersRequest;
 import dev.roadless.proto.optimizer.v1.UploadHeader;
 import dev.roadless.proto.optimizer.v1.UploadInitialValuesRequest;
+import dev.roadless.testing.RoleMatrix;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -63,9 +60,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * they check.
  */
 class OptimizerAuthorizationTest {
-  private static final String ANONYMOUS = "anonymous";
-  private static final List<String> CALLERS =
-      List.of("trainer", "reader", "operator", "admin", "wrong-run", ANONYMOUS);
+  private static final String ANONYMOUS = RoleMatrix.ANONYMOUS;
+  private static final List<String> CALLERS = RoleMatrix.CALLERS;
 
   enum Rpc {
     CREATE_RUN("operator", "admin"),
@@ -114,8 +110,7 @@ class OptimizerAuthorizationTest {
   }
 
   static Stream<Arguments> cases() {
-    return Arrays.stream(Rpc.values())
-        .flatMap(rpc -> CALLERS.stream().map(caller -> Arguments.of(rpc, caller)));
+    return RoleMatrix.cases(Rpc.values());
   }
 
   @ParameterizedTest(name = "{0} as {1}")
@@ -131,24 +126,11 @@ class OptimizerAuthorizationTest {
     }
     String before = state(run);
     Throwable failure = invoke(rpc, CHANNELS.get(caller), run);
-    Status.Code code = failure == null ? Status.Code.OK : Status.fromThrowable(failure).getCode();
     if (rpc.allowed.contains(caller)) {
-      assertNotEquals(Status.Code.UNAUTHENTICATED, code, String.valueOf(failure));
-      assertNotEquals(Status.Code.PERMISSION_DENIED, code, String.valueOf(failure));
+      RoleMatrix.assertNotRefused(failure);
       return;
     }
-    boolean anonymous = caller.equals(ANONYMOUS);
-    assertEquals(
-        anonymous ? Status.Code.UNAUTHENTICATED : Status.Code.PERMISSION_DENIED,
-        code,
-        String.valueOf(failure));
-    ErrorInfo info = Errors.errorInfo(failure);
-    assertNotNull(info, "ErrorInfo");
-    assertEquals(anonymous ? "UNAUTHENTICATED" : "PERMISSION_DENIED", info.getReason());
-    if (!anonymous) {
-      assertEquals(caller, info.getMetadataOrThrow("identity"));
-      assertEquals(run, info.getMetadataOrThrow("run_id"));
-    }
+    RoleMatrix.assertRefused(failure, caller, run);
     assertEquals(before, state(run), "a refused call changed the run");
   }
 
