@@ -97,7 +97,7 @@ class ShardedClient:
     def create_run(self, run_id, spec=None):
         """Creates (or finds, with the same spec) every shard's run. Returns a CreateRunResponse
         for the whole run: created if any shard created it, and the whole status."""
-        if spec is not None and self.plan is None:
+        if spec is not None and (self.plan is None or self.plan.spec != spec):
             self.plan = ShardPlan(spec, len(self.shards))
         answers = self.on_every_shard(
             lambda s: self.shards[s].create_run(run_id, self.plan.shards[s].spec))
