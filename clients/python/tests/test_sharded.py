@@ -6,7 +6,6 @@ re-pushing, and end bit-identical. state_dict moves a run between S = 3 and one 
 
 import logging
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -17,23 +16,8 @@ import models
 import roadless.torch as rt
 from roadless import ClientOptions, errors
 from roadless.sharded import ShardedClient
-from server import OptimizerServer
 
 STEPS, KILL_AT = 50, 17
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    """Three optimizer servers that snapshot every 5 steps (a killed one comes back behind)."""
-    servers = [OptimizerServer(tmp_path_factory.mktemp("shard%d" % s), snapshot_every_steps=5)
-               for s in range(3)]
-    try:
-        for s in servers:
-            s.start()
-        yield servers
-    finally:
-        for s in servers:
-            s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -231,6 +231,9 @@ class ShardedClient:
     def import_state(self, run_id, exported):
         """ImportState of a whole state (any S's) onto every shard. Returns an
         ImportStateResponse: created if any shard created its run, and the whole status."""
+        # Cut by the plan of the state's own spec (its tensors are this run's, its groups and
+        # hyperparameters are the state's), as the Java ShardedState.split does.
+        self.plan = ShardPlan(exported[0].header.spec, len(self.shards))
         parts = _shard_state.split(self.plan, exported)
         answers = self.on_every_shard(lambda s: self.shards[s].import_state(run_id, parts[s]))
         return pb.ImportStateResponse(created=any(a.created for a in answers),

@@ -18,7 +18,6 @@ from roadless import errors
 from roadless._tensors import BFLOAT16, FLOAT32
 from roadless.client import EVAL, TRAIN, ClientOptions, OptimizerClient
 from roadless.common.v1 import tensor_pb2
-from roadless.optimizer.v1 import optimizer_service_pb2 as pb
 from roadless.optimizer.v1 import run_pb2
 from roadless.sharded import ShardedClient
 from roadless.torch._sharding import ShardingMixin

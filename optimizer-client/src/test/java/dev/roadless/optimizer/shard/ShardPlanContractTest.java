@@ -1,8 +1,9 @@
 package dev.roadless.optimizer.shard;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -40,13 +41,45 @@ class ShardPlanContractTest {
       Files.writeString(file, expected, StandardCharsets.UTF_8);
     }
     assertTrue(Files.isRegularFile(file), file + " is missing");
-    assertEquals(
-        JSON.readTree(expected),
-        JSON.readTree(Files.readString(file, StandardCharsets.UTF_8)),
-        file
-            + " is not what ShardPlan gives: a change of the plan is a change of the contract with"
-            + " the Python client (roadless/shard.py); regenerate with"
-            + " -Droadless.shard.plans.write=true");
+    JsonNode want = JSON.readTree(expected);
+    JsonNode got = JSON.readTree(Files.readString(file, StandardCharsets.UTF_8));
+    if (!want.equals(got)) {
+      fail(
+          file
+              + " is not what ShardPlan gives ("
+              + firstDifference(want.get("cases"), got.get("cases"))
+              + "): a change of the plan is a change of the contract with the Python client"
+              + " (roadless/shard.py); regenerate with -Droadless.shard.plans.write=true");
+    }
+  }
+
+  /** Which case (and shard) of the file first differs from the plan, in a few words. */
+  private static String firstDifference(JsonNode want, JsonNode got) {
+    if (got == null || want.size() != got.size()) {
+      return "the plan gives "
+          + want.size()
+          + " cases, the file has "
+          + (got == null ? 0 : got.size());
+    }
+    for (int i = 0; i < want.size(); i++) {
+      JsonNode w = want.get(i);
+      JsonNode g = got.get(i);
+      if (!w.equals(g)) {
+        String where = "case " + w.get("name").asText() + " S=" + w.get("shards").asInt();
+        for (int s = 0; s < w.get("plan").size(); s++) {
+          if (!w.get("plan").get(s).equals(g.get("plan").get(s))) {
+            String shard = w.get("plan").get(s).toString();
+            return where
+                + ", shard "
+                + s
+                + ": the plan gives "
+                + shard.substring(0, Math.min(300, shard.length()));
+          }
+        }
+        return where;
+      }
+    }
+    return "the header";
   }
 
   /** The cases: specs that stress the plan, each over S = 1..8 where it has the elements. */
@@ -72,6 +105,11 @@ class ShardPlanContractTest {
     tiny.put("p", new long[] {3});
     tiny.put("q", new long[] {2, 2});
     specs.put("tiny", ShardPlanTest.spec(tiny));
+    // A cut at the middle of a tensor, as near its lower edge as its upper one (it snaps down),
+    // exactly SNAP of a share from both (it snaps), and just beyond (it stays, splitting it).
+    specs.put("snap-tie", ShardPlanTest.spec(sizes(495, 10, 495)));
+    specs.put("snap-at-limit", ShardPlanTest.spec(sizes(490, 20, 490)));
+    specs.put("snap-beyond-limit", ShardPlanTest.spec(sizes(489, 22, 489)));
     Map<String, long[]> mlp = new LinkedHashMap<>();
     mlp.put("0.weight", new long[] {16, 8});
     mlp.put("0.bias", new long[] {16});
@@ -79,6 +117,15 @@ class ShardPlanContractTest {
     mlp.put("2.bias", new long[] {3});
     specs.put("python-test-mlp", ShardPlanTest.spec(mlp));
     return specs;
+  }
+
+  /** One-dimensional tensors t0, t1, ... of the given sizes. */
+  private static Map<String, long[]> sizes(long... sizes) {
+    Map<String, long[]> tensors = new LinkedHashMap<>();
+    for (int i = 0; i < sizes.length; i++) {
+      tensors.put("t" + i, new long[] {sizes[i]});
+    }
+    return tensors;
   }
 
   /** The file: one case per spec and S, one line per shard's piece, so diffs stay readable. */
