@@ -27,6 +27,21 @@ def optimizer(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def shards(tmp_path_factory):
+    """Three optimizer servers for sharded runs (``targets=``), snapshotting every 5 steps so a
+    killed one comes back behind its run."""
+    servers = [OptimizerServer(tmp_path_factory.mktemp("shard%d" % s), snapshot_every_steps=5)
+               for s in range(3)]
+    try:
+        for s in servers:
+            s.start()
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.fixture(scope="session")
 def tls_optimizer(tmp_path_factory):
     """An optimizer server as deployed: TLS, and a bearer token whose grants the access file holds
     (hashed). ``.target``, ``.ca`` and ``.token`` are what a client needs."""

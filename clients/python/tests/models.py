@@ -89,3 +89,43 @@ def replica_resume(rank, world, target, run_id, steps, cut, out):
         "y_resumed": flat(resumed), "x_resumed": x_resumed,
         "resumed_at": resumed_at, "export": list(saved["roadless"]["export"]),
     }
+
+
+LR_CHANGE = (20, 0.004)  # (step, lr): a hyperparameter change every shard must apply at one step
+
+
+def train_changing_lr(model, opt, data, part=None, parts=1, on_step=None):
+    """train() with the learning rate changed at LR_CHANGE's step (before that step's push)."""
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt.train()
+    while opt.step_count < len(data):
+        if on_step:
+            on_step(opt.step_count)
+        if opt.step_count == LR_CHANGE[0]:
+            for g in opt.param_groups:
+                g["lr"] = LR_CHANGE[1]
+        x, y = data[opt.step_count]
+        if part is not None:
+            x, y = x.chunk(parts)[part], y.chunk(parts)[part]
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    return model
+
+
+def replica_runs(rank, world, runs, steps, out):
+    """A torch.multiprocessing child: replica ``rank`` of each run in ``runs`` ({key: (run_id,
+    server kwargs)}, trained one after the other, as every replica does) on half batches; records
+    y and x of each."""
+    data = batches(steps)
+    for key, (run_id, where) in runs.items():
+        model = mlp()
+        opt = rt.AdamWScheduleFree(model.named_parameters(), lr=0.01, warmup_steps=3,
+                                   run_id=run_id, replica=rank, replicas=world, **where)
+        train_changing_lr(model, opt, data, part=rank, parts=world)
+        y = flat(model)
+        with opt.at_x():
+            x = flat(model)
+        out[(key, rank)] = {"y": y, "x": x, "step": opt.step_count,
+                            "lr": [g.hyperparameters.lr for g in opt.status().groups]}
+        opt.close()

@@ -57,10 +57,9 @@ def cnn():
         fc=torch.nn.Linear(4, 4)))
 
 
-def trainer(replica, target, run_id, ready, out):
-    model = cnn()
+def trainer(model, replica, where, run_id, ready, out):
     opt = rt.AdamWScheduleFree(model.named_parameters(), lr=0.05, warmup_steps=5,
-                               target=target, run_id=run_id, replica=replica, replicas=2)
+                               run_id=run_id, replica=replica, replicas=2, **where)
     server, port = serve(TrainerControl(model, opt, batch, HOLDOUT, SHARE), plaintext=True)
     opt.train()
     model.train()
@@ -74,11 +73,26 @@ def trainer(replica, target, run_id, ready, out):
     ready.release()
 
 
+SAVED = {}  # x as each variant's checkpoint holds it
+
+
 @pytest.mark.skipif(not JAR.is_file() and not os.environ.get("CI"), reason="no checkpoint jar")
+@pytest.mark.parametrize("sharded", [False, True], ids=["one-server", "two-shards"])
 def test_saveCheckpoint_twoPythonTrainers_pyTorchLoadsStrictlyAndReproducesAccuracy(
-        optimizer, run_id, tmp_path):
+        request, optimizer, run_id, tmp_path, sharded):
+    """Sharded: the trainers' optimizers spread the run over two shards (roadless.shard's plan);
+    the Java checkpoint service gathers x from those shards by the same plan, the Python
+    trainers read x whole from them, and the checkpoint holds what one server's does."""
+    if sharded:
+        targets = [s.target for s in request.getfixturevalue("shards")[:2]]
+        where, optimizer_args = {"targets": targets}, [
+            "--optimizer-target=" + targets[0], "--optimizer-shard-targets=" + ",".join(targets)]
+    else:
+        where, optimizer_args = {"target": optimizer.target}, [
+            "--optimizer-target=" + optimizer.target]
     ready, out = threading.Semaphore(0), {}
-    threads = [threading.Thread(target=trainer, args=(r, optimizer.target, run_id, ready, out))
+    # The models are made here: cnn() seeds torch's global generator, which threads share.
+    threads = [threading.Thread(target=trainer, args=(cnn(), r, where, run_id, ready, out))
                for r in range(2)]
     for t in threads:
         t.start()
@@ -89,8 +103,7 @@ def test_saveCheckpoint_twoPythonTrainers_pyTorchLoadsStrictlyAndReproducesAccur
     proc = subprocess.Popen(
         ["java", "-XX:TieredStopAtLevel=1", "-jar", str(JAR), "--port=0",
          "--port-file=%s" % port_file, "--metrics-port=-1", "--plaintext=true",
-         "--checkpoint-dir=%s" % (tmp_path / "checkpoints"),
-         "--optimizer-target=" + optimizer.target,
+         "--checkpoint-dir=%s" % (tmp_path / "checkpoints")] + optimizer_args + [
          "--trainer-targets=127.0.0.1:%d,127.0.0.1:%d" % (out[0][1], out[1][1])],
         stdout=open(tmp_path / "checkpoint.log", "wb"), stderr=subprocess.STDOUT)
     try:
@@ -129,8 +142,13 @@ def test_saveCheckpoint_twoPythonTrainers_pyTorchLoadsStrictlyAndReproducesAccur
     assert metrics.examples == len(HOLDOUT[0])
 
     model = cnn()
-    model.load_state_dict(load_file(str(tmp_path / "checkpoints" / "eval-x" / "model.safetensors")),
-                          strict=True)
+    tensors = load_file(str(tmp_path / "checkpoints" / "eval-x" / "model.safetensors"))
+    model.load_state_dict(tensors, strict=True)
+    SAVED[sharded] = tensors
+    if len(SAVED) == 2:  # the sharded run's checkpoint is the one server's, bit for bit
+        assert SAVED[True].keys() == SAVED[False].keys()
+        for name in SAVED[False]:
+            assert torch.equal(SAVED[True][name], SAVED[False][name]), name
     model.eval()
     with torch.no_grad():
         logits = model(HOLDOUT[0])

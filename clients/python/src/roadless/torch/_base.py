@@ -14,12 +14,13 @@ import warnings
 import numpy as np
 import torch
 
-from roadless import errors, shm
+from roadless import errors
 from roadless._tensors import BFLOAT16, FLOAT32
 from roadless.client import EVAL, TRAIN, ClientOptions, OptimizerClient
 from roadless.common.v1 import tensor_pb2
-from roadless.optimizer.v1 import optimizer_service_pb2 as pb
 from roadless.optimizer.v1 import run_pb2
+from roadless.sharded import ShardedClient
+from roadless.torch._sharding import ShardingMixin
 from roadless.torch._state import StateMixin
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,256}$")
@@ -55,7 +56,25 @@ def _flat(tensors):
     return [t.detach().to("cpu", torch.float32).reshape(-1).numpy() for t in tensors]
 
 
-class ServerOptimizer(StateMixin, torch.optim.Optimizer):
+def _client_for(target, targets, options, credentials):
+    """The client of ``target``, or of the shards ``targets`` (a list, or a comma-separated
+    string; default $ROADLESS_TARGETS, else $ROADLESS_TARGET), each with the same credentials."""
+    if target is not None and targets is not None:
+        raise ValueError("give target= or targets=, not both")
+    if target is None and targets is None:
+        targets = os.environ.get("ROADLESS_TARGETS") or None
+    if isinstance(targets, str):
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    options = options or ClientOptions()
+    if targets is not None and len(targets) > 1:
+        return ShardedClient(targets, options=options, credentials=credentials)
+    if targets:
+        target = targets[0]
+    target = target or os.environ.get("ROADLESS_TARGET", "localhost:50051")
+    return OptimizerClient(target, options=options, **(credentials or {}))
+
+
+class ServerOptimizer(ShardingMixin, StateMixin, torch.optim.Optimizer):
     """Base of the drop-in classes. Subclasses set VARIANT, STARTS_IN_TRAIN_MODE and
     ``_hyperparameters(group)``."""
 
@@ -63,7 +82,8 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
     STARTS_IN_TRAIN_MODE = False
 
     def _init_server(self, params, defaults, target, run_id, replica, replicas, options, client,
-                     grad_dtype, resume_window, credentials=None):
+                     grad_dtype, resume_window, credentials=None, targets=None,
+                     unavailable_wait=600.0):
         groups = _split_params(params)
         self._names, group_names = [], []
         torch_groups = []
@@ -95,24 +115,24 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
         self.replica = int(os.environ.get("RANK", 0)) if replica is None else int(replica)
         self.replicas = int(os.environ.get("WORLD_SIZE", 1)) if replicas is None else int(replicas)
         if client is None:
-            target = target or os.environ.get("ROADLESS_TARGET", "localhost:50051")
-            client = OptimizerClient(target, options=options or ClientOptions(),
-                                     **(credentials or {}))
+            client = _client_for(target, targets, options, credentials)
             self._owns_client = True
-        elif credentials:
+        elif credentials or targets:
             raise ValueError("credentials go with a target; the given client carries its own")
         else:
             self._owns_client = False
+        if isinstance(client, ShardedClient) and len(client) == 1:
+            client = client.shards[0]  # one shard is the run itself
         self.client = client
         self._dtype = {"float32": FLOAT32, "bfloat16": BFLOAT16}[grad_dtype]
         self._resume_window = int(resume_window)
+        self._unavailable_wait = float(unavailable_wait)
         self._sizes = [p.numel() for p in self._params]
         self._total = sum(self._sizes)
         self._y = {n: np.empty(s, np.float32) for n, s in zip(self._names, self._sizes)}
         self._retained = {}  # step -> gradients pushed for it (for a replay after a restart)
-        self._stream = None
-        self._segment = None
         self._sent_hp = {}
+        self._plan = None  # the ShardPlan of a sharded run (S > 1), else None
         self._connect()
 
     # --- the run ---------------------------------------------------------------------------
@@ -141,6 +161,7 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
 
     def _connect(self):
         status = self.client.create_run(self.run_id, self._spec()).status
+        self._make_lanes()
         for g in self.param_groups:
             self._sent_hp[g["name"]] = self._hyperparameters(g).SerializeToString()
         if not status.initialized and self.replica == 0:
@@ -266,7 +287,15 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
         self._push(self._k, _flat(grads))
         return loss
 
+    def _attempt(self, step, gradient):
+        into = self._landing()
+        answer = self._lanes[0].attempt(step, gradient, into)
+        self._landed(into)
+        return answer
+
     def _push(self, step, gradient):
+        if self._plan is not None:
+            return self._push_sharded(step, gradient)
         try:
             header = self.client.call(lambda: self._attempt(step, gradient))
         except errors.StepInFuture:
@@ -284,8 +313,7 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
                     % (self.run_id, server_step, step)
                 )
                 self._retained.clear()
-                self._stream.close()
-                self._stream = None
+                self._lanes[0].reset()
                 step_now, _ = self.client.get_parameters(self.run_id, TRAIN, into=self._y)
                 self._copy_into_params(self._y)
                 self._k = step_now
@@ -296,65 +324,10 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
         kept = self._retained.get(step)
         return kept is not None and all(g._version == v for g, v in kept)
 
-    def _attempt(self, step, gradient):
-        if self._stream is None or self._stream.broken:
-            self._stream = self.client.open_train()
-            self._segment = self._attach()
-        header = pb.GradientHeader(
-            run_id=self.run_id, replica=self.replica, step=step, dtype=self._dtype
-        )
-        if self._segment is not None:
-            try:
-                return self._push_segment(header, gradient)
-            except errors.SharedMemoryUnknown:
-                self._stream.close()
-                self._stream = self.client.open_train()
-                self._segment = self._attach()
-                if self._segment is not None:
-                    return self._push_segment(header, gradient)
-        into = self._landing()
-        answer = self._stream.step(
-            self._chunk_requests(header, gradient), into, self.client.options.wait_deadline
-        )
-        self._landed(into)
-        return answer
-
-    def _chunk_requests(self, header, gradient):
-        from roadless._tensors import chunks
-
-        yield pb.TrainRequest(header=header)
-        for c in chunks(self._names, gradient, self._dtype, self.client.options.chunk_bytes):
-            yield pb.TrainRequest(chunk=c)
-        yield pb.TrainRequest(commit=pb.StreamCommit(total_elements=self._total))
-
-    def _push_segment(self, header, gradient):
-        np.concatenate(gradient, out=self._segment.gradient)
-        header.shared_memory_token = self._segment.token
-        requests = [
-            pb.TrainRequest(header=header),
-            pb.TrainRequest(commit=pb.StreamCommit(total_elements=self._total)),
-        ]
-        into = self._landing()
-        answer = self._stream.step(requests, into, self.client.options.wait_deadline)
-        if answer.parameters_in_shared_memory:
-            at = 0
-            for n, size in zip(self._names, self._sizes):
-                np.copyto(into[n], self._segment.parameters[at : at + size])
-                at += size
-        self._landed(into)
-        return answer
-
-    def _attach(self):
-        if self._segment is not None:
-            self._segment.close()
-        if not self.client.options.shared_memory or self._dtype != FLOAT32:
-            return None
-        return shm.attach(self.client, self.run_id, self.replica, self._total)
-
     @property
     def uses_shared_memory(self):
-        """True while pushes go through the server's shared-memory segment."""
-        return self._segment is not None
+        """True while pushes go through the server's (every shard's) shared-memory segment."""
+        return all(lane.segment is not None for lane in self._lanes)
 
     def _sync_hyperparameters(self):
         """Sends a group's changed hyperparameters (e.g. an lr scheduler's lr) before the step."""
@@ -362,18 +335,17 @@ class ServerOptimizer(StateMixin, torch.optim.Optimizer):
             hp = self._hyperparameters(g)
             wire = hp.SerializeToString()
             if self._sent_hp.get(g["name"]) != wire:
-                self.client.update_hyperparameters(
-                    self.run_id, g["name"], hp, expected_step=self._k
-                )
+                if self._plan is not None:
+                    self._update_sharded(g["name"], hp)
+                else:
+                    self.client.update_hyperparameters(
+                        self.run_id, g["name"], hp, expected_step=self._k
+                    )
                 self._sent_hp[g["name"]] = wire
 
     def close(self):
-        """Ends the Train stream (and the channel when this optimizer created it)."""
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-        if self._segment is not None:
-            self._segment.close()
-            self._segment = None
+        """Ends the Train streams (and the channels when this optimizer created them)."""
+        for lane in self._lanes:
+            lane.close()
         if self._owns_client:
             self.client.close()

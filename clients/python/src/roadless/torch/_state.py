@@ -81,7 +81,7 @@ class StateMixin:
                 if k not in ("params", "train_mode", "name"):
                     g[k] = v
             self._sent_hp[g["name"]] = self._hyperparameters(g).SerializeToString()
-        if self._stream is not None:
-            self._stream.close()
-        self._stream, self._retained = None, {}
+        for lane in self._lanes:
+            lane.reset()
+        self._retained = {}
         self._load_current()

@@ -4,6 +4,12 @@ defaults), plus where the state lives. Each maps its param groups to Roadless pa
 Roadless arguments (keyword-only, after the upstream ones):
 
 - ``target``: "host:port" of the optimizer service (default $ROADLESS_TARGET or localhost:50051);
+- ``targets``: instead of ``target``, the optimizer servers of a sharded run, in shard order (a
+  list or a comma-separated string; default $ROADLESS_TARGETS): the run's tensors are spread over
+  them by roadless.shard.ShardPlan, exactly as the Java clients spread them (see
+  roadless.torch._sharding); one target is an unsharded run;
+- ``unavailable_wait``: how long (seconds) a push to a sharded run waits for a shard that is down,
+  beyond the client's own retries (default 600);
 - ``run_id``: the run (default $ROADLESS_RUN_ID); every replica of a run names the same one;
 - ``replica`` / ``replicas``: this process's index and the data-parallel world (default from
   torchrun's $RANK and $WORLD_SIZE, else 0 and 1). The run is SYNC: each step averages the
@@ -35,8 +41,8 @@ _CREDENTIALS = ("token", "tls_ca_file", "tls_cert_file", "tls_key_file", "plaint
 
 
 def _server_args(kw):
-    known = ("target", "run_id", "replica", "replicas", "options", "client", "grad_dtype",
-             "resume_window") + _CREDENTIALS
+    known = ("target", "targets", "run_id", "replica", "replicas", "options", "client",
+             "grad_dtype", "resume_window", "unavailable_wait") + _CREDENTIALS
     unknown = set(kw) - set(known)
     if unknown:
         raise TypeError("unexpected arguments: %s" % ", ".join(sorted(unknown)))
@@ -45,6 +51,7 @@ def _server_args(kw):
         target=kw.get("target"), run_id=kw.get("run_id"), replica=kw.get("replica"),
         replicas=kw.get("replicas"), options=kw.get("options"), client=kw.get("client"),
         grad_dtype=kw.get("grad_dtype", "float32"), resume_window=kw.get("resume_window", 1),
+        targets=kw.get("targets"), unavailable_wait=kw.get("unavailable_wait", 600.0),
     )
 
 
