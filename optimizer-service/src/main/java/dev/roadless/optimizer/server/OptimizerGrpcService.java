@@ -234,6 +234,9 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
             HyperparameterMapping.resolve(
                 variant, current, request.getHyperparameters(), request.getGroup()),
         request.hasExpectedStep() ? request.getExpectedStep() : -1);
+    // Durable before it is acknowledged: a restart must not bring back the old values (a failed
+    // write shows in the run's snapshot_error and the Snapshots health, as any snapshot's does).
+    snapshots.snapshotNow(run);
     responses.onNext(
         UpdateHyperparametersResponse.newBuilder()
             .setGroup(ProtoMapping.group(run, request.getGroup()))

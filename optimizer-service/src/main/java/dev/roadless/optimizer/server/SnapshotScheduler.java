@@ -17,8 +17,9 @@ import java.util.logging.Logger;
 
 /**
  * Decides when runs are snapshotted: every N steps, every T seconds if a run changed, after an
- * import, and once more at shutdown. Writes happen on one background thread so a step's answer
- * never waits for the disk. Without a store it does nothing.
+ * import, after every hyperparameter change (before it is acknowledged), and once more at shutdown.
+ * Writes happen on one background thread so a step's answer never waits for the disk. Without a
+ * store it does nothing.
  */
 final class SnapshotScheduler implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(SnapshotScheduler.class.getName());
@@ -94,6 +95,26 @@ final class SnapshotScheduler implements AutoCloseable {
           queued.remove(run.id());
           save(run);
         });
+  }
+
+  /**
+   * Writes the run's snapshot now and waits for it, behind any write already queued: a
+   * hyperparameter change is on disk before it is acknowledged, so a restart (kill -9 included)
+   * never brings a run back with the values it had before. False if the write failed (the run's
+   * {@code snapshot_error} says why); true without a store.
+   */
+  boolean snapshotNow(Run run) {
+    if (store == null) {
+      return true;
+    }
+    try {
+      return writer.submit(() -> save(run)).get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    } catch (java.util.concurrent.ExecutionException e) {
+      return false;
+    }
   }
 
   void forget(String runId) {

@@ -118,6 +118,53 @@ class CrossProcessTest {
     }
   }
 
+  /**
+   * kill -9 right after a hyperparameter change at step 3, with the last step snapshot at step 2:
+   * the change was on disk before it was acknowledged, so the restarted server has it at step 3.
+   */
+  @Test
+  void kill9AfterHyperparameterChange_restartKeepsTheNewValues(@TempDir Path work)
+      throws Exception {
+    int port = ServerProcess.freePort();
+    Path snapshots = Files.createDirectory(work.resolve("snapshots"));
+    String[] flags = {"--snapshot-every-steps=2", "--snapshot-every-seconds=0"};
+    ServerProcess server = ServerProcess.start(port, snapshots, work, flags);
+    ManagedChannel channel = Channels.plaintext("127.0.0.1", port).build();
+    try {
+      OptimizerClient client = new OptimizerClient(channel, ClientOptions.defaults());
+      client.createRun("hp", SyntheticTraining.spec(1));
+      client.uploadInitialValues("hp", SyntheticTraining.NAMES, SyntheticTraining.initial());
+      ReplicaSession session = new ReplicaSession(client, "hp", 0, DataType.DATA_TYPE_FLOAT32);
+      Parameters y = session.current();
+      while (y.step() < 2) {
+        y = session.next(y, SyntheticTraining.gradient(y.values(), y.step(), 0));
+      }
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (client.status("hp").getSnapshotStep() != 2 && System.nanoTime() < deadline) {
+        Thread.sleep(20); // the step snapshot is written in the background; nothing to latch on
+      }
+      assertEquals(2, client.status("hp").getSnapshotStep(), "the step snapshot");
+      y = session.next(y, SyntheticTraining.gradient(y.values(), y.step(), 0));
+      client.updateHyperparameters(
+          "hp",
+          "decay",
+          dev.roadless.proto.optimizer.v1.Hyperparameters.newBuilder().setLr(0.125).build(),
+          3);
+      server.kill();
+      server = ServerProcess.start(port, snapshots, work, flags);
+
+      var status = client.status("hp");
+      var decay =
+          status.getGroupsList().stream().filter(g -> g.getName().equals("decay")).findFirst();
+      assertTrue(decay.isPresent(), status.toString());
+      assertEquals(0.125, decay.get().getLr(), status.toString());
+      assertEquals(3, decay.get().getStep(), status.toString());
+    } finally {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      server.kill();
+    }
+  }
+
   /** SIGTERM: the drain's own log lines reach the log (the JDK used to reset logging first). */
   @Test
   void sigterm_drainIsLoggedToTheLastLine(@TempDir Path work) throws Exception {
