@@ -121,7 +121,7 @@ final class ProcStats {
     int rows = 0;
     for (String line : jcmd(pid, "GC.class_histogram").split("\n")) {
       String[] f = line.trim().split("\\s+");
-      if (f.length == 4 && f[0].endsWith(":") && rows++ < n) {
+      if (f.length >= 4 && f[0].endsWith(":") && rows++ < n) {
         out.append(String.format("%s %.0f MB in %s, ", f[3], Long.parseLong(f[2]) / 1e6, f[1]));
       }
     }

@@ -31,9 +31,9 @@ import java.util.regex.Pattern;
  * <p>Run: {@code ./mvnw -q -pl optimizer-service -am -Pserving-bench process-test-classes
  * -Dserving.args="all params=10000000 warmup=50 steps=60"}. Options: {@code runs=} (default {@code
  * floor,one,two,peer}), {@code transport=} (default {@code tcp,shm}), {@code server-threads=}
- * (default 2), {@code params=} (a comma list for {@code memory}). The system properties {@code
- * serving.serverJvm} and {@code serving.clientJvm} replace the JVM flags of the server and client
- * processes (defaults in {@link ChildJvm}).
+ * (default 2), {@code params=} (a comma list for {@code memory}), {@code server-jvm=} and {@code
+ * client-jvm=} (comma-separated JVM flags replacing the defaults in {@link ChildJvm}; the system
+ * properties {@code serving.serverJvm} and {@code serving.clientJvm} do the same, space-separated).
  */
 public final class ServingBench {
   private ServingBench() {}
@@ -66,6 +66,10 @@ public final class ServingBench {
           warmup = Integer.parseInt(value);
         } else if (a.startsWith("steps=")) {
           steps = Integer.parseInt(value);
+        } else if (a.startsWith("server-jvm=")) {
+          System.setProperty("serving.serverJvm", value.replace(',', ' '));
+        } else if (a.startsWith("client-jvm=")) {
+          System.setProperty("serving.clientJvm", value.replace(',', ' '));
         }
       }
       return new Options(List.copyOf(params), warmup, steps, runs, transports, threads);
