@@ -15,9 +15,10 @@ final class ChildJvm {
   /**
    * The server's JVM flags when {@code serving.serverJvm} is not set: the settings the image ships
    * with (deploy/docker/optimizer-service.Dockerfile), with the heap fixed instead of a share of a
-   * container's memory. Measured in docs/BENCHMARKS.md, "issue 15".
+   * container's memory. Measured in docs/BENCHMARKS.md, "Memory per parameter (issue 15)".
    */
-  static final String SERVER_JVM = "-Xmx6g -XX:+UseParallelGC --add-modules=jdk.incubator.vector";
+  static final String SERVER_JVM =
+      "-Xmx6g -XX:+UseSerialGC -Xmn128m --add-modules=jdk.incubator.vector";
 
   static final String CLIENT_JVM = "-Xmx3g -XX:+UseParallelGC";
 
