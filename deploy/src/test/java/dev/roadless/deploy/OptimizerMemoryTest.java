@@ -11,8 +11,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
 
 /**
- * The optimizer's JVM memory settings (docs/BENCHMARKS.md, "Memory per parameter (issue 15)"):
- * the manifests run the image's settings, and the state server's memory is requested in full.
+ * The optimizer's JVM memory settings (docs/BENCHMARKS.md, "Memory per parameter (issue 15)"): the
+ * manifests run the image's settings, and the state server's memory is requested in full.
  */
 class OptimizerMemoryTest {
   private static final Pattern IMAGE_OPTIONS =

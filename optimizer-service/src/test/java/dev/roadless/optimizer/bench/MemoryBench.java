@@ -8,8 +8,8 @@ import java.util.List;
  * resident memory (VmRSS) after start-up and a small warm-up run (3M parameters, 2 SYNC replicas
  * over TCP, so gRPC's and Netty's pools are warm); then one AdamW-SF run of P parameters with 2
  * SYNC replicas over TCP for the warm-up + timed steps. Reports the growth of VmRSS per parameter
- * after the steps and after a forced full GC ({@code jcmd PID GC.run}), the Java heap committed
- * and in use, and the server's minor page faults per timed step. With {@code runs=memory,nmt} the
+ * after the steps and after a forced full GC ({@code jcmd PID GC.run}), the Java heap committed and
+ * in use, and the server's minor page faults per timed step. With {@code runs=memory,nmt} the
  * server also runs with -XX:NativeMemoryTracking=summary and the bench prints NMT's committed
  * memory per category and the largest rows of the class histogram (live objects).
  */

@@ -92,8 +92,8 @@ final class ProcStats {
       Pattern.compile("^-\\s+(.+?) \\(reserved=(\\d+)KB, committed=(\\d+)KB");
 
   /**
-   * NMT's committed memory per category ({@code VM.native_memory summary}), largest first, as
-   * "name MB" pairs; empty unless the process runs with -XX:NativeMemoryTracking=summary.
+   * NMT's committed memory per category ({@code VM.native_memory summary}), largest first, as "name
+   * MB" pairs; empty unless the process runs with -XX:NativeMemoryTracking=summary.
    */
   static String nativeMemory(long pid) throws IOException, InterruptedException {
     List<long[]> sizes = new ArrayList<>();

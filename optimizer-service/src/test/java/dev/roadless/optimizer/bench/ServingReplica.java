@@ -121,7 +121,8 @@ final class ServingReplica {
     Parameters y = waitForValues(session);
     long[] nanos = new long[steps];
     long start = 0;
-    var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    var os =
+        (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     long pid = ProcessHandle.current().pid();
     long cpu0 = 0;
     long gc0 = 0;

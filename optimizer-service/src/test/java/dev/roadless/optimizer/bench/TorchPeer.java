@@ -38,9 +38,7 @@ final class TorchPeer {
     }
     try {
       Process p =
-          new ProcessBuilder("python3", "-c", "import torch")
-              .redirectErrorStream(true)
-              .start();
+          new ProcessBuilder("python3", "-c", "import torch").redirectErrorStream(true).start();
       p.getInputStream().readAllBytes();
       return p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0
           ? null
@@ -70,8 +68,7 @@ final class TorchPeer {
       }
       for (Process p : processes) {
         try (BufferedReader reader =
-            new BufferedReader(
-                new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
           String line;
           while ((line = reader.readLine()) != null) {
             if (line.startsWith("RESULT ")) {
