@@ -4,7 +4,8 @@ ServingBench (optimizer-service's test tree) starts one server process and R rep
 this script on loopback, each its own interpreter:
 
     python3 torch_rpc_peer.py server  --port=P --replicas=R --params=N --warmup=W --steps=S
-    python3 torch_rpc_peer.py replica --port=P --replicas=R --params=N --warmup=W --steps=S --rank=K
+    python3 torch_rpc_peer.py replica --port=P --replicas=R --params=N --warmup=W --steps=S \
+        --rank=K
 
 The server holds N float32 parameters in 10 tensors (as the Roadless run does) and a
 torch.optim.AdamW over them. Every replica step is one torch.distributed.rpc call (TensorPipe)
@@ -152,7 +153,12 @@ def options(port):
 def server(args):
     global SERVER
     SERVER = ParameterServer(args.params, args.replicas, args.warmup, args.steps)
-    rpc.init_rpc("server", rank=0, world_size=args.replicas + 1, rpc_backend_options=options(args.port))
+    rpc.init_rpc(
+        "server",
+        rank=0,
+        world_size=args.replicas + 1,
+        rpc_backend_options=options(args.port),
+    )
     rpc.shutdown()  # waits for every replica to finish
 
 
