@@ -73,7 +73,9 @@ final class DemoCluster implements AutoCloseable {
           services.start(
               name,
               "optimizer-service",
-              List.of("-Xmx1g", "--add-modules=jdk.incubator.vector"),
+              // The image's memory settings (docs/BENCHMARKS.md, issue 15) on a 1 GB heap.
+              List.of(
+                  "-Xmx1g", "-XX:+UseSerialGC", "-Xmn128m", "--add-modules=jdk.incubator.vector"),
               concat(
                   security.serverFlags(),
                   "--threads=1",
