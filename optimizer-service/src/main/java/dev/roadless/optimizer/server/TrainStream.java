@@ -1,18 +1,25 @@
 package dev.roadless.optimizer.server;
 
+import com.google.protobuf.UnsafeByteOperations;
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Sequence;
+import dev.roadless.optimizer.run.EarlyParameters;
 import dev.roadless.optimizer.run.ParameterSnapshot;
+import dev.roadless.optimizer.run.PipelinedPush;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.transport.SegmentPush;
+import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
+import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.optimizer.v1.GradientHeader;
 import dev.roadless.proto.optimizer.v1.TrainRequest;
 import dev.roadless.proto.optimizer.v1.TrainResponse;
 import dev.roadless.proto.optimizer.v1.TrainStepHeader;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -67,9 +74,38 @@ final class TrainStream extends PushStream {
   }
 
   @Override
+  EarlyParameters early(GradientHeader header) {
+    if (!header.getEarlyParameters()) {
+      return null;
+    }
+    List<String> names = current().tensorNames();
+    return new EarlyParameters() {
+      @Override
+      public Object encode(int tensor, int from, float[] y, int n) {
+        byte[] bytes = new byte[n * 4];
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(y, 0, n);
+        TensorChunk chunk =
+            TensorChunk.newBuilder()
+                .setName(names.get(tensor))
+                .setElementOffset(from)
+                .setDtype(DataType.DATA_TYPE_FLOAT32)
+                .setData(UnsafeByteOperations.unsafeWrap(bytes))
+                .build();
+        return TrainResponse.newBuilder().setChunk(chunk).build();
+      }
+
+      @Override
+      public void send(Object message) {
+        pump.send(List.of(message).iterator(), null);
+      }
+    };
+  }
+
+  @Override
   void onCommit(Object m) {
     Run run = current();
     SegmentPush segment = segment();
+    PipelinedPush pipelined = pipelined();
     PushResult result = commit(commitTotal(m));
     CompletableFuture<Long> applied = run.awaitStep(result.step() + 1);
     // The step completes waiters on its own thread, under the run's lock: answer elsewhere.
@@ -84,6 +120,8 @@ final class TrainStream extends PushStream {
                   fail(error instanceof CompletionException c ? c.getCause() : error);
                 } else if (segment != null) {
                   answerInSharedMemory(run, result, segment);
+                } else if (pipelined != null && pipelined.sentEarly()) {
+                  answerAfterEarlyChunks(run, result, pipelined.step() + 1);
                 } else {
                   answerWithChunks(run, result);
                 }
@@ -110,6 +148,23 @@ final class TrainStream extends PushStream {
             order,
             ChunkWriter.DEFAULT_CHUNK_BYTES,
             TrainResponse.newBuilder().setEnd(TrainingCalls.end(run, order)).build()),
+        this::clientTurn);
+  }
+
+  /** Every chunk of y at {@code yStep} was sent before: the answer is a header and an end. */
+  private void answerAfterEarlyChunks(Run run, PushResult result, long yStep) {
+    List<Integer> order = TrainingCalls.all(run);
+    TrainStepHeader header =
+        TrainStepHeader.newBuilder()
+            .setPush(ProtoMapping.push(TrainingCalls.answered(result, yStep)))
+            .setParameters(TrainingCalls.header(run, Sequence.TRAIN, yStep, order))
+            .setParametersSentEarly(true)
+            .build();
+    pump.send(
+        List.<Object>of(
+                TrainResponse.newBuilder().setHeader(header).build(),
+                TrainResponse.newBuilder().setEnd(TrainingCalls.end(run, order)).build())
+            .iterator(),
         this::clientTurn);
   }
 
