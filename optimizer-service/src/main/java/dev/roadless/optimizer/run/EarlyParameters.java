@@ -15,4 +15,7 @@ public interface EarlyParameters {
 
   /** Queues a message made by {@link #encode} for sending. */
   void send(Object message);
+
+  /** Every subscriber has queued {@code message} (called on the encoder's instance). */
+  default void done(Object message) {}
 }

@@ -140,6 +140,7 @@ final class StepPipeline {
     done[b] = true;
     doneCount++;
     Object message = null;
+    EarlyParameters encoder = null;
     for (PipelinedPush p : participants) {
       if (p.early == null || p.earlyVoid) {
         continue;
@@ -153,8 +154,12 @@ final class StepPipeline {
           return;
         }
         message = p.early.encode(t, from, y, to - from);
+        encoder = p.early;
       }
       p.early.send(message);
+    }
+    if (encoder != null) {
+      encoder.done(message);
     }
   }
 

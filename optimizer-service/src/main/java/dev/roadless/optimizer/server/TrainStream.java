@@ -1,6 +1,5 @@
 package dev.roadless.optimizer.server;
 
-import com.google.protobuf.UnsafeByteOperations;
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.run.EarlyParameters;
@@ -9,17 +8,13 @@ import dev.roadless.optimizer.run.PipelinedPush;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.transport.SegmentPush;
-import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
-import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.optimizer.v1.GradientHeader;
 import dev.roadless.proto.optimizer.v1.TrainRequest;
 import dev.roadless.proto.optimizer.v1.TrainResponse;
 import dev.roadless.proto.optimizer.v1.TrainStepHeader;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -33,6 +28,7 @@ import java.util.concurrent.Executor;
 final class TrainStream extends PushStream {
   private final OutboundPump<Object> pump;
   private final Executor answers;
+  private final YBlocks blocks;
   private final StreamObserver<Object> responses;
   private String runId;
   private int replica = -1;
@@ -43,6 +39,7 @@ final class TrainStream extends PushStream {
     this.pump =
         new OutboundPump<>((ServerCallStreamObserver<Object>) responses, calls.metrics().out());
     this.answers = calls.answers();
+    this.blocks = calls.yBlocks();
   }
 
   @Override
@@ -82,21 +79,17 @@ final class TrainStream extends PushStream {
     return new EarlyParameters() {
       @Override
       public Object encode(int tensor, int from, float[] y, int n) {
-        byte[] bytes = new byte[n * 4];
-        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(y, 0, n);
-        TensorChunk chunk =
-            TensorChunk.newBuilder()
-                .setName(names.get(tensor))
-                .setElementOffset(from)
-                .setDtype(DataType.DATA_TYPE_FLOAT32)
-                .setData(UnsafeByteOperations.unsafeWrap(bytes))
-                .build();
-        return TrainResponse.newBuilder().setChunk(chunk).build();
+        return blocks.copy(names.get(tensor), from, y, n);
       }
 
       @Override
       public void send(Object message) {
-        pump.send(List.of(message).iterator(), null);
+        pump.send(List.<Object>of(((YBlocks.Block) message).message()).iterator(), null);
+      }
+
+      @Override
+      public void done(Object message) {
+        ((YBlocks.Block) message).release();
       }
     };
   }
