@@ -71,7 +71,7 @@ final class StepPipeline {
 
   /**
    * A chunked push of {@code replica} for the run's current step {@code runStep} joins the step's
-   * pipeline; null when it cannot (a re-sent or pending push, a voided step, no memory for m).
+   * pipeline; null when it cannot (a re-sent or pending push, a voided step).
    */
   PipelinedPush join(int replica, long pushStep, long runStep, EarlyParameters early) {
     if (pushStep != runStep) {
@@ -82,13 +82,6 @@ final class StepPipeline {
     }
     if (voided || participants[replica] != null) {
       return null;
-    }
-    if (mean == null) {
-      try {
-        mean = replicas == 1 ? new float[tensors][] : buffers.acquire(true);
-      } catch (RuntimeException e) {
-        return null; // over the memory budget: this step runs whole
-      }
     }
     PipelinedPush p = new PipelinedPush(this, replica, runStep, tensors, early);
     participants[replica] = p;
@@ -126,6 +119,16 @@ final class StepPipeline {
     int t = blockTensor[b];
     int from = blockFrom[b];
     int to = blockTo[b];
+    if (mean == null) {
+      // Taken when the first block is in from every replica: the R pushes' sets and m are the
+      // R + 1 sets the run was admitted with, as for a whole step.
+      try {
+        mean = replicas == 1 ? new float[tensors][] : buffers.acquire(true);
+      } catch (RuntimeException e) {
+        voidStep(); // over the memory budget: this step runs whole (and may be refused there)
+        return;
+      }
+    }
     ReplicaMean.Input[] inputs = new ReplicaMean.Input[replicas];
     for (int r = 0; r < replicas; r++) {
       inputs[r] = ReplicaMean.of(participants[r].arrays);
