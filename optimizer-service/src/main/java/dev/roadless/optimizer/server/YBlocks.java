@@ -11,8 +11,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * it. No per-step allocation proportional to the parameters: the arrays are reused step after step.
  */
 final class YBlocks {
-  /** Unused arrays kept for reuse: 64 blocks of 256 KiB. */
-  private static final int KEEP = 64;
+  /**
+   * Unused arrays kept for reuse, at most 1 GiB of 256 KiB blocks. The pool holds at most what was
+   * in flight at once: a replica pushes again only after its answer, so a run has at most one
+   * step's y in flight (its early y, queued while the socket catches up), one y set. Fewer would
+   * allocate afresh every step that the socket lags.
+   */
+  private static final int KEEP = 4096;
 
   private final ConcurrentLinkedDeque<float[]> free = new ConcurrentLinkedDeque<>();
 

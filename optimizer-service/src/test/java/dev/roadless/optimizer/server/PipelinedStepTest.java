@@ -7,11 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.roadless.optimizer.client.OptimizerClient;
+import dev.roadless.optimizer.client.Parameters;
+import dev.roadless.optimizer.client.ReplicaSession;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.server.PipelineStreams.Answer;
+import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.optimizer.v1.Hyperparameters;
 import dev.roadless.proto.optimizer.v1.OptimizerVariant;
 import dev.roadless.proto.optimizer.v1.PushOutcome;
@@ -22,7 +25,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicTest;
@@ -179,6 +184,55 @@ class PipelinedStepTest {
         assertSameY(ref, a.y(), "step 1");
       }
       assertSameState(ref.exportState(), run.optimizer().exportState());
+    }
+  }
+
+  @Test
+  void replicaSessions_voidedEarlyChunksDropped_bothGetTheWholeStepsY() throws Exception {
+    try (Harness h = new Harness(null, 4 << 20, true)) {
+      String id = "sessions";
+      h.client.createRun(
+          id,
+          PipelineStreams.spec(
+              OptimizerVariant.OPTIMIZER_VARIANT_ADAMW,
+              Hyperparameters.newBuilder().setLr(0.01).build(),
+              2));
+      h.client.uploadInitialValues(id, NAMES, PipelineStreams.random(7, 1));
+      Run run = h.server.runs().get(id);
+      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      var s0 = new ReplicaSession(h.client, id, 0, DataType.DATA_TYPE_FLOAT32);
+      var s1 = new ReplicaSession(h.client, id, 1, DataType.DATA_TYPE_FLOAT32);
+      Parameters y0 = s0.current();
+      Parameters y1 = s1.current();
+      var pool = Executors.newSingleThreadExecutor();
+      for (int k = 0; k < 3; k++) {
+        float[][] g0 = PipelineStreams.random(100L * k, 0.5);
+        float[][] g1 = PipelineStreams.random(100L * k + 1, 0.5);
+        Parameters at = y0;
+        CompletableFuture<Parameters> first =
+            CompletableFuture.supplyAsync(() -> s0.next(at, g0), pool);
+        awaitPending(run, 0);
+        if (k == 1) {
+          // Refused at its last chunk after the first blocks' early y went to both streams.
+          float[][] bad = PipelineStreams.random(100L * k + 1, 0.5);
+          bad[2][bad[2].length - 1] = Float.NaN;
+          Parameters before = y1;
+          Harness.assertRefused(
+              Status.Code.INVALID_ARGUMENT, "NON_FINITE_GRADIENT", () -> s1.next(before, bad));
+          assertEquals(k, run.step());
+        }
+        y1 = s1.next(y1, g1);
+        y0 = first.get(60, TimeUnit.SECONDS);
+        referenceStep(ref, new float[][][] {g0, g1});
+        for (Parameters p : List.of(y0, y1)) {
+          assertEquals(k + 1, p.step());
+          assertSameY(ref, p.values(), "step " + k);
+        }
+      }
+      assertSameState(ref.exportState(), run.optimizer().exportState());
+      pool.shutdown();
+      s0.close();
+      s1.close();
     }
   }
 
