@@ -132,7 +132,11 @@ public final class ReplicaSession implements AutoCloseable {
     PushMessages<TrainRequest> messages =
         new PushMessages<>(
             TrainRequest.newBuilder()
-                .setHeader(PushMessages.header(runId, replica, at.step(), dtype))
+                .setHeader(
+                    // y's chunks stream back while ours are still sent (a server that does not
+                    // know the field answers after the step, as before).
+                    PushMessages.header(runId, replica, at.step(), dtype).toBuilder()
+                        .setEarlyParameters(true))
                 .build(),
             c -> TrainRequest.newBuilder().setChunk(c).build(),
             c -> TrainRequest.newBuilder().setCommit(c).build(),
@@ -140,7 +144,15 @@ public final class ReplicaSession implements AutoCloseable {
             gradient,
             dtype,
             client.options().chunkBytes());
-    return stream.step(messages, into, null, client.options().waitDeadline());
+    int[] sizes = new int[gradient.length];
+    for (int t = 0; t < sizes.length; t++) {
+      sizes[t] = gradient[t].length;
+    }
+    return stream.step(
+        messages,
+        new ParametersDecoder(into, at.names(), sizes),
+        null,
+        client.options().waitDeadline());
   }
 
   private Parameters pushThroughSegment(Parameters at, float[][] gradient, float[][] into) {

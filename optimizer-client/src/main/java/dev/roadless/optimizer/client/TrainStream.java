@@ -3,6 +3,7 @@ package dev.roadless.optimizer.client;
 import dev.roadless.optimizer.shm.SharedSegment;
 import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.optimizer.wire.WireMethods;
+import dev.roadless.proto.optimizer.v1.PushOutcome;
 import dev.roadless.proto.optimizer.v1.TrainResponse;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
@@ -51,13 +52,25 @@ final class TrainStream {
    */
   Parameters step(
       Iterator<Object> messages, float[][] into, SharedSegment segment, Duration timeout) {
+    return step(messages, new ParametersDecoder(into), segment, timeout);
+  }
+
+  /**
+   * As above, with the decoder of the answer ({@link ParametersDecoder} with early names when the
+   * push asked for early parameters: y's chunks may then arrive while the push is still sent).
+   */
+  Parameters step(
+      Iterator<Object> messages,
+      ParametersDecoder answerDecoder,
+      SharedSegment segment,
+      Duration timeout) {
     CompletableFuture<Parameters> result = new CompletableFuture<>();
     synchronized (this) {
       if (failure != null) {
         throw Status.fromThrowable(failure).asRuntimeException();
       }
       answer = result;
-      decoder = new ParametersDecoder(into);
+      decoder = answerDecoder;
       this.segment = segment;
       outgoing = messages;
     }
@@ -139,7 +152,10 @@ final class TrainStream {
           if (m instanceof InboundChunk chunk) {
             decoder.chunk(chunk);
           } else if (m instanceof TrainResponse r && r.hasHeader()) {
-            decoder.header(r.getHeader().getParameters());
+            decoder.header(
+                r.getHeader().getParameters(),
+                r.getHeader().getParametersSentEarly()
+                    && r.getHeader().getPush().getOutcome() == PushOutcome.PUSH_OUTCOME_APPLIED);
             if (r.getHeader().getParametersInSharedMemory()) {
               if (segment == null) {
                 throw ParametersDecoder.dataLoss("shared-memory answer to a push with chunks");

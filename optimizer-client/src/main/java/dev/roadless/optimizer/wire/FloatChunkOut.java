@@ -43,17 +43,29 @@ public final class FloatChunkOut {
    * @param release run once when gRPC no longer needs the values, or null
    */
   public FloatChunkOut(String name, float[] values, int from, int count, Runnable release) {
-    if (count < 1 || from < 0 || from + count > values.length) {
+    this(name, from, values, from, count, release);
+  }
+
+  /**
+   * As above for values that do not sit at their tensor's index: elements {@code [from, from +
+   * count)} of {@code values} are the tensor's elements from {@code elementOffset} on (a block of y
+   * that several streams send from one array).
+   */
+  public FloatChunkOut(
+      String name, long elementOffset, float[] values, int from, int count, Runnable release) {
+    if (count < 1 || from < 0 || from + count > values.length || elementOffset < 0) {
       throw new IllegalArgumentException(
           "slice [" + from + ", +" + count + ") of " + values.length);
     }
     this.name = name;
-    this.elementOffset = from;
+    this.elementOffset = elementOffset;
     this.values = values;
     this.from = from;
     this.count = count;
     this.release = release;
-    this.head = WireFormat.chunkHead(name, from, DataType.DATA_TYPE_FLOAT32.getNumber(), count * 4);
+    this.head =
+        WireFormat.chunkHead(
+            name, elementOffset, DataType.DATA_TYPE_FLOAT32.getNumber(), count * 4);
   }
 
   public String name() {

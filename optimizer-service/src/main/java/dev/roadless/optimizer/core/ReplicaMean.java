@@ -109,6 +109,17 @@ public final class ReplicaMean {
     return mean;
   }
 
+  /**
+   * The mean of elements {@code [from, to)} of tensor {@code t} into {@code out[from, to)}, with
+   * exactly the operations {@link #into} makes for them: the server's pipelined steps form the mean
+   * range by range as the replicas' chunks arrive, bit for bit the whole-step mean.
+   *
+   * @return the first element of the range whose mean is not finite (when {@code check}), or -1
+   */
+  public static int range(Input[] replicas, int t, int from, int to, float[] out, boolean check) {
+    return chunk(replicas, t, from, to, out, check);
+  }
+
   /** Elements [from, to) of tensor {@code t}; returns the first non-finite one checked, or -1. */
   static int chunk(Input[] in, int t, int from, int to, float[] o, boolean check) {
     for (Input i : in) {

@@ -143,14 +143,11 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    */
   public long step(Map<String, float[][]> replicaGradients, Map<String, float[]> yOut) {
     float[][][] grads = Inputs.gradients(layout, replicaGradients);
-    float[][] ys =
-        yOut == null
-            ? new float[layout.tensorCount()][]
-            : Inputs.arrays(layout, yOut, false, "y output");
+    float[][] ys = yOut == null ? null : Inputs.arrays(layout, yOut, false, "y output");
     // Outside the lock: readers need not wait for a scan of caller-owned arrays.
     Inputs.requireFinite(layout, grads, executor);
     float[][] mean = ReplicaMean.ofReplicas(this, grads, layout.numel);
-    return stepChecked(mean, ys, new YSink[0]);
+    return stepChecked(null, mean, ys, new YSink[0]);
   }
 
   /**
@@ -171,17 +168,11 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
    */
   public long stepFiniteGradients(float[][] gradient, float[][] yOut, YSink... sinks) {
     float[][] grads = Inputs.ordered(layout, gradient, "gradient");
-    float[][] ys = yOut == null ? new float[layout.tensorCount()][] : yOut;
-    if (ys.length != layout.tensorCount()) {
+    float[][] ys = yOut;
+    if (ys != null && ys.length != layout.tensorCount()) {
       throw new IllegalArgumentException("y output needs one entry per tensor");
     }
-    return stepChecked(grads, ys, sinks);
-  }
-
-  /** Work on elements [from, to) of tensor {@code tensor} (an index into {@link #tensors}). */
-  @FunctionalInterface
-  public interface RangeTask {
-    void run(int tensor, int from, int to);
+    return stepChecked(null, grads, ys, sinks);
   }
 
   /**
@@ -195,26 +186,42 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
         (w, c) -> task.run(layout.chunkTensor[c], layout.chunkFrom[c], layout.chunkTo[c]));
   }
 
-  private long stepChecked(float[][] grads, float[][] ys, YSink[] sinks) {
+  /** The next step's {@link StepPlan}, made without changing anything; needs initial values. */
+  public StepPlan plan() {
+    lock.readLock().lock();
+    try {
+      requireInitialized();
+      return new StepPlan(this, lock.readLock(), layout, buffers, update, groups);
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /**
+   * As {@link #stepFiniteGradients} with the kernels of {@code plan}, this optimizer's plan of the
+   * step it is at (a hyperparameter change made since applies from the next step on); else throws
+   * IllegalStateException.
+   */
+  public long commit(StepPlan plan, float[][] gradient, float[][] yOut, YSink... sinks) {
+    return stepChecked(plan, Inputs.ordered(layout, gradient, "gradient"), yOut, sinks);
+  }
+
+  private long stepChecked(StepPlan plan, float[][] grads, float[][] yOut, YSink[] sinks) {
+    float[][] ys = yOut == null ? new float[layout.tensorCount()][] : yOut;
     lock.writeLock().lock();
     try {
       requireInitialized();
       if (failure != null) {
         throw failure;
       }
-      Schedule.Step[] steps = new Schedule.Step[groups.length];
-      Kernel[] kernels = new Kernel[groups.length];
-      for (int g = 0; g < groups.length; g++) {
-        GroupRuntime group = groups[g];
-        double lrK = update.scheduledLr(group.hp, group.schedule.k());
-        steps[g] = group.schedule.next(lrK, group.hp);
-        kernels[g] = update.kernel(group.hp, steps[g], group.schedule.yBeta());
-      }
+      StepPlan p = plan != null ? plan : new StepPlan(this, null, layout, buffers, update, groups);
+      p.requireCurrent(this, stepCountLocked());
       StateCheck check = new StateCheck();
-      executor.run(layout.chunkCount(), (w, c) -> stepper.run(c, grads, ys, kernels, sinks, check));
+      executor.run(
+          layout.chunkCount(), (w, c) -> stepper.run(c, grads, ys, p.kernels, sinks, check));
       long before = groups[0].schedule.k();
       for (int g = 0; g < groups.length; g++) {
-        groups[g].schedule.commit(steps[g], groups[g].hp.beta());
+        groups[g].schedule.commit(p.steps[g], p.betas[g]);
       }
       failure = check.failure(layout, buffers, before);
       if (failure != null) {
@@ -310,14 +317,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     lock.writeLock().lock();
     try {
       GroupRuntime g = groups[layout.group(group)];
-      if (update.hasFirstMoment(hp) != update.hasFirstMoment(g.hp)) {
-        throw new IllegalArgumentException(
-            "group '"
-                + group
-                + "': innerMomentum/baseMomentum cannot be switched between zero"
-                + " and non-zero on a live optimizer (it decides whether a first-moment buffer"
-                + " exists); build a new optimizer from an exported state instead");
-      }
+      FirstMoment.requireSame(update, group, g.hp, hp);
       g.hp = hp;
     } finally {
       lock.writeLock().unlock();

@@ -14,6 +14,15 @@ public final class Refusals {
    * Element {@code element} of {@code tensor} is {@code value}, NaN or infinite: {@code
    * NON_FINITE_GRADIENT} for a push, {@code NON_FINITE_VALUE} for initial values.
    */
+  /** NON_FINITE_GRADIENT for the element {@code bad} ({@code tensor << 32 | element}) of a push. */
+  static RoadlessException nonFiniteGradient(
+      java.util.List<String> names, long bad, dev.roadless.optimizer.core.ReplicaMean.Input g) {
+    int t = (int) (bad >>> 32);
+    int i = (int) bad;
+    return nonFinite(
+        ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT, names.get(t), i, g.valueAt(t, i));
+  }
+
   public static RoadlessException nonFinite(
       ErrorReason reason, String tensor, long element, float value) {
     return RoadlessException.of(

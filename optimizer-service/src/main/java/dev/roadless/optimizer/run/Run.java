@@ -70,7 +70,7 @@ public final class Run {
             "a push's gradient buffer");
     this.train = new TrainPublication(names, sizes, budget);
     this.steps =
-        new StepProtocol(id, config, optimizer, buffers, waiters, train, this::snapshotStep);
+        new StepProtocol(id, config, optimizer, buffers, waiters, train, this::snapshotStep, lock);
     this.initialDigest = initialDigest;
     if (initialDigest != null) {
       train.publishFrom(optimizer);
@@ -165,6 +165,21 @@ public final class Run {
     }
   }
 
+  /**
+   * A SYNC chunked push of the run's current step joins that step's pipeline ({@link
+   * StepPipeline}); null when it takes the whole-step path (ASYNC, a re-sent push, a voided step).
+   *
+   * @param early receives the next y range by range, or null
+   */
+  public PipelinedPush joinPipeline(int replica, long pushStep, EarlyParameters early) {
+    synchronized (lock) {
+      boolean sync = config.mode() == RunConfig.Mode.SYNC && steps.failure == null && !closed;
+      return sync && !steps.barrier().isPending(replica)
+          ? steps.pipeline().join(replica, pushStep, steps.step, early)
+          : null;
+    }
+  }
+
   /** Throws REPLICA_OUT_OF_RANGE unless {@code 0 <= replica < replicas}. */
   public void checkReplica(int replica) {
     if (replica < 0 || replica >= config.replicas()) {
@@ -199,17 +214,19 @@ public final class Run {
   public PushResult push(int replica, long pushStep, SharedGradient gradient, ParameterSink sink) {
     if (config.mode() == RunConfig.Mode.SYNC && config.replicas() <= 2) {
       synchronized (lock) {
-        PushResult done = duplicateOrComplete(replica, pushStep, gradient, sink);
+        PushResult done =
+            steps.duplicateOrComplete(replica, pushStep, gradient, sink, this::requireActive);
         if (done != null) {
           return done;
         }
       }
       long bad = gradient.checkInPlace();
       if (bad != ReplicaMean.FINITE) {
-        throw nonFinite(bad, gradient);
+        throw Refusals.nonFiniteGradient(names, bad, gradient);
       }
       synchronized (lock) {
-        PushResult done = duplicateOrComplete(replica, pushStep, gradient, sink);
+        PushResult done =
+            steps.duplicateOrComplete(replica, pushStep, gradient, sink, this::requireActive);
         // null: the other replica's push did not arrive meanwhile
         return done != null ? done : steps.hold(replica, pushStep, Pushed.shared(gradient), sink);
       }
@@ -224,27 +241,9 @@ public final class Run {
     }
     if (bad != ReplicaMean.FINITE) {
       buffers.release(copy);
-      throw nonFinite(bad, gradient);
+      throw Refusals.nonFiniteGradient(names, bad, gradient);
     }
     return push(replica, pushStep, Pushed.arrays(copy, false), PushPrints.UNKNOWN, sink);
-  }
-
-  /** Under the lock: a duplicate's answer, or the step this push completes, or null. */
-  private PushResult duplicateOrComplete(
-      int replica, long pushStep, SharedGradient gradient, ParameterSink sink) {
-    requireActive();
-    SyncBarrier barrier = steps.barrier();
-    if (pushStep < steps.step || barrier.isPending(replica) || barrier.othersPending(replica)) {
-      return steps.pushSync(replica, pushStep, Pushed.shared(gradient), PushPrints.UNKNOWN, sink);
-    }
-    return null;
-  }
-
-  private RoadlessException nonFinite(long bad, ReplicaMean.Input gradient) {
-    int t = (int) (bad >>> 32);
-    int i = (int) bad;
-    return Refusals.nonFinite(
-        ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT, names.get(t), i, gradient.valueAt(t, i));
   }
 
   private PushResult push(int replica, long pushStep, Pushed push, long print, ParameterSink sink) {
@@ -345,6 +344,7 @@ public final class Run {
         throw Refusals.stepMismatch(id, expectedStep, steps.step);
       }
       HyperparameterChange.apply(id, optimizer, group, change);
+      steps.pipeline().hyperparametersChanged();
     }
   }
 

@@ -3,6 +3,7 @@ package dev.roadless.optimizer.run;
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.NonFiniteStateException;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
+import dev.roadless.optimizer.core.StepPlan;
 import java.util.function.LongSupplier;
 
 /**
@@ -17,6 +18,7 @@ final class StepProtocol {
   private final ScheduleFreeOptimizer optimizer;
   private final BudgetedSets buffers;
   private final SyncBarrier barrier;
+  private final StepPipeline pipeline;
   private final AsyncLedger ledger;
   private final StepWaiters waiters;
   private final TrainPublication train;
@@ -36,12 +38,14 @@ final class StepProtocol {
       BudgetedSets buffers,
       StepWaiters waiters,
       TrainPublication train,
-      LongSupplier snapshotStep) {
+      LongSupplier snapshotStep,
+      Object lock) {
     this.id = id;
     this.config = config;
     this.optimizer = optimizer;
     this.buffers = buffers;
     this.barrier = new SyncBarrier(id, config.names(), config.replicas(), optimizer, buffers);
+    this.pipeline = new StepPipeline(lock, optimizer, buffers, config.sizes(), config.replicas());
     this.ledger = new AsyncLedger(id, config.maxStaleness());
     this.waiters = waiters;
     this.train = train;
@@ -52,6 +56,10 @@ final class StepProtocol {
 
   SyncBarrier barrier() {
     return barrier;
+  }
+
+  StepPipeline pipeline() {
+    return pipeline;
   }
 
   /** A checked push: refused if it conflicts with the replica's accepted push for that step. */
@@ -72,6 +80,19 @@ final class StepProtocol {
     return new PushResult(false, pushStep, pushStep, step, false);
   }
 
+  /**
+   * A shared-memory push, after {@code check}: a duplicate's answer, or the step this push
+   * completes, or null (it would be held: the caller checks it in place first).
+   */
+  PushResult duplicateOrComplete(
+      int replica, long pushStep, SharedGradient gradient, ParameterSink sink, Runnable check) {
+    check.run();
+    if (pushStep < step || barrier.isPending(replica) || barrier.othersPending(replica)) {
+      return pushSync(replica, pushStep, Pushed.shared(gradient), PushPrints.UNKNOWN, sink);
+    }
+    return null;
+  }
+
   PushResult pushSync(int replica, long pushStep, Pushed push, long print, ParameterSink sink) {
     if (pushStep < step) {
       // Every replica contributed to every completed SYNC step: this is a re-send.
@@ -87,18 +108,25 @@ final class StepProtocol {
       prints.accepted(replica, pushStep, print);
       return new PushResult(false, pushStep, pushStep, step, false);
     }
-    float[][] mean;
-    try {
-      mean = barrier.mean(replica, push, sink);
-    } catch (RuntimeException e) {
-      buffers.release(push.owned());
-      throw e;
+    float[][] mean = pipeline.completeMean(step, replica, push, barrier.held());
+    StepPlan plan = null;
+    if (mean != null) {
+      barrier.hold(replica, push, sink); // every push is in: the pipeline formed the mean
+      plan = pipeline.plan();
+    } else {
+      try {
+        mean = barrier.mean(replica, push, sink);
+      } catch (RuntimeException e) {
+        buffers.release(push.owned());
+        throw e;
+      }
     }
     prints.accepted(replica, pushStep, print);
     try {
-      applyStep(mean, barrier.sinks());
+      applyStep(plan, mean, barrier.sinks());
     } finally {
       barrier.clear(mean);
+      pipeline.finish(plan != null);
     }
     return new PushResult(true, pushStep, pushStep, step, false);
   }
@@ -119,7 +147,8 @@ final class StepProtocol {
     long appliedAs = step;
     prints.accepted(replica, pushStep, print);
     try {
-      applyStep(push.owned(), sink == null ? new ParameterSink[0] : new ParameterSink[] {sink});
+      applyStep(
+          null, push.owned(), sink == null ? new ParameterSink[0] : new ParameterSink[] {sink});
     } finally {
       buffers.release(push.owned());
     }
@@ -128,12 +157,18 @@ final class StepProtocol {
     return result;
   }
 
-  /** One step with {@code gradient}, y into recycled arrays and the sinks. */
-  private void applyStep(float[][] gradient, ParameterSink[] sinks) {
+  /**
+   * One step with {@code gradient}, y into recycled arrays and the sinks; with the kernels of
+   * {@code plan} when the pipeline fixed them (else null).
+   */
+  private void applyStep(StepPlan plan, float[][] gradient, ParameterSink[] sinks) {
     // The fused pass writes every element of y, so recycled arrays need no clearing.
     float[][] y = train.take();
     try {
-      step = optimizer.stepFiniteGradients(gradient, y, sinks);
+      step =
+          plan == null
+              ? optimizer.stepFiniteGradients(gradient, y, sinks)
+              : optimizer.commit(plan, gradient, y, sinks);
     } catch (NonFiniteStateException e) {
       train.give(y);
       step = optimizer.stepCount();

@@ -59,6 +59,11 @@ final class SyncBarrier {
     return out;
   }
 
+  /** The held pushes by replica (null where none); the caller does not change the array. */
+  Pushed[] held() {
+    return held;
+  }
+
   /** Holds a push that does not complete the step. */
   void hold(int replica, Pushed push, ParameterSink sink) {
     held[replica] = push;

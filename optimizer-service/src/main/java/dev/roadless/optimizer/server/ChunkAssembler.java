@@ -30,6 +30,9 @@ final class ChunkAssembler {
   private final Fingerprint fingerprint;
   private final long[] sizes;
   private final java.util.function.Supplier<float[][]> buffers;
+  private int lastTensor = -1;
+  private int lastFrom;
+  private int lastTo;
 
   /**
    * @param names tensor names in run order
@@ -134,6 +137,29 @@ final class ChunkAssembler {
       bounded = false;
     }
     fingerprint.add(t, values[t], from, to);
+    lastTensor = t;
+    lastFrom = from;
+    lastTo = to;
+  }
+
+  /** The tensor of the chunk {@link #accept} took last, -1 before the first. */
+  int lastTensor() {
+    return lastTensor;
+  }
+
+  /** The first element of the chunk {@link #accept} took last. */
+  int lastFrom() {
+    return lastFrom;
+  }
+
+  /** The end (exclusive) of the chunk {@link #accept} took last. */
+  int lastTo() {
+    return lastTo;
+  }
+
+  /** Tensor {@code t}'s array (null until data for it arrived). */
+  float[] values(int t) {
+    return values[t];
   }
 
   /** The values' {@link Fingerprint}, whatever the chunking and order they came in. */

@@ -2,6 +2,8 @@ package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.Errors;
 import dev.roadless.common.error.RoadlessException;
+import dev.roadless.optimizer.run.EarlyParameters;
+import dev.roadless.optimizer.run.PipelinedPush;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunRegistry;
@@ -30,6 +32,7 @@ abstract class PushStream extends InboundStream<Object> {
   private int replica;
   private long step;
   private SegmentPush segment;
+  private PipelinedPush pipelined;
 
   PushStream(StreamObserver<?> responses, TrainingCalls calls) {
     super(responses, calls.metrics().in(), calls.idle());
@@ -64,6 +67,16 @@ abstract class PushStream extends InboundStream<Object> {
     return metrics;
   }
 
+  /** The current push's part in a pipelined step, or null when it takes the whole-step path. */
+  final PipelinedPush pipelined() {
+    return pipelined;
+  }
+
+  /** Where a chunked push's early y goes when its header asks for it; null: nowhere. */
+  EarlyParameters early(GradientHeader header) {
+    return null;
+  }
+
   /** The shared-memory push of the current message, or null when it sends chunks. */
   final SegmentPush segment() {
     return segment;
@@ -78,6 +91,7 @@ abstract class PushStream extends InboundStream<Object> {
     // The one check of a push: refuse one that can never apply before its megabytes arrive.
     run.checkPush(replica, step);
     segment = null;
+    pipelined = null;
     if (!header.getSharedMemoryToken().isEmpty()) {
       DataType dtype = header.getDtype();
       if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_UNSPECIFIED) {
@@ -100,6 +114,8 @@ abstract class PushStream extends InboundStream<Object> {
             () -> buffers = target.acquireBuffers(),
             header.getDtype(),
             ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
+    // SYNC: the mean (and y, for a stream that asks) is formed block by block as pushes arrive.
+    pipelined = run.joinPipeline(replica, step, early(header));
   }
 
   @Override
@@ -111,6 +127,10 @@ abstract class PushStream extends InboundStream<Object> {
           .build();
     }
     assembler.accept((InboundChunk) m);
+    if (pipelined != null) {
+      int t = assembler.lastTensor();
+      pipelined.arrived(t, assembler.lastFrom(), assembler.lastTo(), assembler.values(t));
+    }
   }
 
   /** Applies the push; a shared-memory push's step writes y into its segment. */
@@ -134,6 +154,9 @@ abstract class PushStream extends InboundStream<Object> {
       assembler = null;
       buffers = null; // the run owns them now
       result = run.push(replica, step, gradient, bounded, print, null);
+      if (pipelined != null) {
+        pipelined.accepted();
+      }
     }
     if (!result.duplicate() && result.applied()) {
       metrics.stepApplied(run.id());
@@ -144,6 +167,10 @@ abstract class PushStream extends InboundStream<Object> {
 
   @Override
   void failed(Throwable t) {
+    if (pipelined != null) {
+      pipelined.leave(); // before it was accepted: the step runs whole, early y is void
+    }
+    pipelined = null;
     assembler = null;
     if (segment != null) {
       segment.close();

@@ -2,7 +2,9 @@ package dev.roadless.optimizer.server;
 
 import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Sequence;
+import dev.roadless.optimizer.run.EarlyParameters;
 import dev.roadless.optimizer.run.ParameterSnapshot;
+import dev.roadless.optimizer.run.PipelinedPush;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.transport.SegmentPush;
@@ -26,6 +28,7 @@ import java.util.concurrent.Executor;
 final class TrainStream extends PushStream {
   private final OutboundPump<Object> pump;
   private final Executor answers;
+  private final YBlocks blocks;
   private final StreamObserver<Object> responses;
   private String runId;
   private int replica = -1;
@@ -36,6 +39,7 @@ final class TrainStream extends PushStream {
     this.pump =
         new OutboundPump<>((ServerCallStreamObserver<Object>) responses, calls.metrics().out());
     this.answers = calls.answers();
+    this.blocks = calls.yBlocks();
   }
 
   @Override
@@ -67,9 +71,34 @@ final class TrainStream extends PushStream {
   }
 
   @Override
+  EarlyParameters early(GradientHeader header) {
+    if (!header.getEarlyParameters()) {
+      return null;
+    }
+    List<String> names = current().tensorNames();
+    return new EarlyParameters() {
+      @Override
+      public Object encode(int tensor, int from, float[] y, int n) {
+        return blocks.copy(names.get(tensor), from, y, n);
+      }
+
+      @Override
+      public void send(Object message) {
+        pump.send(List.<Object>of(((YBlocks.Block) message).message()).iterator(), null);
+      }
+
+      @Override
+      public void done(Object message) {
+        ((YBlocks.Block) message).release();
+      }
+    };
+  }
+
+  @Override
   void onCommit(Object m) {
     Run run = current();
     SegmentPush segment = segment();
+    PipelinedPush pipelined = pipelined();
     PushResult result = commit(commitTotal(m));
     CompletableFuture<Long> applied = run.awaitStep(result.step() + 1);
     // The step completes waiters on its own thread, under the run's lock: answer elsewhere.
@@ -84,6 +113,8 @@ final class TrainStream extends PushStream {
                   fail(error instanceof CompletionException c ? c.getCause() : error);
                 } else if (segment != null) {
                   answerInSharedMemory(run, result, segment);
+                } else if (pipelined != null && pipelined.sentEarly()) {
+                  answerAfterEarlyChunks(run, result, pipelined.step() + 1);
                 } else {
                   answerWithChunks(run, result);
                 }
@@ -110,6 +141,23 @@ final class TrainStream extends PushStream {
             order,
             ChunkWriter.DEFAULT_CHUNK_BYTES,
             TrainResponse.newBuilder().setEnd(TrainingCalls.end(run, order)).build()),
+        this::clientTurn);
+  }
+
+  /** Every chunk of y at {@code yStep} was sent before: the answer is a header and an end. */
+  private void answerAfterEarlyChunks(Run run, PushResult result, long yStep) {
+    List<Integer> order = TrainingCalls.all(run);
+    TrainStepHeader header =
+        TrainStepHeader.newBuilder()
+            .setPush(ProtoMapping.push(TrainingCalls.answered(result, yStep)))
+            .setParameters(TrainingCalls.header(run, Sequence.TRAIN, yStep, order))
+            .setParametersSentEarly(true)
+            .build();
+    pump.send(
+        List.<Object>of(
+                TrainResponse.newBuilder().setHeader(header).build(),
+                TrainResponse.newBuilder().setEnd(TrainingCalls.end(run, order)).build())
+            .iterator(),
         this::clientTurn);
   }
 

@@ -58,6 +58,9 @@ final class TrainingCalls {
 
   private final IdleStreams idle;
 
+  /** The recycled arrays early y is sent from, shared by every run's streams. */
+  private final YBlocks yBlocks = new YBlocks();
+
   TrainingCalls(
       RunRegistry runs,
       Metrics metrics,
@@ -93,6 +96,10 @@ final class TrainingCalls {
 
   Executor answers() {
     return answers;
+  }
+
+  YBlocks yBlocks() {
+    return yBlocks;
   }
 
   StreamObserver<Object> pushGradients(StreamObserver<PushGradientsResponse> responses) {

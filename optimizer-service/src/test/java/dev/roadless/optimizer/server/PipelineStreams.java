@@ -1,0 +1,193 @@
+package dev.roadless.optimizer.server;
+
+import com.google.protobuf.ByteString;
+import dev.roadless.proto.common.v1.DataType;
+import dev.roadless.proto.common.v1.TensorChunk;
+import dev.roadless.proto.common.v1.TensorDescriptor;
+import dev.roadless.proto.optimizer.v1.GradientHeader;
+import dev.roadless.proto.optimizer.v1.Hyperparameters;
+import dev.roadless.proto.optimizer.v1.OptimizerServiceGrpc;
+import dev.roadless.proto.optimizer.v1.OptimizerVariant;
+import dev.roadless.proto.optimizer.v1.ParameterGroup;
+import dev.roadless.proto.optimizer.v1.RunSpec;
+import dev.roadless.proto.optimizer.v1.StepMode;
+import dev.roadless.proto.optimizer.v1.StreamCommit;
+import dev.roadless.proto.optimizer.v1.TrainRequest;
+import dev.roadless.proto.optimizer.v1.TrainResponse;
+import dev.roadless.proto.optimizer.v1.TrainStepHeader;
+import io.grpc.stub.StreamObserver;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Hand-driven Train streams for pipelined steps: pushes cut into chunks of a chosen size, sent in a
+ * chosen order, and answers recorded with where each chunk came (before or after the header).
+ */
+final class PipelineStreams {
+  /** Tensors larger than a pipeline block (65,536 elements), and a tiny one. */
+  static final List<String> NAMES = List.of("w", "b", "v");
+
+  static final int[] SIZES = {3 * 50_000, 5, 70_001};
+
+  private PipelineStreams() {}
+
+  static RunSpec spec(OptimizerVariant variant, Hyperparameters hp, int replicas) {
+    RunSpec.Builder b = RunSpec.newBuilder();
+    b.addTensors(TensorDescriptor.newBuilder().setName("w").addShape(3).addShape(50_000));
+    b.addTensors(TensorDescriptor.newBuilder().setName("b").addShape(5));
+    b.addTensors(TensorDescriptor.newBuilder().setName("v").addShape(70_001));
+    return b.addParameterGroups(
+            ParameterGroup.newBuilder()
+                .setName("all")
+                .addAllTensorNames(NAMES)
+                .setHyperparameters(hp))
+        .setVariant(variant)
+        .setReplicas(replicas)
+        .setMode(StepMode.STEP_MODE_SYNC)
+        .build();
+  }
+
+  static float[][] random(long seed, double scale) {
+    SplittableRandom r = new SplittableRandom(seed);
+    float[][] out = new float[SIZES.length][];
+    for (int t = 0; t < SIZES.length; t++) {
+      out[t] = new float[SIZES[t]];
+      for (int i = 0; i < SIZES[t]; i++) {
+        out[t][i] = (float) ((r.nextDouble() * 2 - 1) * scale);
+      }
+    }
+    return out;
+  }
+
+  /** A push: header (asking for early parameters or not), chunks of {@code elements}, commit. */
+  static List<TrainRequest> push(
+      String run, int replica, long step, float[][] g, int elements, boolean early) {
+    List<TrainRequest> out = new ArrayList<>();
+    out.add(
+        TrainRequest.newBuilder()
+            .setHeader(
+                GradientHeader.newBuilder()
+                    .setRunId(run)
+                    .setReplica(replica)
+                    .setStep(step)
+                    .setDtype(DataType.DATA_TYPE_FLOAT32)
+                    .setEarlyParameters(early))
+            .build());
+    long total = 0;
+    for (int t = 0; t < g.length; t++) {
+      for (int from = 0; from < g[t].length; from += elements) {
+        int n = Math.min(elements, g[t].length - from);
+        ByteBuffer buf = ByteBuffer.allocate(n * 4).order(ByteOrder.LITTLE_ENDIAN);
+        buf.asFloatBuffer().put(g[t], from, n);
+        out.add(
+            TrainRequest.newBuilder()
+                .setChunk(
+                    TensorChunk.newBuilder()
+                        .setName(NAMES.get(t))
+                        .setElementOffset(from)
+                        .setDtype(DataType.DATA_TYPE_FLOAT32)
+                        .setData(ByteString.copyFrom(buf.array())))
+                .build());
+      }
+      total += g[t].length;
+    }
+    out.add(
+        TrainRequest.newBuilder()
+            .setCommit(StreamCommit.newBuilder().setTotalElements(total))
+            .build());
+    return out;
+  }
+
+  /** One answer: y, the header, and how many chunks came before it. */
+  record Answer(TrainStepHeader header, float[][] y, int chunksBeforeHeader, int chunksAfter) {}
+
+  /** One replica's open Train stream. */
+  static final class Stream implements StreamObserver<TrainResponse> {
+    final StreamObserver<TrainRequest> requests;
+    private final List<CompletableFuture<Answer>> answers = new ArrayList<>();
+    private int answered;
+    private TrainStepHeader header;
+    private float[][] early;
+    private float[][] y;
+    private int before;
+    private int after;
+
+    Stream(OptimizerServiceGrpc.OptimizerServiceStub stub) {
+      requests = stub.withDeadlineAfter(60, TimeUnit.SECONDS).train(this);
+    }
+
+    /** The answer to this stream's {@code n}-th push (0-based). */
+    synchronized CompletableFuture<Answer> answer(int n) {
+      while (answers.size() <= n) {
+        answers.add(new CompletableFuture<>());
+      }
+      return answers.get(n);
+    }
+
+    void send(TrainRequest m) {
+      synchronized (requests) {
+        requests.onNext(m);
+      }
+    }
+
+    @Override
+    public synchronized void onNext(TrainResponse m) {
+      if (m.hasChunk()) {
+        float[][] into = header == null ? early() : y;
+        TensorChunk c = m.getChunk();
+        int t = NAMES.indexOf(c.getName());
+        c.getData()
+            .asReadOnlyByteBuffer()
+            .order(ByteOrder.LITTLE_ENDIAN)
+            .asFloatBuffer()
+            .get(into[t], (int) c.getElementOffset(), c.getData().size() / 4);
+        if (header == null) {
+          before++;
+        } else {
+          after++;
+        }
+      } else if (m.hasHeader()) {
+        header = m.getHeader();
+        // Early chunks count only when the header says so; otherwise y follows.
+        y = header.getParametersSentEarly() ? early() : fresh();
+      } else if (m.hasEnd()) {
+        answer(answered++).complete(new Answer(header, y, before, after));
+        header = null;
+        early = null;
+        y = null;
+        before = 0;
+        after = 0;
+      }
+    }
+
+    private float[][] early() {
+      if (early == null) {
+        early = fresh();
+      }
+      return early;
+    }
+
+    private static float[][] fresh() {
+      float[][] out = new float[SIZES.length][];
+      for (int t = 0; t < out.length; t++) {
+        out[t] = new float[SIZES[t]];
+      }
+      return out;
+    }
+
+    @Override
+    public synchronized void onError(Throwable t) {
+      answer(answered).completeExceptionally(t);
+    }
+
+    @Override
+    public synchronized void onCompleted() {
+      answer(answered).completeExceptionally(new IllegalStateException("stream ended"));
+    }
+  }
+}
