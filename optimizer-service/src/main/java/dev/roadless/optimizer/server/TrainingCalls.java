@@ -59,7 +59,7 @@ final class TrainingCalls {
   private final IdleStreams idle;
 
   /** The recycled arrays early y is sent from, shared by every run's streams. */
-  private final YBlocks yBlocks = new YBlocks();
+  private final YBlocks yBlocks;
 
   TrainingCalls(
       RunRegistry runs,
@@ -69,6 +69,7 @@ final class TrainingCalls {
       IdleStreams idle) {
     this.idle = idle;
     this.runs = runs;
+    this.yBlocks = new YBlocks(runs.budget());
     this.metrics = metrics;
     this.snapshots = snapshots;
     this.transport = transport;
