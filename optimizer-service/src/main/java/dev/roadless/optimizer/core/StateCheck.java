@@ -12,13 +12,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Which arrays must be checked. y needs no check: it is {@code fma(newZ, z, x*newX)} with both
  * coefficients in [0, 1], so it is finite whenever z and x are (the product and the fused sum of
  * two finite values below {@code Float.MAX_VALUE} weighted by coefficients summing to about 1
- * cannot overflow, and their rounding can only reach infinity from a value already within one ulp of
- * {@code Float.MAX_VALUE}). Checking y instead of z and x would not do: y weighs z by {@code 1 -
+ * cannot overflow, and their rounding can only reach infinity from a value already within one ulp
+ * of {@code Float.MAX_VALUE}). Checking y instead of z and x would not do: y weighs z by {@code 1 -
  * beta}, which may be 0 (beta = 1), and then a non-finite z leaves y finite. z, x and the moments
- * cannot stand in for one another either: an infinite {@code v} (with beta2 = 0.999, {@code
- * (1 - beta2) g^2} of a finite gradient above about 5.8e20 overflows) makes the update {@code g /
- * (sqrt(v) + eps)} zero, so z and x stay finite while v is not, and x can only be finite with a non-finite z when {@code c_k = 0}. So z, x
- * and every moment are checked, and y is not.
+ * cannot stand in for one another either: an infinite {@code v} (with beta2 = 0.999, {@code (1 -
+ * beta2) g^2} of a finite gradient above about 5.8e20 overflows) makes the update {@code g /
+ * (sqrt(v) + eps)} zero, so z and x stay finite while v is not, and x can only be finite with a
+ * non-finite z when {@code c_k = 0}. So z, x and every moment are checked, and y is not.
  */
 final class StateCheck {
   private final AtomicInteger firstBadChunk = new AtomicInteger(Integer.MAX_VALUE);

@@ -9,7 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
  * every lane adds {@code z - z}, {@code x - x} and the moments' {@code v - v} to a vector
  * accumulator (0 for a finite value, NaN otherwise), reduced once per call. The scalar kernels plus
  * {@link StateCheck}'s separate scan read the block a second time; C2 on JDK 17 vectorizes no float
- * reduction, so a scalar accumulator in the kernel's own loop would cost the loop its vectorization.
+ * reduction, so a scalar accumulator in the kernel's own loop would cost the loop its
+ * vectorization.
  *
  * <p>Bit-identical to the scalar kernels: every lane op ({@code mul}, {@code add}, {@code div},
  * {@code sqrt}, {@code fma}) is IEEE 754 correctly rounded exactly as {@code Math.fma} and the
@@ -21,9 +22,11 @@ final class VectorKernels {
 
   private VectorKernels() {}
 
-  /** {@link AdamWUpdate}'s kernel over [from, to); returns whether the new z, x, v, m are finite. */
-  static boolean adamW(AdamWUpdate.AdamWKernel k, TensorBuffers t, float[] g, float[] y, int from,
-      int to) {
+  /**
+   * {@link AdamWUpdate}'s kernel over [from, to); returns whether the new z, x, v, m are finite.
+   */
+  static boolean adamW(
+      AdamWUpdate.AdamWKernel k, TensorBuffers t, float[] g, float[] y, int from, int to) {
     final float[] z = t.z;
     final float[] x = t.x;
     final float[] v = t.v;
@@ -36,7 +39,8 @@ final class VectorKernels {
     final float negLr = k.negLr, negLrWd = k.negLrWd, b2 = k.beta2, ob2 = k.oneMinusBeta2;
     final float bc2 = k.bc2, eps = k.eps, m0 = k.m0, om0 = k.oneMinusM0, bc1 = k.bc1;
     final boolean decayAtY = k.decayAtY, decayAtZ = k.decayAtZ;
-    final FloatVector vOz = FloatVector.broadcast(S, oz), vNegLrWd = FloatVector.broadcast(S, negLrWd);
+    final FloatVector vOz = FloatVector.broadcast(S, oz),
+        vNegLrWd = FloatVector.broadcast(S, negLrWd);
     final FloatVector vOm0 = FloatVector.broadcast(S, om0), vCz = FloatVector.broadcast(S, cz);
     final FloatVector vNz = FloatVector.broadcast(S, nz);
     FloatVector acc = FloatVector.zero(S);
@@ -79,8 +83,8 @@ final class VectorKernels {
   }
 
   /** {@link SgdUpdate}'s kernel over [from, to); returns whether the new z and x are finite. */
-  static boolean sgd(SgdUpdate.SgdKernel k, TensorBuffers t, float[] g, float[] y, int from,
-      int to) {
+  static boolean sgd(
+      SgdUpdate.SgdKernel k, TensorBuffers t, float[] g, float[] y, int from, int to) {
     final float[] z = t.z;
     final float[] x = t.x;
     final boolean writeY = y != null;

@@ -18,8 +18,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
  * The step kernel against the fused C reference ({@code src/test/c/adamw_sf_step.c}) in one run
- * (issue 15): for every size, thread count and page mode, the C loop, then the JMH row (AdamW-SF,
- * y out, no gradient scan: {@code stepFiniteGradients}), then the C loop again, so each Java figure
+ * (issue 15): for every size, thread count and page mode, the C loop, then the JMH row (AdamW-SF, y
+ * out, no gradient scan: {@code stepFiniteGradients}), then the C loop again, so each Java figure
  * has its baseline measured right next to it. Arguments, all optional: {@code params=10000000,...},
  * {@code threads=1,2}, {@code thp=false,true}, {@code rounds=N}, {@code gradientCheck=true} (the
  * core's public step, which scans g first), {@code jvm="..."} (extra JVM flags for the forks). When
@@ -98,8 +98,16 @@ final class KernelVsC {
     Files.createDirectories(binary.getParent());
     List<String> cmd =
         List.of(
-            "gcc", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
-            "-o", binary.toString(), src.toString(), "-lm");
+            "gcc",
+            "-O3",
+            "-march=native",
+            "-fopenmp",
+            "-fno-math-errno",
+            "-ffp-contract=off",
+            "-o",
+            binary.toString(),
+            src.toString(),
+            "-lm");
     try {
       Process p = new ProcessBuilder(cmd).inheritIO().start();
       if (p.waitFor() != 0) {
