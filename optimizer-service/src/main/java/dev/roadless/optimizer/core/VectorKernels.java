@@ -20,6 +20,24 @@ import jdk.incubator.vector.VectorSpecies;
 final class VectorKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
 
+  /**
+   * Where a float array's elements start in its object on 64-bit HotSpot with compressed class
+   * pointers (the default); large arrays themselves start on a G1 region, so element {@code i} lies
+   * at {@code 16 + 4i} bytes from a 64-byte boundary. Only the speed depends on it.
+   */
+  private static final int BASE_OFFSET = 16;
+
+  /**
+   * Elements from {@code from} before the first one whose vector lies on a whole vector boundary:
+   * unaligned 512-bit loads and stores each span two cache lines.
+   */
+  private static int head(int from, int to) {
+    int bytes = S.vectorByteSize();
+    int misaligned = Math.floorMod(BASE_OFFSET + 4 * from, bytes);
+    int head = misaligned == 0 ? 0 : (bytes - misaligned) / 4;
+    return Math.min(head, to - from);
+  }
+
   private VectorKernels() {}
 
   /**
@@ -43,9 +61,15 @@ final class VectorKernels {
         vNegLrWd = FloatVector.broadcast(S, negLrWd);
     final FloatVector vOm0 = FloatVector.broadcast(S, om0), vCz = FloatVector.broadcast(S, cz);
     final FloatVector vNz = FloatVector.broadcast(S, nz);
+    float s = 0;
+    int head = head(from, to);
+    if (head > 0) {
+      k.apply(t, g, y, from, from + head);
+      s = StateCheck.finite(t, from, from + head) ? 0f : Float.NaN;
+    }
     FloatVector acc = FloatVector.zero(S);
-    int i = from;
-    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
+    int i = from + head;
+    for (int upper = i + S.loopBound(to - i); i < upper; i += S.length()) {
       FloatVector xi = FloatVector.fromArray(S, x, i);
       FloatVector zi = FloatVector.fromArray(S, z, i);
       FloatVector gi = FloatVector.fromArray(S, g, i);
@@ -74,7 +98,7 @@ final class VectorKernels {
       }
       acc = acc.add(zi.sub(zi)).add(xi.sub(xi)).add(vi.sub(vi));
     }
-    float s = acc.reduceLanes(VectorOperators.ADD);
+    s += acc.reduceLanes(VectorOperators.ADD);
     if (i < to) {
       k.apply(t, g, y, i, to);
       s += StateCheck.finite(t, i, to) ? 0f : Float.NaN;
@@ -95,9 +119,15 @@ final class VectorKernels {
     final FloatVector vOz = FloatVector.broadcast(S, oz), vWd = FloatVector.broadcast(S, wd);
     final FloatVector vNegLr = FloatVector.broadcast(S, negLr), vCz = FloatVector.broadcast(S, cz);
     final FloatVector vNz = FloatVector.broadcast(S, nz);
+    float s = 0;
+    int head = head(from, to);
+    if (head > 0) {
+      k.apply(t, g, y, from, from + head);
+      s = StateCheck.finite(t, from, from + head) ? 0f : Float.NaN;
+    }
     FloatVector acc = FloatVector.zero(S);
-    int i = from;
-    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
+    int i = from + head;
+    for (int upper = i + S.loopBound(to - i); i < upper; i += S.length()) {
       FloatVector xi = FloatVector.fromArray(S, x, i);
       FloatVector zi = FloatVector.fromArray(S, z, i);
       FloatVector gi = FloatVector.fromArray(S, g, i);
@@ -113,7 +143,7 @@ final class VectorKernels {
       }
       acc = acc.add(zi.sub(zi)).add(xi.sub(xi));
     }
-    float s = acc.reduceLanes(VectorOperators.ADD);
+    s += acc.reduceLanes(VectorOperators.ADD);
     if (i < to) {
       k.apply(t, g, y, i, to);
       s += StateCheck.finite(t, i, to) ? 0f : Float.NaN;

@@ -13,8 +13,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The vector kernels with the folded state check ({@link Kernel#applyChecked}) against the scalar
  * kernels followed by the separate scan: the same bits in every array and the same verdict, for
- * every option of AdamW-SF and SGD-SF, blocks of every length around the vector width, the first
- * and later steps, and state that turns non-finite in each array at any position (tails included).
+ * every option of AdamW-SF and SGD-SF, blocks of every length and start around the vector width,
+ * the first and later steps, and state that turns non-finite in each array at any position (tails
+ * included).
  */
 class VectorKernelsTest {
   private static final int[] LENGTHS = {1, 7, 15, 16, 17, 31, 64, 100, 4096, 4099};
@@ -90,10 +91,12 @@ class VectorKernelsTest {
             }
             float[] ya = withY ? new float[n] : null;
             float[] yb = withY ? new float[n] : null;
-            kernel.apply(a, g, ya, 0, n);
-            boolean expected = StateCheck.finite(a, 0, n);
-            boolean actual = kernel.applyChecked(b, g, yb, 0, n);
-            String what = variant + " " + hp + " k=" + k + " n=" + n + " poison=" + poison;
+            int from = poison < 0 ? rnd.nextInt(Math.min(n, 20)) : 0; // any vector alignment
+            kernel.apply(a, g, ya, from, n);
+            boolean expected = StateCheck.finite(a, from, n);
+            boolean actual = kernel.applyChecked(b, g, yb, from, n);
+            String what =
+                variant + " " + hp + " k=" + k + " n=" + n + " from=" + from + " poison=" + poison;
             assertEquals(expected, actual, what);
             assertBits(a.z, b.z, what + " z");
             assertBits(a.x, b.x, what + " x");
