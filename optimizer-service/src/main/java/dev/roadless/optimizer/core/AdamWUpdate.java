@@ -22,20 +22,21 @@ final class AdamWUpdate implements BaseUpdate {
     return new AdamWKernel(Averaging.of(step, yBeta, hp.beta()), hp, step);
   }
 
-  private static final class AdamWKernel implements Kernel {
-    private final Averaging a;
-    private final float negLr;
-    private final float negLrWd;
-    private final float beta2;
-    private final float oneMinusBeta2;
-    private final float bc2;
-    private final float eps;
-    private final float m0;
-    private final float oneMinusM0;
-    private final float bc1;
-    private final boolean decayAtY;
-    private final boolean decayAtZ;
-    private final boolean inner;
+  /** Fields package-private for {@link VectorKernels#adamW}. */
+  static final class AdamWKernel implements Kernel {
+    final Averaging a;
+    final float negLr;
+    final float negLrWd;
+    final float beta2;
+    final float oneMinusBeta2;
+    final float bc2;
+    final float eps;
+    final float m0;
+    final float oneMinusM0;
+    final float bc1;
+    final boolean decayAtY;
+    final boolean decayAtZ;
+    final boolean inner;
 
     AdamWKernel(Averaging a, Hyperparameters hp, Schedule.Step step) {
       long t = step.k() + 1;
@@ -54,6 +55,13 @@ final class AdamWUpdate implements BaseUpdate {
       this.decayAtY = decay && !hp.decayAtZ();
       this.decayAtZ = decay && hp.decayAtZ();
       this.inner = hp.innerMomentum() != 0;
+    }
+
+    @Override
+    public boolean applyChecked(TensorBuffers t, float[] g, float[] y, int from, int to) {
+      return Finite.VECTOR
+          ? VectorKernels.adamW(this, t, g, y, from, to)
+          : Kernel.super.applyChecked(t, g, y, from, to);
     }
 
     @Override

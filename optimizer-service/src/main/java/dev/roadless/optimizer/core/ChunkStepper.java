@@ -28,12 +28,13 @@ final class ChunkStepper {
     int from = layout.chunkFrom[c];
     int to = layout.chunkTo[c];
     Kernel kernel = kernels[layout.groupOfTensor[t]];
-    // In blocks small enough that the state the kernel just wrote is still in L1/L2 when the check
-    // reads it back: a scan of a whole chunk after the kernel would read it from memory again.
+    // In blocks small enough that the state the kernel just wrote is still in L1/L2 when a separate
+    // check reads it back (kernels that fold the check into their pass do not need that).
     for (int at = from; at < to; at += CHECK_BLOCK) {
       int end = Math.min(to, at + CHECK_BLOCK);
-      kernel.apply(buffers[t], grads[t], ys[t], at, end);
-      check.scan(c, buffers[t], at, end);
+      if (!kernel.applyChecked(buffers[t], grads[t], ys[t], at, end)) {
+        check.markBad(c);
+      }
     }
     for (YSink sink : sinks) {
       try {

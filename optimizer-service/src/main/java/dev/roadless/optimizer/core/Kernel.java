@@ -15,4 +15,15 @@ interface Kernel {
    * @param y receives the new y of each element, or null when not wanted
    */
   void apply(TensorBuffers t, float[] g, float[] y, int from, int to);
+
+  /**
+   * As {@link #apply}, then whether the elements' new state (z, x and the moments) is finite: by
+   * default a separate scan of the block ({@link StateCheck#finite}), which {@link ChunkStepper}
+   * runs while the block is still in cache. Kernels that can fold the check into their own pass
+   * override this ({@link VectorKernels}); the state written is the same either way.
+   */
+  default boolean applyChecked(TensorBuffers t, float[] g, float[] y, int from, int to) {
+    apply(t, g, y, from, to);
+    return StateCheck.finite(t, from, to);
+  }
 }

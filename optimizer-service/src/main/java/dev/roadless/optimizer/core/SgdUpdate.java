@@ -18,17 +18,25 @@ final class SgdUpdate implements BaseUpdate {
     return new SgdKernel(Averaging.of(step, yBeta, hp.beta()), step.lrK(), hp.weightDecay());
   }
 
-  private static final class SgdKernel implements Kernel {
-    private final Averaging a;
-    private final float negLr;
-    private final float wd;
-    private final boolean decay;
+  /** Fields package-private for {@link VectorKernels#sgd}. */
+  static final class SgdKernel implements Kernel {
+    final Averaging a;
+    final float negLr;
+    final float wd;
+    final boolean decay;
 
     SgdKernel(Averaging a, double lr, double weightDecay) {
       this.a = a;
       this.negLr = (float) -lr;
       this.wd = (float) weightDecay;
       this.decay = weightDecay != 0;
+    }
+
+    @Override
+    public boolean applyChecked(TensorBuffers t, float[] g, float[] y, int from, int to) {
+      return Finite.VECTOR
+          ? VectorKernels.sgd(this, t, g, y, from, to)
+          : Kernel.super.applyChecked(t, g, y, from, to);
     }
 
     @Override

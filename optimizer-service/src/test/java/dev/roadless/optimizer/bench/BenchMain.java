@@ -15,13 +15,16 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 /**
  * Runs {@link StepBenchmark} and prints ms/step (median), GB/s and the 2-thread speed-up. With the
  * single argument {@code table} it runs the documented table; {@code quick} runs AdamW and SGD at
- * 10M only; any other arguments go to JMH's own command line.
+ * 10M only; {@code vsc ...} runs the kernel beside the fused C reference ({@link KernelVsC}); any
+ * other arguments go to JMH's own command line.
  */
 public final class BenchMain {
   private BenchMain() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length == 1 && (args[0].equals("table") || args[0].equals("quick"))) {
+    if (args.length >= 1 && args[0].equals("vsc")) {
+      KernelVsC.main(List.of(args));
+    } else if (args.length == 1 && (args[0].equals("table") || args[0].equals("quick"))) {
       boolean quick = args[0].equals("quick");
       List<RunResult> results = new ArrayList<>();
       results.addAll(

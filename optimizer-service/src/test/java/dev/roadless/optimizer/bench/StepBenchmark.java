@@ -55,9 +55,19 @@ public class StepBenchmark {
   @Param({"false"})
   public boolean yOut;
 
+  /**
+   * Whether the step scans the gradient for NaN and infinity first ({@code step(Map, Map)}, the
+   * core's public path); false runs {@code stepFiniteGradients}, what the server calls after its
+   * own scan at the edge, and what the fused C reference compares with.
+   */
+  @Param({"true"})
+  public boolean gradientCheck;
+
   private ScheduleFreeOptimizer opt;
   private Map<String, float[][]> grads;
   private Map<String, float[]> ys;
+  private float[][] gradArrays;
+  private float[][] yArrays;
 
   @Setup(Level.Trial)
   public void setUp() {
@@ -89,11 +99,17 @@ public class StepBenchmark {
       }
     }
     opt.setInitialValues(init);
+    gradArrays = new float[specs.size()][];
+    yArrays = new float[specs.size()][];
+    for (int t = 0; t < specs.size(); t++) {
+      gradArrays[t] = grads.get(specs.get(t).name())[0];
+      yArrays[t] = yOut ? ys.get(specs.get(t).name()) : null;
+    }
   }
 
   @Benchmark
   public long step() {
-    return opt.step(grads, ys);
+    return gradientCheck ? opt.step(grads, ys) : opt.stepFiniteGradients(gradArrays, yArrays);
   }
 
   @TearDown(Level.Trial)
