@@ -71,7 +71,8 @@ final class LoadTest {
             Duration.ofMillis(50),
             Duration.ofSeconds(1),
             1 << 20,
-            sc.transport() == Scenario.Transport.SHM);
+            sc.transport() == Scenario.Transport.SHM,
+            false);
     List<OptimizerClient> clients = new ArrayList<>();
     for (int c = 0; c <= channelCount; c++) { // the last one carries the reads
       ManagedChannel ch =

@@ -15,6 +15,10 @@ import java.time.Duration;
  * @param sharedMemory whether a {@link ReplicaSession} tries the server's shared-memory segment
  *     (AttachSharedMemory) before sending chunks; it falls back to chunks by itself when the server
  *     is on another host or has shared memory off
+ * @param earlyParameters whether a {@link ReplicaSession}'s chunked pushes ask for pipelined steps
+ *     (y streamed back block by block while the gradient is still sent; docs/ARCHITECTURE.md,
+ *     "Pipelined steps"). Off by default: on two shared cores over loopback it measured slower
+ *     (docs/BENCHMARKS.md); the results are bit-identical either way.
  */
 public record ClientOptions(
     Duration callDeadline,
@@ -23,7 +27,8 @@ public record ClientOptions(
     Duration initialBackoff,
     Duration maxBackoff,
     int chunkBytes,
-    boolean sharedMemory) {
+    boolean sharedMemory,
+    boolean earlyParameters) {
 
   public ClientOptions {
     if (maxAttempts < 1) {
@@ -34,7 +39,7 @@ public record ClientOptions(
     }
   }
 
-  /** Options with shared memory on. */
+  /** Options with shared memory on and without pipelined steps. */
   public ClientOptions(
       Duration callDeadline,
       Duration waitDeadline,
@@ -42,7 +47,15 @@ public record ClientOptions(
       Duration initialBackoff,
       Duration maxBackoff,
       int chunkBytes) {
-    this(callDeadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes, true);
+    this(
+        callDeadline,
+        waitDeadline,
+        maxAttempts,
+        initialBackoff,
+        maxBackoff,
+        chunkBytes,
+        true,
+        false);
   }
 
   /**
@@ -57,21 +70,56 @@ public record ClientOptions(
         Duration.ofMillis(50),
         Duration.ofSeconds(2),
         1 << 20,
-        true);
+        true,
+        false);
   }
 
   public ClientOptions withMaxAttempts(int attempts) {
     return new ClientOptions(
-        callDeadline, waitDeadline, attempts, initialBackoff, maxBackoff, chunkBytes, sharedMemory);
+        callDeadline,
+        waitDeadline,
+        attempts,
+        initialBackoff,
+        maxBackoff,
+        chunkBytes,
+        sharedMemory,
+        earlyParameters);
   }
 
   public ClientOptions withCallDeadline(Duration deadline) {
     return new ClientOptions(
-        deadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes, sharedMemory);
+        deadline,
+        waitDeadline,
+        maxAttempts,
+        initialBackoff,
+        maxBackoff,
+        chunkBytes,
+        sharedMemory,
+        earlyParameters);
   }
 
   public ClientOptions withSharedMemory(boolean on) {
     return new ClientOptions(
-        callDeadline, waitDeadline, maxAttempts, initialBackoff, maxBackoff, chunkBytes, on);
+        callDeadline,
+        waitDeadline,
+        maxAttempts,
+        initialBackoff,
+        maxBackoff,
+        chunkBytes,
+        on,
+        earlyParameters);
+  }
+
+  /** With pipelined steps asked for (or not) by every chunked push of a {@link ReplicaSession}. */
+  public ClientOptions withEarlyParameters(boolean on) {
+    return new ClientOptions(
+        callDeadline,
+        waitDeadline,
+        maxAttempts,
+        initialBackoff,
+        maxBackoff,
+        chunkBytes,
+        sharedMemory,
+        on);
   }
 }

@@ -133,10 +133,10 @@ public final class ReplicaSession implements AutoCloseable {
         new PushMessages<>(
             TrainRequest.newBuilder()
                 .setHeader(
-                    // y's chunks stream back while ours are still sent (a server that does not
-                    // know the field answers after the step, as before).
+                    // With early parameters, y's chunks stream back while ours are still sent (a
+                    // server that does not know the field answers after the step, as before).
                     PushMessages.header(runId, replica, at.step(), dtype).toBuilder()
-                        .setEarlyParameters(true))
+                        .setEarlyParameters(client.options().earlyParameters()))
                 .build(),
             c -> TrainRequest.newBuilder().setChunk(c).build(),
             c -> TrainRequest.newBuilder().setCommit(c).build(),

@@ -100,8 +100,11 @@ final class ServingReplica {
     int steps = Integer.parseInt(args[7]);
     boolean shm = run.endsWith("-shm");
     ManagedChannel channel = Channels.plaintext("127.0.0.1", port).build();
+    // Pipelined steps are a client option, off by default: client-jvm=...,-Dserving.early=true.
+    boolean early = Boolean.getBoolean("serving.early");
     OptimizerClient client =
-        new OptimizerClient(channel, ClientOptions.defaults().withSharedMemory(shm));
+        new OptimizerClient(
+            channel, ClientOptions.defaults().withSharedMemory(shm).withEarlyParameters(early));
     RunSpec spec = spec(params, replicas);
     List<String> names = spec.getTensorsList().stream().map(TensorDescriptor::getName).toList();
     float[][] grad = new float[names.size()][];

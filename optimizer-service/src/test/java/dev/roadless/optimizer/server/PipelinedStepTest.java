@@ -200,8 +200,14 @@ class PipelinedStepTest {
       h.client.uploadInitialValues(id, NAMES, PipelineStreams.random(7, 1));
       Run run = h.server.runs().get(id);
       ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
-      var s0 = new ReplicaSession(h.client, id, 0, DataType.DATA_TYPE_FLOAT32);
-      var s1 = new ReplicaSession(h.client, id, 1, DataType.DATA_TYPE_FLOAT32);
+      var early =
+          new dev.roadless.optimizer.client.OptimizerClient(
+              h.channel,
+              dev.roadless.optimizer.client.ClientOptions.defaults()
+                  .withMaxAttempts(1)
+                  .withEarlyParameters(true));
+      var s0 = new ReplicaSession(early, id, 0, DataType.DATA_TYPE_FLOAT32);
+      var s1 = new ReplicaSession(early, id, 1, DataType.DATA_TYPE_FLOAT32);
       Parameters y0 = s0.current();
       Parameters y1 = s1.current();
       var pool = Executors.newSingleThreadExecutor();
