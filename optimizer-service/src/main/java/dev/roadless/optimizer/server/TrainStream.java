@@ -146,13 +146,16 @@ final class TrainStream extends PushStream {
 
   /** Every chunk of y at {@code yStep} was sent before: the answer is a header and an end. */
   private void answerAfterEarlyChunks(Run run, PushResult result, long yStep) {
+    sendHeaderAndEnd(run, result, yStep, TrainStepHeader.newBuilder().setParametersSentEarly(true));
+  }
+
+  /** The answer without chunks: {@code header} with the push result and y's header, then end. */
+  private void sendHeaderAndEnd(
+      Run run, PushResult result, long yStep, TrainStepHeader.Builder header) {
     List<Integer> order = TrainingCalls.all(run);
-    TrainStepHeader header =
-        TrainStepHeader.newBuilder()
-            .setPush(ProtoMapping.push(TrainingCalls.answered(result, yStep)))
-            .setParameters(TrainingCalls.header(run, Sequence.TRAIN, yStep, order))
-            .setParametersSentEarly(true)
-            .build();
+    header
+        .setPush(ProtoMapping.push(TrainingCalls.answered(result, yStep)))
+        .setParameters(TrainingCalls.header(run, Sequence.TRAIN, yStep, order));
     pump.send(
         List.<Object>of(
                 TrainResponse.newBuilder().setHeader(header).build(),
@@ -171,19 +174,8 @@ final class TrainStream extends PushStream {
       return;
     }
     metrics().sharedMemoryOut().add(segment.totalElements() * 4);
-    List<Integer> order = TrainingCalls.all(run);
-    TrainStepHeader header =
-        TrainStepHeader.newBuilder()
-            .setPush(ProtoMapping.push(TrainingCalls.answered(result, yStep)))
-            .setParameters(TrainingCalls.header(run, Sequence.TRAIN, yStep, order))
-            .setParametersInSharedMemory(true)
-            .build();
-    pump.send(
-        List.<Object>of(
-                TrainResponse.newBuilder().setHeader(header).build(),
-                TrainResponse.newBuilder().setEnd(TrainingCalls.end(run, order)).build())
-            .iterator(),
-        this::clientTurn);
+    sendHeaderAndEnd(
+        run, result, yStep, TrainStepHeader.newBuilder().setParametersInSharedMemory(true));
   }
 
   @Override
