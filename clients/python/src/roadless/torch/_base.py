@@ -186,12 +186,20 @@ class ServerOptimizer(ShardingMixin, StateMixin, torch.optim.Optimizer):
 
     def _load_current(self):
         """Loads the run's current y (and x in eval mode) into the parameters."""
-        step, _ = self._wait_for(lambda: self.client.get_parameters(self.run_id, TRAIN, into=self._y))
-        self._k = step
-        if self._train_mode():
-            self._copy_into_params(self._y)
-        else:
-            self._load_x()
+        while True:
+            step, _ = self._wait_for(
+                lambda: self.client.get_parameters(self.run_id, TRAIN, into=self._y))
+            self._k = step
+            if self._train_mode():
+                self._copy_into_params(self._y)
+                return
+            try:
+                self._load_x()
+                return
+            except errors.RunNotFound:
+                # Replaced between the two reads (replica 0 in load_state_dict): read both again;
+                # the TRAIN read gives up at the deadline if the run stays gone.
+                time.sleep(0.05)
 
     def _load_x(self):
         step, x = self.client.get_parameters(self.run_id, EVAL, min_step=self._k)
