@@ -10,6 +10,8 @@ import dev.roadless.proto.optimizer.v1.RunSpec;
 import dev.roadless.proto.optimizer.v1.RunStatus;
 import dev.roadless.proto.optimizer.v1.Sequence;
 import java.util.List;
+import java.util.function.BiFunction;
+import java.util.function.Supplier;
 
 /**
  * The optimizer as the training loop sees it: one server ({@link OptimizerClient}, {@link
@@ -44,6 +46,29 @@ abstract class OptimizerRun {
 
     @Override
     void close();
+
+    /** The session behind three operations: a replica session's, or a sharded one's. */
+    static Session of(
+        Supplier<Parameters> current,
+        BiFunction<Parameters, float[][], Parameters> next,
+        Runnable close) {
+      return new Session() {
+        @Override
+        public Parameters current() {
+          return current.get();
+        }
+
+        @Override
+        public Parameters next(Parameters at, float[][] gradient) {
+          return next.apply(at, gradient);
+        }
+
+        @Override
+        public void close() {
+          close.run();
+        }
+      };
+    }
   }
 
   /** One server, or S shards in shard order when there are at least two. */
@@ -81,22 +106,7 @@ abstract class OptimizerRun {
     @Override
     Session session(String runId, int replica) {
       ReplicaSession s = new ReplicaSession(client, runId, replica, DataType.DATA_TYPE_FLOAT32);
-      return new Session() {
-        @Override
-        public Parameters current() {
-          return s.current();
-        }
-
-        @Override
-        public Parameters next(Parameters at, float[][] gradient) {
-          return s.next(at, gradient);
-        }
-
-        @Override
-        public void close() {
-          s.close();
-        }
-      };
+      return Session.of(s::current, s::next, s::close);
     }
   }
 
@@ -149,22 +159,7 @@ abstract class OptimizerRun {
     Session session(String runId, int replica) {
       ShardedSession s =
           client(runId).session(runId, replica, DataType.DATA_TYPE_FLOAT32, REPLAY_STEPS);
-      return new Session() {
-        @Override
-        public Parameters current() {
-          return s.current();
-        }
-
-        @Override
-        public Parameters next(Parameters at, float[][] gradient) {
-          return s.next(at, gradient);
-        }
-
-        @Override
-        public void close() {
-          s.close();
-        }
-      };
+      return Session.of(s::current, s::next, s::close);
     }
   }
 }
