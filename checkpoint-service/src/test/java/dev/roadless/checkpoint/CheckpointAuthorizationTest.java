@@ -11,13 +11,10 @@ import dev.roadless.checkpoint.store.CheckpointStore;
 import dev.roadless.checkpoint.store.Retention;
 import dev.roadless.checkpoint.testing.OptimizerHarness;
 import dev.roadless.checkpoint.testing.TrainedCluster;
-import dev.roadless.common.error.Errors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.security.AccessControl;
-import dev.roadless.common.security.AccessFile;
 import dev.roadless.common.security.Audit;
 import dev.roadless.common.security.Authorization;
-import dev.roadless.common.security.BearerToken;
 import dev.roadless.common.security.DevPki;
 import dev.roadless.common.security.TlsFiles;
 import dev.roadless.optimizer.client.OptimizerClient;
@@ -30,8 +27,8 @@ import dev.roadless.proto.checkpoint.v1.GetCheckpointRequest;
 import dev.roadless.proto.checkpoint.v1.ListCheckpointsRequest;
 import dev.roadless.proto.checkpoint.v1.RestoreStateRequest;
 import dev.roadless.proto.checkpoint.v1.SaveStateCheckpointRequest;
+import dev.roadless.testing.RoleMatrix;
 import io.grpc.ChannelCredentials;
-import io.grpc.CompositeChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
@@ -43,11 +40,11 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -62,7 +59,7 @@ class CheckpointAuthorizationTest {
   private static final List<ManagedChannel> CHANNELS = new ArrayList<>();
   private static OptimizerServer optimizer;
   private static CheckpointServer checkpoint;
-  private static final String[] TOKENS = new String[4]; // admin, team-a operator, team-a reader
+  private static final Map<String, String> TOKENS = RoleMatrix.newTokens();
   private static OptimizerClient admin;
 
   @BeforeAll
@@ -72,21 +69,9 @@ class CheckpointAuthorizationTest {
     ca.writeCa(dir.resolve("ca.pem"));
     ca.issue("server", day, dir.resolve("server.pem"), dir.resolve("server.key"));
     ca.issue("checkpoint-service", day, dir.resolve("cp.pem"), dir.resolve("cp.key"));
-    for (int i = 0; i < TOKENS.length; i++) {
-      TOKENS[i] = DevPki.newToken();
-    }
     Files.writeString(
         dir.resolve("access.txt"),
-        "admin "
-            + AccessFile.sha256Hex(TOKENS[0])
-            + " *=admin\n"
-            + "team-a "
-            + AccessFile.sha256Hex(TOKENS[1])
-            + " team-a-*=operator\n"
-            + "team-a-reader "
-            + AccessFile.sha256Hex(TOKENS[2])
-            + " team-a-*=reader\n"
-            + "checkpoint-service - *=operator\n");
+        RoleMatrix.accessLines(TOKENS, RoleMatrix.GRANTS) + "checkpoint-service - *=operator\n");
     AccessControl access = AccessControl.fromFile(dir.resolve("access.txt"), 1000);
     CLOSE.add(access);
 
@@ -115,13 +100,14 @@ class CheckpointAuthorizationTest {
             .build());
     checkpoint = new CheckpointServer(cb, checkpoints, ServiceMetrics.newIsolated()).start();
 
-    admin = new OptimizerClient(channel(optimizer.port(), as(0)), TrainedCluster.fastFailing());
+    admin =
+        new OptimizerClient(channel(optimizer.port(), as("admin")), TrainedCluster.fastFailing());
     for (String run : new String[] {"team-a-1", "team-b-1"}) {
       admin.createRun(run, OptimizerHarness.spec());
       admin.uploadInitialValues(
           run, OptimizerHarness.NAMES, new float[][] {new float[128], new float[16]});
     }
-    stub(0)
+    stub("admin")
         .saveStateCheckpoint(
             SaveStateCheckpointRequest.newBuilder()
                 .setRunId("team-b-1")
@@ -144,34 +130,34 @@ class CheckpointAuthorizationTest {
     var anon =
         CheckpointServiceGrpc.newBlockingStub(
             channel(checkpoint.port(), TlsFiles.client(dir.resolve("ca.pem"), null, null, 1000)));
-    assertRefused(
+    RoleMatrix.assertReason(
         "UNAUTHENTICATED", () -> anon.listCheckpoints(ListCheckpointsRequest.getDefaultInstance()));
-    assertRefused(
+    RoleMatrix.assertReason(
         "UNAUTHENTICATED",
         () ->
             anon.deleteCheckpoint(DeleteCheckpointRequest.newBuilder().setName("b-state").build()));
-    assertTrue(names(0).contains("b-state"));
+    assertTrue(names("admin").contains("b-state"));
   }
 
   @Test
   void otherTeamsCheckpoints_refusedAndUnchanged() {
-    var teamA = stub(1);
-    assertRefused(
+    var teamA = stub("operator");
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () ->
             teamA.deleteCheckpoint(
                 DeleteCheckpointRequest.newBuilder().setName("b-state").build()));
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () -> teamA.getCheckpoint(GetCheckpointRequest.newBuilder().setName("b-state").build()));
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () ->
             teamA
                 .downloadCheckpoint(
                     DownloadCheckpointRequest.newBuilder().setName("b-state").build())
                 .forEachRemaining(r -> {}));
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () ->
             teamA.restoreState(
@@ -179,17 +165,17 @@ class CheckpointAuthorizationTest {
                     .setCheckpoint("b-state")
                     .setRunId("team-a-stolen")
                     .build()));
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () ->
             teamA.saveStateCheckpoint(
                 SaveStateCheckpointRequest.newBuilder().setRunId("team-b-1").setName("x").build()));
     // A name that does not exist says no more than one of another team's.
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () -> teamA.getCheckpoint(GetCheckpointRequest.newBuilder().setName("nothing").build()));
-    assertTrue(names(0).contains("b-state"));
-    assertEquals(false, names(0).contains("x"));
+    assertTrue(names("admin").contains("b-state"));
+    assertEquals(false, names("admin").contains("x"));
     StatusRuntimeException absent =
         assertThrows(StatusRuntimeException.class, () -> admin.status("team-a-stolen"));
     assertEquals(Status.Code.NOT_FOUND, absent.getStatus().getCode());
@@ -197,30 +183,30 @@ class CheckpointAuthorizationTest {
 
   @Test
   void ownTeam_operatorSavesAndRestores_readerOnlyReads_listingsFiltered() {
-    var teamA = stub(1);
+    var teamA = stub("operator");
     teamA.saveStateCheckpoint(
         SaveStateCheckpointRequest.newBuilder().setRunId("team-a-1").setName("a-state").build());
     teamA.restoreState(
         RestoreStateRequest.newBuilder().setCheckpoint("a-state").setRunId("team-a-2").build());
     assertEquals(0, admin.status("team-a-2").getStep());
-    assertEquals(List.of("a-state"), names(1));
-    var reader = stub(2);
+    assertEquals(List.of("a-state"), names("operator"));
+    var reader = stub("reader");
     assertEquals(
         "team-a-1",
         reader
             .getCheckpoint(GetCheckpointRequest.newBuilder().setName("a-state").build())
             .getCheckpoint()
             .getRunId());
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () ->
             reader.deleteCheckpoint(
                 DeleteCheckpointRequest.newBuilder().setName("a-state").build()));
-    assertTrue(names(0).containsAll(List.of("a-state", "b-state")));
+    assertTrue(names("admin").containsAll(List.of("a-state", "b-state")));
   }
 
-  private static List<String> names(int token) {
-    return stub(token)
+  private static List<String> names(String caller) {
+    return stub(caller)
         .listCheckpoints(ListCheckpointsRequest.getDefaultInstance())
         .getCheckpointsList()
         .stream()
@@ -229,23 +215,17 @@ class CheckpointAuthorizationTest {
         .toList();
   }
 
-  private static void assertRefused(String reason, Executable call) {
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call);
-    assertEquals(reason, Errors.errorInfo(e).getReason(), e.toString());
-  }
-
-  private static CheckpointServiceGrpc.CheckpointServiceBlockingStub stub(int token) {
+  private static CheckpointServiceGrpc.CheckpointServiceBlockingStub stub(String caller) {
     try {
-      return CheckpointServiceGrpc.newBlockingStub(channel(checkpoint.port(), as(token)));
+      return CheckpointServiceGrpc.newBlockingStub(channel(checkpoint.port(), as(caller)));
     } catch (Exception e) {
       throw new IllegalStateException(e);
     }
   }
 
-  private static ChannelCredentials as(int token) throws Exception {
-    return CompositeChannelCredentials.create(
-        TlsFiles.client(dir.resolve("ca.pem"), null, null, 1000),
-        BearerToken.of(TOKENS[token], false));
+  private static ChannelCredentials as(String caller) throws Exception {
+    return RoleMatrix.as(
+        TlsFiles.client(dir.resolve("ca.pem"), null, null, 1000), TOKENS.get(caller));
   }
 
   private static io.grpc.ServerCredentials serverCredentials() throws Exception {

@@ -3,6 +3,7 @@ package dev.roadless.testing;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.google.rpc.ErrorInfo;
 import dev.roadless.common.error.Errors;
@@ -12,11 +13,13 @@ import dev.roadless.common.security.DevPki;
 import io.grpc.ChannelCredentials;
 import io.grpc.CompositeChannelCredentials;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.provider.Arguments;
 
 /**
@@ -113,5 +116,13 @@ public final class RoleMatrix {
       assertEquals(caller, info.getMetadataOrThrow("identity"));
       assertEquals(runId, info.getMetadataOrDefault("run_id", ""));
     }
+  }
+
+  /** The call fails with {@code reason} in its ErrorInfo. */
+  public static void assertReason(String reason, Executable call) {
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call);
+    ErrorInfo info = Errors.errorInfo(e);
+    assertNotNull(info, "ErrorInfo of " + e);
+    assertEquals(reason, info.getReason(), e.toString());
   }
 }

@@ -1,15 +1,11 @@
 package dev.roadless.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.roadless.common.error.Errors;
 import dev.roadless.common.runtime.ServiceMetrics;
 import dev.roadless.common.security.AccessControl;
-import dev.roadless.common.security.AccessFile;
 import dev.roadless.common.security.Audit;
 import dev.roadless.common.security.Authorization;
-import dev.roadless.common.security.BearerToken;
 import dev.roadless.common.security.DevPki;
 import dev.roadless.common.security.TlsFiles;
 import dev.roadless.optimizer.client.ClientOptions;
@@ -20,24 +16,23 @@ import dev.roadless.proto.trainer.v1.GetStatusRequest;
 import dev.roadless.proto.trainer.v1.StartRequest;
 import dev.roadless.proto.trainer.v1.StopRequest;
 import dev.roadless.proto.trainer.v1.TrainerServiceGrpc;
+import dev.roadless.testing.RoleMatrix;
 import dev.roadless.trainer.service.Trainer;
 import dev.roadless.trainer.service.TrainerServer;
 import io.grpc.ChannelCredentials;
-import io.grpc.CompositeChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
-import io.grpc.StatusRuntimeException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -47,7 +42,7 @@ import org.junit.jupiter.api.io.TempDir;
 class TrainerAuthorizationTest {
   @TempDir static Path dir;
   private static final List<ManagedChannel> CHANNELS = new ArrayList<>();
-  private static final String[] TOKENS = new String[3]; // admin, team-a operator, team-a reader
+  private static final Map<String, String> TOKENS = RoleMatrix.newTokens();
   private static TrainerServer server;
   private static AccessControl access;
   private static ManagedChannel nowhere;
@@ -58,20 +53,7 @@ class TrainerAuthorizationTest {
     DevPki ca = DevPki.create("trainer-test-ca", day);
     ca.writeCa(dir.resolve("ca.pem"));
     ca.issue("server", day, dir.resolve("server.pem"), dir.resolve("server.key"));
-    for (int i = 0; i < TOKENS.length; i++) {
-      TOKENS[i] = DevPki.newToken();
-    }
-    Files.writeString(
-        dir.resolve("access.txt"),
-        "admin "
-            + AccessFile.sha256Hex(TOKENS[0])
-            + " *=admin\n"
-            + "team-a "
-            + AccessFile.sha256Hex(TOKENS[1])
-            + " team-a-*=operator\n"
-            + "team-a-reader "
-            + AccessFile.sha256Hex(TOKENS[2])
-            + " team-a-*=reader\n");
+    Files.writeString(dir.resolve("access.txt"), RoleMatrix.accessLines(TOKENS, RoleMatrix.GRANTS));
     access = AccessControl.fromFile(dir.resolve("access.txt"), 1000);
     // The optimizer is never reached here: every call below is refused or needs no optimizer.
     nowhere = Grpc.newChannelBuilder("127.0.0.1:1", InsecureChannelCredentials.create()).build();
@@ -102,60 +84,52 @@ class TrainerAuthorizationTest {
   @Test
   void anonymous_unauthenticated() throws Exception {
     var anon = TrainerServiceGrpc.newBlockingStub(channel(null));
-    assertRefused("UNAUTHENTICATED", () -> anon.getStatus(GetStatusRequest.getDefaultInstance()));
-    assertRefused(
+    RoleMatrix.assertReason(
+        "UNAUTHENTICATED", () -> anon.getStatus(GetStatusRequest.getDefaultInstance()));
+    RoleMatrix.assertReason(
         "UNAUTHENTICATED",
         () -> anon.start(StartRequest.newBuilder().setRunId("team-a-1").build()));
   }
 
   @Test
   void otherTeamsRun_refusedAndTrainerUnchanged() throws Exception {
-    var teamA = TrainerServiceGrpc.newBlockingStub(channel(TOKENS[1]));
-    var admin = TrainerServiceGrpc.newBlockingStub(channel(TOKENS[0]));
+    var teamA = TrainerServiceGrpc.newBlockingStub(channel(TOKENS.get("operator")));
+    var admin = TrainerServiceGrpc.newBlockingStub(channel(TOKENS.get("admin")));
     String before = admin.getStatus(GetStatusRequest.getDefaultInstance()).toString();
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () -> teamA.start(StartRequest.newBuilder().setRunId("team-b-1").build()));
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () -> teamA.evaluate(EvaluateRequest.newBuilder().setRunId("team-b-1").build()));
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () ->
             teamA.computeBatchNormStatistics(
                 ComputeBatchNormStatisticsRequest.newBuilder().setRunId("team-b-1").build()));
     // An idle trainer trains no run: its status and Stop are server-wide.
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED", () -> teamA.getStatus(GetStatusRequest.getDefaultInstance()));
-    assertRefused("PERMISSION_DENIED", () -> teamA.stop(StopRequest.getDefaultInstance()));
+    RoleMatrix.assertReason(
+        "PERMISSION_DENIED", () -> teamA.stop(StopRequest.getDefaultInstance()));
     assertEquals(before, admin.getStatus(GetStatusRequest.getDefaultInstance()).toString());
   }
 
   @Test
   void ownRun_readerPassesAuthorization_andHearsTheTrainersOwnAnswer() throws Exception {
-    var reader = TrainerServiceGrpc.newBlockingStub(channel(TOKENS[2]));
-    assertRefused(
+    var reader = TrainerServiceGrpc.newBlockingStub(channel(TOKENS.get("reader")));
+    RoleMatrix.assertReason(
         "TRAINER_NOT_CONFIGURED",
         () -> reader.evaluate(EvaluateRequest.newBuilder().setRunId("team-a-1").build()));
-    assertRefused(
+    RoleMatrix.assertReason(
         "PERMISSION_DENIED",
         () -> reader.start(StartRequest.newBuilder().setRunId("team-a-1").build()));
-  }
-
-  private static void assertRefused(String reason, Executable call) {
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call);
-    assertEquals(reason, Errors.errorInfo(e).getReason(), e.toString());
   }
 
   private static ManagedChannel channel(String token) throws Exception {
     ChannelCredentials tls = TlsFiles.client(dir.resolve("ca.pem"), null, null, 1000);
     ManagedChannel c =
-        Grpc.newChannelBuilderForAddress(
-                "localhost",
-                server.port(),
-                token == null
-                    ? tls
-                    : CompositeChannelCredentials.create(tls, BearerToken.of(token, false)))
+        Grpc.newChannelBuilderForAddress("localhost", server.port(), RoleMatrix.as(tls, token))
             .build();
     CHANNELS.add(c);
     return c;
