@@ -10,6 +10,7 @@ import dev.roadless.optimizer.server.Metrics;
 import dev.roadless.optimizer.server.OptimizerServer;
 import dev.roadless.optimizer.store.SnapshotStore;
 import dev.roadless.optimizer.wire.CompositeCumulation;
+import dev.roadless.optimizer.wire.SocketTuning;
 import io.grpc.ServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
@@ -46,9 +47,10 @@ public final class OptimizerServerMain {
     runtime.metrics(config.security().metricsAddress(), config.metricsPort());
     SecurityConfig security = config.security();
     NettyServerBuilder netty =
-        security.plaintext()
-            ? CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
-            : NettyServerBuilder.forPort(config.port(), security.serverCredentials());
+        SocketTuning.server(
+            security.plaintext()
+                ? CompositeCumulation.plaintextServer(NettyServerBuilder.forPort(config.port()))
+                : NettyServerBuilder.forPort(config.port(), security.serverCredentials()));
     Authorization.Builder auth = security.authorization(PrometheusRegistry.defaultRegistry);
     if (auth != null) {
       netty.intercept(auth.build()); // outermost: nothing unauthorized reaches the service

@@ -1,6 +1,7 @@
 package dev.roadless.optimizer.client;
 
 import dev.roadless.optimizer.wire.CompositeCumulation;
+import dev.roadless.optimizer.wire.SocketTuning;
 import io.grpc.ChannelCredentials;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -9,7 +10,8 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
  * Channel settings for streaming tensors to the optimizer server. HTTP/2 lets a sender have only
  * one flow-control window of unacknowledged bytes in flight; gRPC's 1 MiB default holds a 40 MB
  * push to one 1 MiB chunk per round trip through the receiver, so the window here is larger. Also
- * keeps received bytes where the socket read put them ({@link CompositeCumulation}).
+ * keeps received bytes where the socket read put them ({@link CompositeCumulation}), and writes and
+ * reads the socket in larger pieces ({@link SocketTuning}).
  */
 public final class Channels {
   /** Per-stream and per-connection receive window: room for eight 1 MiB chunks in flight. */
@@ -29,7 +31,7 @@ public final class Channels {
    */
   public static ManagedChannelBuilder<?> secure(String target, ChannelCredentials credentials) {
     NettyTuning.apply();
-    return NettyChannelBuilder.forTarget(target, credentials)
+    return SocketTuning.channel(NettyChannelBuilder.forTarget(target, credentials))
         .flowControlWindow(FLOW_CONTROL_WINDOW)
         .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES);
   }
@@ -42,7 +44,7 @@ public final class Channels {
   public static ManagedChannelBuilder<?> plaintext(String host, int port) {
     NettyTuning.apply();
     return CompositeCumulation.plaintextChannel(
-            NettyChannelBuilder.forAddress(host, port).usePlaintext())
+            SocketTuning.channel(NettyChannelBuilder.forAddress(host, port).usePlaintext()))
         .flowControlWindow(FLOW_CONTROL_WINDOW)
         .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES);
   }

@@ -94,9 +94,11 @@ public final class InboundChunk implements AutoCloseable {
           at += n / 4;
           remaining -= n;
         } else {
-          // A float split across two buffers, or a transport without buffer access.
+          // A transport without buffer access: through the scratch array. A float split across
+          // two of the transport's buffers: that one float only, then zero-copy again (frames and
+          // socket reads end at any byte, so this happens at most buffer boundaries).
           byte[] scratch = SCRATCH.get();
-          int n = Math.min(SCRATCH_BYTES, remaining);
+          int n = Math.min(direct != null ? 4 : SCRATCH_BYTES, remaining);
           readFully(scratch, n);
           ByteBuffer.wrap(scratch, 0, n)
               .order(ByteOrder.LITTLE_ENDIAN)

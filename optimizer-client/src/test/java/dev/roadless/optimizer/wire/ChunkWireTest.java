@@ -175,6 +175,25 @@ class ChunkWireTest {
   }
 
   @Test
+  void readFloat32_copiesOnlyTheFloatsThatStraddleTwoBuffers() {
+    float[] v = values(20_000, 6);
+    byte[] wire =
+        TrainRequest.newBuilder().setChunk(proto("b", v, 0, 20_000)).build().toByteArray();
+    var m = new ChunkMarshaller<>(TrainRequest.getDefaultInstance(), TrainRequestChunk.INSTANCE);
+    // 16,385-byte buffers (an HTTP/2 frame's worth and one byte): every boundary splits a float.
+    SplitBufferStream transport = new SplitBufferStream(wire, 16_385);
+    InboundChunk c = (InboundChunk) m.parse(transport);
+    float[] dst = new float[20_000];
+    long header = transport.detached().copied();
+    c.readFloat32(dst, 0);
+    c.close();
+    assertArrayEquals(v, dst);
+    int boundaries = wire.length / 16_385;
+    long copied = transport.detached().copied() - header;
+    assertTrue(copied <= 4L * boundaries, copied + " bytes copied for " + boundaries + " splits");
+  }
+
+  @Test
   void closingAChunk_givesTheTransportItsBuffersBack() {
     byte[] wire =
         TrainRequest.newBuilder().setChunk(proto("b", values(8, 5), 0, 8)).build().toByteArray();

@@ -16,6 +16,7 @@ final class SplitBufferStream extends InputStream
   private final ArrayDeque<ByteBuffer> buffers;
   private boolean closed;
   private SplitBufferStream detached;
+  private long copied;
 
   SplitBufferStream(byte[] message, int piece) {
     buffers = new ArrayDeque<>();
@@ -39,6 +40,11 @@ final class SplitBufferStream extends InputStream
     return detached;
   }
 
+  /** Bytes handed out through {@code read} (copies), not through {@code getByteBuffer}. */
+  long copied() {
+    return copied;
+  }
+
   @Override
   public int available() {
     return buffers.stream().mapToInt(ByteBuffer::remaining).sum();
@@ -47,7 +53,11 @@ final class SplitBufferStream extends InputStream
   @Override
   public int read() {
     ByteBuffer b = current();
-    return b == null ? -1 : b.get() & 0xFF;
+    if (b == null) {
+      return -1;
+    }
+    copied++;
+    return b.get() & 0xFF;
   }
 
   @Override
@@ -58,6 +68,7 @@ final class SplitBufferStream extends InputStream
     }
     int n = Math.min(len, b.remaining());
     b.get(dst, off, n);
+    copied += n;
     return n;
   }
 

@@ -72,8 +72,9 @@ final class Harness implements AutoCloseable {
     String name = InProcessServerBuilder.generateName();
     io.grpc.ServerBuilder<?> builder =
         loopback
-            ? dev.roadless.optimizer.wire.CompositeCumulation.plaintextServer(
-                io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0))
+            ? dev.roadless.optimizer.wire.SocketTuning.server(
+                dev.roadless.optimizer.wire.CompositeCumulation.plaintextServer(
+                    io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0)))
             : InProcessServerBuilder.forName(name);
     OptimizerServer.Builder b =
         OptimizerServer.builder(builder)
