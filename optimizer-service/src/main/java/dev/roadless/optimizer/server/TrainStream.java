@@ -76,6 +76,7 @@ final class TrainStream extends PushStream {
       return null;
     }
     List<String> names = current().tensorNames();
+    blocks.reserve(current().tensorSizes());
     return new EarlyParameters() {
       @Override
       public Object encode(int tensor, int from, float[] y, int n) {

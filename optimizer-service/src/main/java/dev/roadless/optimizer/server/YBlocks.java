@@ -27,6 +27,9 @@ final class YBlocks {
   private final MemoryBudget budget;
   private final ConcurrentLinkedDeque<Slab> free = new ConcurrentLinkedDeque<>();
 
+  /** Arrays the pool has made and not let go: kept or in flight. */
+  private final AtomicInteger owned = new AtomicInteger();
+
   YBlocks(MemoryBudget budget) {
     this.budget = budget;
   }
@@ -64,16 +67,46 @@ final class YBlocks {
         free.push(slab);
       } else {
         slab.grant().close();
+        owned.decrementAndGet();
       }
     }
+  }
+
+  /**
+   * Makes the pool own at least the arrays of one whole step's early y of a run whose tensors have
+   * {@code sizes} elements (at most {@link #KEEP}), allocating the missing ones now. Called for
+   * every push that asks for early parameters; after the run's first, it only compares a count.
+   *
+   * <p>Without it the pool grew one burst at a time, whenever a lagging socket held more blocks
+   * than ever before, well into training: those late arrays outlived a young collection and were
+   * copied into old-generation pages the process had never touched, tens to hundreds of minor page
+   * faults per step (docs/BENCHMARKS.md, issue 15). Allocated together at the first push, they are
+   * promoted once, while the run warms up. The memory is the pool's bound for such a run either
+   * way: one step's early y, which a slow enough socket holds at once.
+   */
+  void reserve(long[] sizes) {
+    long blocks = 0;
+    for (long n : sizes) {
+      blocks += (n + BLOCK - 1) / BLOCK;
+    }
+    int want = (int) Math.min(blocks, KEEP);
+    for (int have = owned.get(); have < want; have = owned.get()) {
+      if (owned.compareAndSet(have, have + 1)) {
+        free.push(newSlab(BLOCK));
+      }
+    }
+  }
+
+  private Slab newSlab(int length) {
+    return new Slab(new float[length], budget.overdraw(4L * length));
   }
 
   /** Copies {@code y[0, n)}, elements {@code [offset, offset + n)} of tensor {@code name}. */
   Block copy(String name, long offset, float[] y, int n) {
     Slab slab = n <= BLOCK ? free.poll() : null;
     if (slab == null) {
-      int length = Math.max(n, BLOCK);
-      slab = new Slab(new float[length], budget.overdraw(4L * length));
+      owned.incrementAndGet();
+      slab = newSlab(Math.max(n, BLOCK));
     }
     System.arraycopy(y, 0, slab.values(), 0, n);
     return new Block(name, offset, slab, n);
