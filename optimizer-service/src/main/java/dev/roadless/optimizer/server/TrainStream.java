@@ -85,7 +85,7 @@ final class TrainStream extends PushStream {
 
       @Override
       public void send(Object message) {
-        pump.send(List.<Object>of(((YBlocks.Block) message).message()).iterator(), null);
+        pump.send(((YBlocks.Block) message).queued(), null);
       }
 
       @Override

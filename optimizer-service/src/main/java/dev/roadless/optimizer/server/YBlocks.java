@@ -58,6 +58,16 @@ final class YBlocks {
       return new FloatChunkOut(name, offset, slab.values(), 0, count, this::release);
     }
 
+    /**
+     * The block as one stream's queued source: its message once, and when the stream is cancelled
+     * before writing it ({@link OutboundPump} closes the dropped sources), the hold back, so the
+     * array returns to the pool and its bytes to the budget.
+     */
+    Queued queued() {
+      holds.incrementAndGet();
+      return new Queued(this);
+    }
+
     /** Drops one hold; the last returns the array. */
     void release() {
       if (holds.decrementAndGet() != 0) {
@@ -68,6 +78,39 @@ final class YBlocks {
       } else {
         slab.grant().close();
         owned.decrementAndGet();
+      }
+    }
+  }
+
+  /** One block's message for one stream, not yet written. */
+  static final class Queued implements java.util.Iterator<Object>, AutoCloseable {
+    private Block block;
+
+    private Queued(Block block) {
+      this.block = block;
+    }
+
+    @Override
+    public boolean hasNext() {
+      return block != null;
+    }
+
+    @Override
+    public Object next() {
+      if (block == null) {
+        throw new java.util.NoSuchElementException();
+      }
+      Block b = block;
+      block = null;
+      // The hold taken by queued() passes to the message: gRPC gives it back once written.
+      return new FloatChunkOut(b.name, b.offset, b.slab.values(), 0, b.count, b::release);
+    }
+
+    @Override
+    public void close() {
+      if (block != null) {
+        block.release();
+        block = null;
       }
     }
   }

@@ -54,4 +54,22 @@ class YBlocksTest {
     }
     assertEquals(7 * BYTES, budget.used());
   }
+
+  @Test
+  void queuedOnAStreamCancelledBeforeWriting_theArrayComesBack() throws Exception {
+    MemoryBudget budget = new MemoryBudget("test", 1L << 40);
+    YBlocks pool = new YBlocks(budget);
+    pool.reserve(new long[] {BLOCK});
+    float[] y = new float[BLOCK];
+    YBlocks.Block block = pool.copy("t", 0, y, BLOCK);
+    YBlocks.Queued written = block.queued(); // a stream that writes it
+    YBlocks.Queued dropped = block.queued(); // a stream cancelled first: OutboundPump closes it
+    block.release(); // the encoder's hold
+    FloatChunkOut m = (FloatChunkOut) written.next();
+    written.close(); // after next(): the message holds the block now
+    dropped.close();
+    WireMethods.TRAIN.getResponseMarshaller().stream(m).close();
+    pool.copy("t", 0, y, BLOCK);
+    assertEquals(BYTES, budget.used(), "the block's array was back in the pool: no new array");
+  }
 }
