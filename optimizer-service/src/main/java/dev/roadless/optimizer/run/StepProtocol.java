@@ -18,6 +18,7 @@ final class StepProtocol {
   private final ScheduleFreeOptimizer optimizer;
   private final BudgetedSets buffers;
   private final SyncBarrier barrier;
+  private final GradientSum sum;
   private final StepPipeline pipeline;
   private final AsyncLedger ledger;
   private final StepWaiters waiters;
@@ -45,11 +46,25 @@ final class StepProtocol {
     this.optimizer = optimizer;
     this.buffers = buffers;
     this.barrier = new SyncBarrier(id, config.names(), config.replicas(), optimizer, buffers);
+    this.prints = new PushPrints(config.replicas());
+    this.sum =
+        config.mode() == RunConfig.Mode.SYNC && config.replicas() <= 2
+            ? new GradientSum(
+                lock,
+                id,
+                config.names(),
+                buffers,
+                config.replicas(),
+                () -> step,
+                r -> {
+                  barrier.drop(r);
+                  prints.forget(r);
+                })
+            : null;
     this.pipeline = new StepPipeline(lock, optimizer, buffers, config.sizes(), config.replicas());
     this.ledger = new AsyncLedger(id, config.maxStaleness());
     this.waiters = waiters;
     this.train = train;
-    this.prints = new PushPrints(config.replicas());
     this.snapshotStep = snapshotStep;
     this.step = optimizer.stepCount();
   }
@@ -60,6 +75,62 @@ final class StepProtocol {
 
   StepPipeline pipeline() {
     return pipeline;
+  }
+
+  /**
+   * SYNC with one or two replicas: a chunked push of the run's step that sums its chunks into the
+   * step's one set; null when it cannot (another run mode, a push of another step, a replica whose
+   * push is pending or already being summed).
+   */
+  SummedPush joinSum(int replica, long pushStep, Runnable active) {
+    if (sum == null || pushStep != step || barrier.isPending(replica)) {
+      return null;
+    }
+    return sum.join(
+        replica,
+        pushStep,
+        (push, bounded, print) -> {
+          active.run();
+          return pushSummed(push, bounded, print, null);
+        });
+  }
+
+  /**
+   * A summed push whose every chunk arrived: held for the step, or completing it.
+   *
+   * @param bounded every element of the push is {@link dev.roadless.optimizer.core.Finite#bounded}
+   */
+  PushResult pushSummed(SummedPush push, boolean bounded, long print, ParameterSink sink) {
+    int replica = push.replica;
+    float[][] g = sum.accept(push);
+    Pushed mine = Pushed.arrays(g, bounded);
+    if (!barrier.othersPending(replica)) {
+      barrier.hold(replica, mine, sink);
+      prints.accepted(replica, push.step, print);
+      return new PushResult(false, push.step, push.step, step, false);
+    }
+    float[][] mean;
+    if (sum.complete()) {
+      barrier.hold(replica, mine, sink); // G is the mean of every push
+      mean = g;
+    } else {
+      try {
+        // the other replica's push is held in arrays or a segment of its own: G is ours alone
+        mean = barrier.mean(replica, mine, sink);
+      } catch (RuntimeException e) {
+        sum.voidStep(push, "the mean is not finite");
+        throw e;
+      }
+    }
+    prints.accepted(replica, push.step, print);
+    try {
+      applyStep(null, mean, barrier.sinks());
+    } finally {
+      barrier.clear(mean);
+      sum.stepDone();
+      pipeline.finish(false);
+    }
+    return new PushResult(true, push.step, push.step, step, false);
   }
 
   /** A checked push: refused if it conflicts with the replica's accepted push for that step. */
@@ -126,6 +197,9 @@ final class StepProtocol {
       applyStep(plan, mean, barrier.sinks());
     } finally {
       barrier.clear(mean);
+      if (sum != null) {
+        sum.stepDone();
+      }
       pipeline.finish(plan != null);
     }
     return new PushResult(true, pushStep, pushStep, step, false);
