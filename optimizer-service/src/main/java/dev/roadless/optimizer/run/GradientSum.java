@@ -84,12 +84,12 @@ final class GradientSum {
     return live[replica];
   }
 
-  void add(SummedPush p, int t, int element, float[] src, int n) {
+  float[] add(SummedPush p, int t, int element, float[] src, int n) {
     touch(p);
     float[] out = g[t];
     if (replicas == 1) {
       System.arraycopy(src, 0, out, element, n);
-      return;
+      return out;
     }
     int end = element + n;
     List<long[]> twice = takeOnce(t, element, end);
@@ -107,6 +107,7 @@ final class GradientSum {
       at = (int) r[1];
     }
     write(out, at, end, src, element);
+    return out;
   }
 
   /** Makes {@code p} part of the current accumulation (G taken now if it has none). */
@@ -224,11 +225,15 @@ final class GradientSum {
         m.put(to, before.getValue());
       }
     }
-    for (Map.Entry<Long, Long> e : new ArrayList<>(m.subMap(from, true, to, false).entrySet())) {
-      m.remove(e.getKey());
-      twice.add(new long[] {e.getKey(), Math.min(e.getValue(), to)});
-      if (e.getValue() > to) {
-        m.put(to, e.getValue());
+    // Copied out first: a TreeMap's entries are its nodes, which a removal may rewrite.
+    NavigableMap<Long, Long> inside = m.subMap(from, true, to, false);
+    List<long[]> ranges = new ArrayList<>();
+    inside.forEach((k, v) -> ranges.add(new long[] {k, v}));
+    inside.clear();
+    for (long[] e : ranges) {
+      twice.add(new long[] {e[0], Math.min(e[1], to)});
+      if (e[1] > to) {
+        m.put(to, e[1]);
       }
     }
     long at = from;

@@ -109,13 +109,15 @@ final class StepProtocol {
       prints.accepted(replica, push.step, print);
       return new PushResult(false, push.step, push.step, step, false);
     }
-    float[][] mean;
-    if (sum.complete()) {
-      barrier.hold(replica, mine, sink); // G is the mean of every push
-      mean = g;
+    // G is the mean of every push; or the other replica's push is held in a set (or segment) of
+    // its own and G is ours alone: the pipeline formed the mean, or the barrier forms it now.
+    float[][] mean =
+        sum.complete() ? g : pipeline.completeMean(step, replica, mine, barrier.held());
+    StepPlan plan = mean != null && mean != g ? pipeline.plan() : null;
+    if (mean != null) {
+      barrier.hold(replica, mine, sink);
     } else {
       try {
-        // the other replica's push is held in arrays or a segment of its own: G is ours alone
         mean = barrier.mean(replica, mine, sink);
       } catch (RuntimeException e) {
         sum.voidStep(push, "the mean is not finite");
@@ -124,11 +126,11 @@ final class StepProtocol {
     }
     prints.accepted(replica, push.step, print);
     try {
-      applyStep(null, mean, barrier.sinks());
+      applyStep(plan, mean, barrier.sinks());
     } finally {
       barrier.clear(mean);
       sum.stepDone();
-      pipeline.finish(false);
+      pipeline.finish(plan != null);
     }
     return new PushResult(true, push.step, push.step, step, false);
   }

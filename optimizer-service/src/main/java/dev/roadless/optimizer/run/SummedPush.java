@@ -43,10 +43,11 @@ public final class SummedPush {
    * @throws dev.roadless.common.error.RoadlessException PUSH_VOIDED when the step's accumulation
    *     was voided since this push's first chunk; NON_FINITE_GRADIENT when the mean overflows (the
    *     step's accumulation is then voided)
+   * @return the tensor's array in the step's set
    */
-  public void add(int tensor, int element, float[] values, int n) {
+  public float[] add(int tensor, int element, float[] values, int n) {
     synchronized (sum.lock) {
-      sum.add(this, tensor, element, values, n);
+      return sum.add(this, tensor, element, values, n);
     }
   }
 

@@ -186,7 +186,7 @@ final class ChunkAssembler {
       bounded = false;
     }
     fingerprint.addAt(t, scratch, 0, count, from);
-    sum.add(t, from, scratch, count);
+    values[t] = sum.add(t, from, scratch, count);
     lastTensor = t;
     lastFrom = from;
     lastTo = from + count;

@@ -117,27 +117,28 @@ abstract class PushStream extends InboundStream<Object> {
     // SYNC with one or two replicas, on Train (whose answer follows the step, so a voided push
     // learns it): the chunks are summed into the step's one set as they arrive.
     summed = repeatable() && early == null ? run.joinSum(replica, step) : null;
-    if (summed != null) {
-      assembler =
-          new ChunkAssembler(
-                  run.tensorNames(),
-                  run.tensorSizes(),
-                  header.getDtype(),
-                  ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT)
-              .summingInto(summed);
-      return;
-    }
     Run target = run;
     assembler =
-        new ChunkAssembler(
-            run.tensorNames(),
-            run.tensorSizes(),
-            // Taken when the first chunk arrives, and admitted against the memory budget then.
-            () -> buffers = target.acquireBuffers(),
-            header.getDtype(),
-            ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
-    // SYNC: the mean (and y, for a stream that asks) is formed block by block as pushes arrive.
+        summed != null
+            ? new ChunkAssembler(
+                    run.tensorNames(),
+                    run.tensorSizes(),
+                    header.getDtype(),
+                    ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT)
+                .summingInto(summed)
+            : new ChunkAssembler(
+                run.tensorNames(),
+                run.tensorSizes(),
+                // Taken when the first chunk arrives, and admitted against the memory budget then.
+                () -> buffers = target.acquireBuffers(),
+                header.getDtype(),
+                ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
+    // SYNC: the mean (and y, for a stream that asks) is formed block by block as pushes arrive;
+    // a summed push takes part with the one set, where its values are while the peer's are not.
     pipelined = run.joinPipeline(replica, step, early);
+    if (pipelined != null && summed != null) {
+      pipelined.summed();
+    }
   }
 
   @Override
