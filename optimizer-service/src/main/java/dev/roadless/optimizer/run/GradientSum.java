@@ -155,6 +155,21 @@ final class GradientSum {
     return true;
   }
 
+  /** True when a push of {@code replica} that is not accepted yet wrote into G. */
+  boolean touchedBy(int replica) {
+    return parts[replica] != null && !parts[replica].done;
+  }
+
+  /** True when {@code p} is the only push whose chunks are in G. */
+  boolean alone(SummedPush p) {
+    for (SummedPush q : parts) {
+      if (q != null && q != p) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   void leave(SummedPush p) {
     if (live[p.replica] == p) {
       live[p.replica] = null;

@@ -111,6 +111,13 @@ final class StepProtocol {
     }
     // G is the mean of every push; or the other replica's push is held in a set (or segment) of
     // its own and G is ours alone: the pipeline formed the mean, or the barrier forms it now.
+    if (!sum.complete() && !sum.alone(push)) {
+      // The other replica's push is held in a set of its own, and a second stream of that
+      // replica also wrote into G: G is not ours alone, so the step's sum is void.
+      String why = "replica " + (1 - replica) + " pushed twice into step " + push.step;
+      sum.voidStep(null, why);
+      throw Refusals.pushVoided(id, replica, push.step, why);
+    }
     float[][] mean =
         sum.complete() ? g : pipeline.completeMean(step, replica, mine, barrier.held());
     StepPlan plan = mean != null && mean != g ? pipeline.plan() : null;
@@ -175,6 +182,11 @@ final class StepProtocol {
     if (barrier.isPending(replica)) {
       buffers.release(push.owned());
       return new PushResult(false, pushStep, pushStep, step, true);
+    }
+    if (sum != null && sum.touchedBy(replica)) {
+      // This replica's earlier stream for the step is still summing into G, which the mean
+      // would then read as the other replica's alone: the step's sum is void.
+      sum.voidStep(null, "replica " + replica + " pushed twice into step " + pushStep);
     }
     if (!barrier.othersPending(replica)) {
       barrier.hold(replica, push, sink);

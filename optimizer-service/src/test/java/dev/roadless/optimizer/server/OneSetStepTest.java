@@ -212,6 +212,40 @@ class OneSetStepTest {
   }
 
   @Test
+  void secondStreamOfAReplicaWhileItsFirstIsSumming_firstVoided_stepIsTheSecondsGradient()
+      throws Exception {
+    try (Harness h = new Harness(null, 4 << 20, true)) {
+      Run run = newRun(h, "twice");
+      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      float[][] g0 = PipelineStreams.random(11, 0.5);
+      float[][] g1 = PipelineStreams.random(12, 0.5);
+      // Stream A of replica 0 sums its first chunks into the step's set, then stalls.
+      List<TrainRequest> stale = PipelineStreams.push("twice", 0, 0, g0, 40_000, false);
+      double start = bytesIn(h);
+      PipelineStreams.Stream a = new PipelineStreams.Stream(h.async);
+      a.send(stale.get(0));
+      a.send(stale.get(1));
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (bytesIn(h) - start < stale.get(1).getChunk().getData().size()) {
+        assertTrue(System.nanoTime() < deadline, "stream A's chunk never arrived");
+        Thread.sleep(2);
+      }
+      // Stream B of replica 0 pushes the whole gradient (in a set of its own), then replica 1.
+      PipelineStreams.Stream b = new PipelineStreams.Stream(h.async);
+      PipelineStreams.push("twice", 0, 0, g0, 40_000, false).forEach(b::send);
+      awaitPending(run, 0);
+      PipelineStreams.Stream c = new PipelineStreams.Stream(h.async);
+      PipelineStreams.push("twice", 1, 0, g1, 7_777, false).forEach(c::send);
+      referenceStep(ref, new float[][][] {g0, g1});
+      assertSameY(ref, b.answer(0).get(60, TimeUnit.SECONDS).y(), "replica 0, stream B");
+      assertSameY(ref, c.answer(0).get(60, TimeUnit.SECONDS).y(), "replica 1");
+      assertSameState(ref.exportState(), run.optimizer().exportState());
+      a.send(stale.get(2)); // its sum was voided: it learns so at its next chunk
+      assertVoided(refusal(a, 0), 0, 0);
+    }
+  }
+
+  @Test
   void earlyParametersAskedAfterThePeerSummed_earlyYFromTheOneSet_theWholeStepsBits()
       throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
