@@ -77,9 +77,9 @@ public final class ReplicaSession implements AutoCloseable {
   /**
    * Pushes the gradient computed at {@code at} and returns the TRAIN parameters to compute the next
    * gradient at: normally y at {@code at.step() + 1}, or y at an earlier step when the server
-   * restarted from an older snapshot. UNAVAILABLE is retried as the client's options say; PUSH_VOIDED
-   * (the other replica's push of the step was refused after ours was summed with it) is pushed
-   * again, up to {@value #MAX_VOIDED} times in all.
+   * restarted from an older snapshot. UNAVAILABLE is retried as the client's options say;
+   * PUSH_VOIDED (the other replica's push of the step was refused after ours was summed with it) is
+   * pushed again, up to {@value #MAX_VOIDED} times in all.
    */
   public Parameters next(Parameters at, float[][] gradient) {
     float[][] into = reuseArrays ? at.values() : null;
