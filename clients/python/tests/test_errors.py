@@ -1,5 +1,8 @@
 """Each refusal surfaces as its typed exception with the right ErrorInfo reason."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +138,65 @@ def test_push_stepBelowZero_raisesStepOutOfRange(optimizer, run_id):
     grads = [np.zeros(p.numel(), np.float32) for p in opt._params]
     with pytest.raises(errors.StepOutOfRange):
         opt.client.push_gradients(run_id, 0, -1, opt._names, grads)
+
+
+def _grads(model, seed, nan_last=False):
+    g = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.grad = torch.randn(p.shape, generator=g)
+    if nan_last:
+        list(model.parameters())[-1].grad.view(-1)[-1] = float("nan")
+
+
+def _pair(optimizer, run_id, options):
+    ms = [models.mlp(), models.mlp()]
+    opts = [rt.SGDScheduleFree(m.named_parameters(), target=optimizer.target, run_id=run_id,
+                               replica=r, replicas=2, options=options) for r, m in enumerate(ms)]
+    for o in opts:
+        o.train()
+    return ms, opts
+
+
+def _step_both(ms, opts, seeds):
+    _grads(ms[0], seeds[0])
+    first = threading.Thread(target=opts[0].step)
+    first.start()
+    _grads(ms[1], seeds[1])
+    opts[1].step()
+    first.join(60)
+    assert not first.is_alive()
+
+
+def test_step_peerRefusedAfterOurPushWasSummed_pushesTheSameGradientAgainByItself(
+        optimizer, run_id):
+    """SYNC with two replicas: replica 0's push is summed into the step's one gradient set; replica
+    1's push with a NaN in its last tensor touched that set before it was refused, so the step is
+    voided and replica 0 answered PUSH_VOIDED, which its optimizer handles by pushing the same
+    gradient again: the run ends exactly where a run that never saw the NaN ends."""
+    options = ClientOptions(shared_memory=False)  # chunks over TCP, summed as they arrive
+    ms, opts = _pair(optimizer, run_id, options)
+    _grads(ms[0], 1)
+    first = threading.Thread(target=opts[0].step)
+    first.start()
+    give_up = time.monotonic() + 60
+    while 0 not in opts[1].status().pending_replicas:
+        assert time.monotonic() < give_up, "replica 0's push never arrived"
+        time.sleep(0.01)
+    _grads(ms[1], 2, nan_last=True)
+    with pytest.raises(errors.NonFiniteGradient):
+        opts[1].step()
+    _grads(ms[1], 2)
+    opts[1].step()
+    first.join(60)
+    assert not first.is_alive()
+    _step_both(ms, opts, (3, 4))
+    assert opts[0].status().refused_pushes["PUSH_VOIDED"] == 1
+
+    ref_ms, ref_opts = _pair(optimizer, run_id + "-ref", options)
+    _step_both(ref_ms, ref_opts, (1, 2))
+    _step_both(ref_ms, ref_opts, (3, 4))
+    for r in range(2):
+        assert opts[r].step_count == 2
+        assert torch.equal(models.flat(ms[r]), models.flat(ref_ms[r])), "replica %d" % r
+    for o in opts + ref_opts:
+        o.close()

@@ -1,11 +1,16 @@
 """One server's side of a replica's pushes: its Train stream and its shared-memory segment. An
 unsharded optimizer has one lane; a sharded one a lane per shard, each with its own client."""
 
+import grpc
 import numpy as np
 
 from roadless import errors, shm
 from roadless._tensors import FLOAT32, chunks
 from roadless.optimizer.v1 import optimizer_service_pb2 as pb
+
+
+# How many times one push is sent when the server answers PUSH_VOIDED each time.
+MAX_VOIDED = 5
 
 
 class Lane:
@@ -29,6 +34,18 @@ class Lane:
         return self.client.call(lambda: self.attempt(step, gradient, into))
 
     def attempt(self, step, gradient, into):
+        """One push; when the server answers PUSH_VOIDED (the other replica's push of the step
+        was refused after ours was summed with it: the state is unchanged) the same gradient is
+        pushed again on a new stream, up to MAX_VOIDED times in all."""
+        for sent in range(1, MAX_VOIDED + 1):
+            try:
+                return self._attempt_once(step, gradient, into)
+            except grpc.RpcError as e:
+                err = errors.from_rpc_error(e)
+                if err.reason != "PUSH_VOIDED" or sent == MAX_VOIDED:
+                    raise err from None
+
+    def _attempt_once(self, step, gradient, into):
         if self.stream is None or self.stream.broken:
             self.stream = self.client.open_train()
             self.segment = self._attach()

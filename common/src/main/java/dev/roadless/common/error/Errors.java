@@ -46,6 +46,7 @@ public final class Errors {
           Status.Code.FAILED_PRECONDITION;
       case ERROR_REASON_STEP_STALE,
           ERROR_REASON_STEP_MISMATCH,
+          ERROR_REASON_PUSH_VOIDED,
           ERROR_REASON_CHECKPOINT_STEP_MOVED ->
           Status.Code.ABORTED;
       case ERROR_REASON_MESSAGE_TOO_LARGE,

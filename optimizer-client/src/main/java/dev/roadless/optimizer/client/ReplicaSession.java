@@ -40,6 +40,9 @@ import java.util.logging.Logger;
 public final class ReplicaSession implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(ReplicaSession.class.getName());
 
+  /** How many times one push is sent when the server answers PUSH_VOIDED each time. */
+  static final int MAX_VOIDED = 5;
+
   private final OptimizerClient client;
   private final String runId;
   private final int replica;
@@ -74,12 +77,25 @@ public final class ReplicaSession implements AutoCloseable {
   /**
    * Pushes the gradient computed at {@code at} and returns the TRAIN parameters to compute the next
    * gradient at: normally y at {@code at.step() + 1}, or y at an earlier step when the server
-   * restarted from an older snapshot. UNAVAILABLE is retried as the client's options say.
+   * restarted from an older snapshot. UNAVAILABLE is retried as the client's options say;
+   * PUSH_VOIDED (the other replica's push of the step was refused after ours was summed with it) is
+   * pushed again, up to {@value #MAX_VOIDED} times in all.
    */
   public Parameters next(Parameters at, float[][] gradient) {
     float[][] into = reuseArrays ? at.values() : null;
     try {
-      return client.call(() -> attempt(at, gradient, into));
+      for (int voided = 1; ; voided++) {
+        try {
+          return client.call(() -> attempt(at, gradient, into));
+        } catch (StatusRuntimeException e) {
+          if (!"PUSH_VOIDED".equals(OptimizerClient.reason(e)) || voided >= MAX_VOIDED) {
+            throw e;
+          }
+          // The other replica's push was refused after ours was summed with it: the state is
+          // unchanged, and the same gradient is pushed again (on a new stream).
+          LOG.info("replica " + replica + ": push of step " + at.step() + " voided; pushing again");
+        }
+      }
     } catch (StatusRuntimeException e) {
       if ("STEP_IN_FUTURE".equals(OptimizerClient.reason(e))) {
         Parameters back = current();

@@ -18,6 +18,14 @@ public final class Fingerprint {
 
   /** Adds elements {@code [from, to)} of tensor {@code t}, whose values are {@code a[from, to)}. */
   public void add(int t, float[] a, int from, int to) {
+    addAt(t, a, from, to, from);
+  }
+
+  /**
+   * Adds elements {@code [at, at + to - from)} of tensor {@code t}, whose values are {@code a[from,
+   * to)} (a chunk decoded into a scratch array).
+   */
+  public void addAt(int t, float[] a, int from, int to, long at) {
     long s1 = 0;
     long s2 = 0;
     for (int i = from; i < to; i++) {
@@ -25,7 +33,7 @@ public final class Fingerprint {
       s2 += s1; // sum of (to - i) * bits_i
     }
     sum[t] += s1;
-    weighted[t] += to * s1 - s2; // sum of i * bits_i
+    weighted[t] += (at - from) * s1 + to * s1 - s2; // sum of (at - from + i) * bits_i
   }
 
   /** The fingerprint of everything added; never 0 (0 stands for "unknown" to the callers). */

@@ -14,6 +14,7 @@ public final class PipelinedPush {
   boolean accepted;
   boolean earlyVoid;
   boolean sentEarly;
+  boolean summed;
 
   PipelinedPush(StepPipeline pipeline, int replica, long step, int tensors, EarlyParameters early) {
     this.pipeline = pipeline;
@@ -29,6 +30,17 @@ public final class PipelinedPush {
   public void arrived(int tensor, int from, int to, float[] values) {
     synchronized (pipeline.lock) {
       pipeline.arrived(this, tensor, from, to, values);
+    }
+  }
+
+  /**
+   * The push's chunks go into its step's one set ({@link GradientSum}): reported ranges of that set
+   * hold its values alone while the other replica's push keeps a set of its own; when every push of
+   * the step is summed, the set is the mean and there is nothing to form.
+   */
+  public void summed() {
+    synchronized (pipeline.lock) {
+      summed = true;
     }
   }
 

@@ -33,4 +33,10 @@ final class PushPrints {
     step[replica] = pushStep;
     print[replica] = fingerprint;
   }
+
+  /** {@code replica}'s accepted push was voided: none stands for its step now. */
+  void forget(int replica) {
+    step[replica] = -1;
+    print[replica] = UNKNOWN;
+  }
 }

@@ -97,6 +97,26 @@ public final class Refusals {
         .build();
   }
 
+  /** The push's chunks were summed into a step whose accumulation the other replica voided. */
+  static RoadlessException pushVoided(String runId, int replica, long pushStep, String why) {
+    return RoadlessException.of(
+            ErrorReason.ERROR_REASON_PUSH_VOIDED,
+            "step "
+                + pushStep
+                + " was voided ("
+                + why
+                + ") after replica "
+                + replica
+                + "'s gradient had been summed into it; the state is unchanged: push the same"
+                + " gradient for step "
+                + pushStep
+                + " again")
+        .with("run_id", runId)
+        .with("replica", replica)
+        .with("step", pushStep)
+        .build();
+  }
+
   static RoadlessException pushConflict(String runId, int replica, long pushStep) {
     return RoadlessException.of(
             ErrorReason.ERROR_REASON_PUSH_CONFLICT,

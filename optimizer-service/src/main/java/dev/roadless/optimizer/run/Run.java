@@ -61,13 +61,7 @@ public final class Run {
       throw new IllegalStateException("the optimizer's tensors are not the configuration's");
     }
     this.reservation = reservation;
-    this.buffers =
-        new BudgetedSets(
-            sizes,
-            config.replicas() + 1,
-            RunMemory.gradientSets(config),
-            budget,
-            "a push's gradient buffer");
+    this.buffers = RunMemory.gradientBuffers(config, budget);
     this.train = new TrainPublication(names, sizes, budget);
     this.steps =
         new StepProtocol(id, config, optimizer, buffers, waiters, train, this::snapshotStep, lock);
@@ -177,6 +171,17 @@ public final class Run {
       return sync && !steps.barrier().isPending(replica)
           ? steps.pipeline().join(replica, pushStep, steps.step, early)
           : null;
+    }
+  }
+
+  /**
+   * SYNC with one or two replicas: a chunked push of the current step summed into the step's one
+   * set as it arrives ({@link GradientSum}); null when it needs a set of its own.
+   */
+  public SummedPush joinSum(int replica, long pushStep) {
+    synchronized (lock) {
+      boolean ok = steps.failure == null && !closed;
+      return ok ? steps.joinSum(replica, pushStep, this::requireActive) : null;
     }
   }
 

@@ -7,9 +7,9 @@ public final class RunMemory {
   private RunMemory() {}
 
   /**
-   * The memory a run is admitted with: its state (z, x, moments), two y sets, and the gradient sets
-   * its protocol holds at once (SYNC: every replica's pending push and a mean; ASYNC: two pushes in
-   * flight). Further sets are admitted when they are made.
+   * The memory a run is admitted with: its state (z, x, moments), the y sets, and the gradient sets
+   * its protocol holds at once ({@link #gradientSets}). Further sets (a re-sent push, early
+   * parameters, a push on PushGradients) are admitted when they are made.
    */
   public static long reservedBytes(RunConfig config) {
     long set = BudgetedSets.bytesPerSet(config.sizes());
@@ -28,7 +28,29 @@ public final class RunMemory {
     return BudgetedSets.bytesPerSet(config.sizes());
   }
 
+  /**
+   * SYNC with one or two replicas: one set, into which every replica's chunks are summed as they
+   * arrive ({@link GradientSum}); SYNC with more: every replica's pending push and a mean; ASYNC:
+   * two pushes in flight.
+   */
   static int gradientSets(RunConfig config) {
-    return config.mode() == RunConfig.Mode.SYNC ? config.replicas() + 1 : 2;
+    if (config.mode() != RunConfig.Mode.SYNC) {
+      return 2;
+    }
+    return config.replicas() <= 2 ? 1 : config.replicas() + 1;
+  }
+
+  /**
+   * The run's recycled gradient sets: {@link #gradientSets} admitted with the run, as many kept for
+   * reuse (with more replicas one per replica and a mean).
+   */
+  static BudgetedSets gradientBuffers(RunConfig config, MemoryBudget budget) {
+    boolean one = config.mode() == RunConfig.Mode.SYNC && config.replicas() <= 2;
+    return new BudgetedSets(
+        config.sizes(),
+        one ? 1 : config.replicas() + 1,
+        gradientSets(config),
+        budget,
+        "a push's gradient buffer");
   }
 }

@@ -116,6 +116,13 @@ final class StepPipeline {
 
   /** Block {@code b} is in from every replica: its mean, then its early y. */
   private void ready(int b) {
+    boolean allSummed = true;
+    for (PipelinedPush p : participants) {
+      allSummed &= p.summed;
+    }
+    if (allSummed) {
+      return; // the one set is the mean, and no summed push asked for early y
+    }
     int t = blockTensor[b];
     int from = blockFrom[b];
     int to = blockTo[b];

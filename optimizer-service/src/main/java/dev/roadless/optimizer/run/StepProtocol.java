@@ -18,6 +18,7 @@ final class StepProtocol {
   private final ScheduleFreeOptimizer optimizer;
   private final BudgetedSets buffers;
   private final SyncBarrier barrier;
+  private final GradientSum sum;
   private final StepPipeline pipeline;
   private final AsyncLedger ledger;
   private final StepWaiters waiters;
@@ -45,11 +46,25 @@ final class StepProtocol {
     this.optimizer = optimizer;
     this.buffers = buffers;
     this.barrier = new SyncBarrier(id, config.names(), config.replicas(), optimizer, buffers);
+    this.prints = new PushPrints(config.replicas());
+    this.sum =
+        config.mode() == RunConfig.Mode.SYNC && config.replicas() <= 2
+            ? new GradientSum(
+                lock,
+                id,
+                config.names(),
+                buffers,
+                config.replicas(),
+                () -> step,
+                r -> {
+                  barrier.drop(r);
+                  prints.forget(r);
+                })
+            : null;
     this.pipeline = new StepPipeline(lock, optimizer, buffers, config.sizes(), config.replicas());
     this.ledger = new AsyncLedger(id, config.maxStaleness());
     this.waiters = waiters;
     this.train = train;
-    this.prints = new PushPrints(config.replicas());
     this.snapshotStep = snapshotStep;
     this.step = optimizer.stepCount();
   }
@@ -60,6 +75,71 @@ final class StepProtocol {
 
   StepPipeline pipeline() {
     return pipeline;
+  }
+
+  /**
+   * SYNC with one or two replicas: a chunked push of the run's step that sums its chunks into the
+   * step's one set; null when it cannot (another run mode, a push of another step, a replica whose
+   * push is pending or already being summed).
+   */
+  SummedPush joinSum(int replica, long pushStep, Runnable active) {
+    if (sum == null || pushStep != step || barrier.isPending(replica)) {
+      return null;
+    }
+    return sum.join(
+        replica,
+        pushStep,
+        (push, bounded, print) -> {
+          active.run();
+          return pushSummed(push, bounded, print, null);
+        });
+  }
+
+  /**
+   * A summed push whose every chunk arrived: held for the step, or completing it.
+   *
+   * @param bounded every element of the push is {@link dev.roadless.optimizer.core.Finite#bounded}
+   */
+  PushResult pushSummed(SummedPush push, boolean bounded, long print, ParameterSink sink) {
+    int replica = push.replica;
+    float[][] g = sum.accept(push);
+    Pushed mine = Pushed.arrays(g, bounded);
+    if (!barrier.othersPending(replica)) {
+      barrier.hold(replica, mine, sink);
+      prints.accepted(replica, push.step, print);
+      return new PushResult(false, push.step, push.step, step, false);
+    }
+    // G is the mean of every push; or the other replica's push is held in a set (or segment) of
+    // its own and G is ours alone: the pipeline formed the mean, or the barrier forms it now.
+    if (!sum.complete() && !sum.alone(push)) {
+      // The other replica's push is held in a set of its own, and a second stream of that
+      // replica also wrote into G: G is not ours alone, so the step's sum is void.
+      String why = "replica " + (1 - replica) + " pushed twice into step " + push.step;
+      sum.voidStep(null, why);
+      throw Refusals.pushVoided(id, replica, push.step, why);
+    }
+    float[][] mean =
+        sum.complete() ? g : pipeline.completeMean(step, replica, mine, barrier.held());
+    StepPlan plan = mean != null && mean != g ? pipeline.plan() : null;
+    if (mean != null) {
+      barrier.hold(replica, mine, sink);
+    } else {
+      try {
+        mean = barrier.mean(replica, mine, sink);
+      } catch (RuntimeException e) {
+        sum.voidStep(push, "the mean is not finite");
+        throw e;
+      }
+    }
+    prints.accepted(replica, push.step, print);
+    try {
+      applyStep(plan, mean, barrier.sinks());
+    } finally {
+      barrier.clear(mean);
+      sum.stepDone();
+      pipeline.finish(plan != null);
+    }
+    return new PushResult(true, push.step, push.step, step, false);
   }
 
   /** A checked push: refused if it conflicts with the replica's accepted push for that step. */
@@ -103,6 +183,11 @@ final class StepProtocol {
       buffers.release(push.owned());
       return new PushResult(false, pushStep, pushStep, step, true);
     }
+    if (sum != null && sum.touchedBy(replica)) {
+      // This replica's earlier stream for the step is still summing into G, which the mean
+      // would then read as the other replica's alone: the step's sum is void.
+      sum.voidStep(null, "replica " + replica + " pushed twice into step " + pushStep);
+    }
     if (!barrier.othersPending(replica)) {
       barrier.hold(replica, push, sink);
       prints.accepted(replica, pushStep, print);
@@ -126,6 +211,9 @@ final class StepProtocol {
       applyStep(plan, mean, barrier.sinks());
     } finally {
       barrier.clear(mean);
+      if (sum != null) {
+        sum.stepDone();
+      }
       pipeline.finish(plan != null);
     }
     return new PushResult(true, pushStep, pushStep, step, false);

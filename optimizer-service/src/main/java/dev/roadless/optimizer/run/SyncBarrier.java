@@ -6,7 +6,10 @@ import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
 import dev.roadless.proto.common.v1.ErrorReason;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The SYNC barrier: each replica's push for the current step, held until the last one arrives, and
@@ -114,20 +117,28 @@ final class SyncBarrier {
     return Arrays.stream(sinks).filter(s -> s != null).toArray(ParameterSink[]::new);
   }
 
-  /** After the step (applied or failed): releases every held gradient and {@code mean}. */
+  /**
+   * After the step (applied or failed): releases every held gradient and {@code mean}, each set
+   * once (two pushes summed into one set hold the same one).
+   */
   void clear(float[][] mean) {
-    boolean meanIsHeld = false;
+    Set<float[][]> released = Collections.newSetFromMap(new IdentityHashMap<>());
     for (Pushed p : held) {
-      if (p != null) {
-        meanIsHeld |= p.owned() == mean;
+      if (p != null && p.owned() != null && released.add(p.owned())) {
         buffers.release(p.owned());
       }
     }
-    if (!meanIsHeld) {
+    if (mean != null && released.add(mean)) {
       buffers.release(mean);
     }
     Arrays.fill(held, null);
     Arrays.fill(sinks, null);
+  }
+
+  /** Forgets {@code replica}'s held push without releasing its arrays (their owner does). */
+  void drop(int replica) {
+    held[replica] = null;
+    sinks[replica] = null;
   }
 
   /**

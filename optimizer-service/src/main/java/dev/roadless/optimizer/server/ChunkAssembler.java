@@ -4,6 +4,7 @@ import dev.roadless.common.error.RoadlessException;
 import dev.roadless.optimizer.core.Fingerprint;
 import dev.roadless.optimizer.core.Finite;
 import dev.roadless.optimizer.run.Refusals;
+import dev.roadless.optimizer.run.SummedPush;
 import dev.roadless.optimizer.wire.InboundChunk;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.ErrorReason;
@@ -16,9 +17,14 @@ import java.util.TreeMap;
 
 /**
  * Reassembles the chunks of one stream into float32 arrays and proves that every element arrived
- * exactly once. It writes only into its own arrays, so a refused stream leaves no trace anywhere.
+ * exactly once. It writes only into its own arrays, so a refused stream leaves no trace anywhere;
+ * or, for a push summed into its step's one set ({@link SummedPush}), it decodes each chunk into a
+ * per-thread scratch array, checks it there and only then hands it to the sum.
  */
 final class ChunkAssembler {
+  /** Per thread: a chunk of a summed push, decoded and checked before it touches the sum. */
+  private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
   private final Map<String, Integer> index = new HashMap<>();
   private final List<String> names;
   private final float[][] values;
@@ -33,6 +39,7 @@ final class ChunkAssembler {
   private int lastTensor = -1;
   private int lastFrom;
   private int lastTo;
+  private SummedPush sum;
 
   /**
    * @param names tensor names in run order
@@ -75,6 +82,15 @@ final class ChunkAssembler {
       index.put(names.get(i), i);
       covered.add(new TreeMap<>());
     }
+  }
+
+  /**
+   * Sends every chunk to {@code push} (after its checks) instead of this assembler's arrays; {@link
+   * #finish} then returns null.
+   */
+  ChunkAssembler summingInto(SummedPush push) {
+    this.sum = push;
+    return this;
   }
 
   /** Decodes one chunk into place; throws without side effects on other tensors. */
@@ -120,6 +136,10 @@ final class ChunkAssembler {
           "elements from " + offset + " (" + count + " of them) outside [0, " + size + ")");
     }
     claim(t, offset, offset + count);
+    if (sum != null) {
+      acceptSummed(chunk, t, (int) offset, (int) count, width);
+      return;
+    }
     target(t);
     if (width == 4) {
       chunk.readFloat32(values[t], (int) offset);
@@ -140,6 +160,36 @@ final class ChunkAssembler {
     lastTensor = t;
     lastFrom = from;
     lastTo = to;
+  }
+
+  /** A summed push's chunk: decoded and checked in scratch, then added to the step's set. */
+  private void acceptSummed(InboundChunk chunk, int t, int from, int count, int width) {
+    float[] scratch = SCRATCH.get();
+    if (scratch.length < count) {
+      scratch = new float[count];
+      SCRATCH.set(scratch);
+    }
+    if (width == 4) {
+      chunk.readFloat32(scratch, 0);
+    } else {
+      chunk.readBfloat16(scratch, 0);
+    }
+    elements += count;
+    if (nonFiniteReason != null && !Finite.bounded(scratch, 0, count)) {
+      if (!Finite.all(scratch, 0, count)) {
+        int i = 0;
+        while (Float.isFinite(scratch[i])) {
+          i++;
+        }
+        throw Refusals.nonFinite(nonFiniteReason, names.get(t), from + i, scratch[i]);
+      }
+      bounded = false;
+    }
+    fingerprint.addAt(t, scratch, 0, count, from);
+    values[t] = sum.add(t, from, scratch, count);
+    lastTensor = t;
+    lastFrom = from;
+    lastTo = from + count;
   }
 
   /** The tensor of the chunk {@link #accept} took last, -1 before the first. */
@@ -187,7 +237,10 @@ final class ChunkAssembler {
     return values[t];
   }
 
-  /** Confirms full coverage and the sender's element count; returns the arrays in run order. */
+  /**
+   * Confirms full coverage and the sender's element count; returns the arrays in run order (null
+   * for a summed push).
+   */
   float[][] finish(long declaredElements) {
     for (int t = 0; t < names.size(); t++) {
       long next = 0;
@@ -216,6 +269,9 @@ final class ChunkAssembler {
               ErrorReason.ERROR_REASON_STREAM_TRUNCATED,
               "commit declares " + declaredElements + " elements but " + elements + " arrived")
           .build();
+    }
+    if (sum != null) {
+      return null;
     }
     for (int t = 0; t < values.length; t++) {
       target(t); // tensors with no elements

@@ -7,6 +7,7 @@ import dev.roadless.optimizer.run.PipelinedPush;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.run.RunRegistry;
+import dev.roadless.optimizer.run.SummedPush;
 import dev.roadless.optimizer.transport.SegmentPush;
 import dev.roadless.optimizer.transport.SharedMemoryTransport;
 import dev.roadless.optimizer.wire.InboundChunk;
@@ -33,6 +34,7 @@ abstract class PushStream extends InboundStream<Object> {
   private long step;
   private SegmentPush segment;
   private PipelinedPush pipelined;
+  private SummedPush summed;
 
   PushStream(StreamObserver<?> responses, TrainingCalls calls) {
     super(responses, calls.metrics().in(), calls.idle());
@@ -72,6 +74,11 @@ abstract class PushStream extends InboundStream<Object> {
     return pipelined;
   }
 
+  /** The current push when its chunks are summed into its step's one set, else null. */
+  final SummedPush summed() {
+    return summed;
+  }
+
   /** Where a chunked push's early y goes when its header asks for it; null: nowhere. */
   EarlyParameters early(GradientHeader header) {
     return null;
@@ -92,6 +99,7 @@ abstract class PushStream extends InboundStream<Object> {
     run.checkPush(replica, step);
     segment = null;
     pipelined = null;
+    summed = null;
     if (!header.getSharedMemoryToken().isEmpty()) {
       DataType dtype = header.getDtype();
       if (dtype != DataType.DATA_TYPE_FLOAT32 && dtype != DataType.DATA_TYPE_UNSPECIFIED) {
@@ -105,17 +113,32 @@ abstract class PushStream extends InboundStream<Object> {
       assembler = null;
       return;
     }
+    EarlyParameters early = early(header);
+    // SYNC with one or two replicas, on Train (whose answer follows the step, so a voided push
+    // learns it): the chunks are summed into the step's one set as they arrive.
+    summed = repeatable() && early == null ? run.joinSum(replica, step) : null;
     Run target = run;
     assembler =
-        new ChunkAssembler(
-            run.tensorNames(),
-            run.tensorSizes(),
-            // Taken when the first chunk arrives, and admitted against the memory budget then.
-            () -> buffers = target.acquireBuffers(),
-            header.getDtype(),
-            ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
-    // SYNC: the mean (and y, for a stream that asks) is formed block by block as pushes arrive.
-    pipelined = run.joinPipeline(replica, step, early(header));
+        summed != null
+            ? new ChunkAssembler(
+                    run.tensorNames(),
+                    run.tensorSizes(),
+                    header.getDtype(),
+                    ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT)
+                .summingInto(summed)
+            : new ChunkAssembler(
+                run.tensorNames(),
+                run.tensorSizes(),
+                // Taken when the first chunk arrives, and admitted against the memory budget then.
+                () -> buffers = target.acquireBuffers(),
+                header.getDtype(),
+                ErrorReason.ERROR_REASON_NON_FINITE_GRADIENT);
+    // SYNC: the mean (and y, for a stream that asks) is formed block by block as pushes arrive;
+    // a summed push takes part with the one set, where its values are while the peer's are not.
+    pipelined = run.joinPipeline(replica, step, early);
+    if (pipelined != null && summed != null) {
+      pipelined.summed();
+    }
   }
 
   @Override
@@ -152,6 +175,14 @@ abstract class PushStream extends InboundStream<Object> {
       boolean bounded = assembler.bounded();
       long print = assembler.fingerprint();
       assembler = null;
+      if (summed != null) {
+        result = summed.commit(bounded, print);
+        if (!result.duplicate() && result.applied()) {
+          metrics.stepApplied(run.id());
+          snapshots.stepApplied(run);
+        }
+        return result;
+      }
       buffers = null; // the run owns them now
       result = run.push(replica, step, gradient, bounded, print, null);
       if (pipelined != null) {
@@ -171,6 +202,10 @@ abstract class PushStream extends InboundStream<Object> {
       pipelined.leave(); // before it was accepted: the step runs whole, early y is void
     }
     pipelined = null;
+    if (summed != null) {
+      summed.leave(); // before it was accepted: voids the step's sum if its chunks touched it
+    }
+    summed = null;
     assembler = null;
     if (segment != null) {
       segment.close();

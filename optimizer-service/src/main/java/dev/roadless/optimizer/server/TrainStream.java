@@ -7,6 +7,7 @@ import dev.roadless.optimizer.run.ParameterSnapshot;
 import dev.roadless.optimizer.run.PipelinedPush;
 import dev.roadless.optimizer.run.PushResult;
 import dev.roadless.optimizer.run.Run;
+import dev.roadless.optimizer.run.SummedPush;
 import dev.roadless.optimizer.transport.SegmentPush;
 import dev.roadless.proto.common.v1.ErrorReason;
 import dev.roadless.proto.optimizer.v1.GradientHeader;
@@ -100,8 +101,13 @@ final class TrainStream extends PushStream {
     Run run = current();
     SegmentPush segment = segment();
     PipelinedPush pipelined = pipelined();
+    SummedPush summed = summed();
     PushResult result = commit(commitTotal(m));
     CompletableFuture<Long> applied = run.awaitStep(result.step() + 1);
+    if (summed != null && !result.applied()) {
+      // Held in the step's one set: the other replica's refusal may void it before the step.
+      applied = applied.applyToEither(summed.voided(), s -> s);
+    }
     // The step completes waiters on its own thread, under the run's lock: answer elsewhere.
     (applied.isDone() ? applied : applied.thenApplyAsync(s -> s, answers))
         .whenComplete(
