@@ -21,20 +21,25 @@ final class Interp {
     return Math.abs(w) < 0.5f ? Math.fma(w, d, a) : Math.fma(w - 1f, d, b);
   }
 
-  /** y = beta*x + (1-beta)*z in the reference classes' form, for elements [from, to). */
-  static void fmaY(float[] x, float[] z, float[] out, int from, int to, double beta) {
+  /**
+   * y = beta*x + (1-beta)*z in the reference classes' form, for elements [from, to), written to
+   * {@code out} from index {@code at} on.
+   */
+  static void fmaY(float[] x, float[] z, int from, int to, float[] out, int at, double beta) {
     float b = (float) beta;
     float ob = (float) (1 - beta);
+    int shift = at - from;
     for (int i = from; i < to; i++) {
-      out[i] = Math.fma(ob, z[i], x[i] * b);
+      out[i + shift] = Math.fma(ob, z[i], x[i] * b);
     }
   }
 
-  /** y = x.lerp(z, 1-beta), the wrappers' form, for elements [from, to). */
-  static void lerpY(float[] x, float[] z, float[] out, int from, int to, double beta) {
+  /** y = x.lerp(z, 1-beta), the wrappers' form, for elements [from, to), as {@link #fmaY}. */
+  static void lerpY(float[] x, float[] z, int from, int to, float[] out, int at, double beta) {
     float w = (float) (1 - beta);
+    int shift = at - from;
     for (int i = from; i < to; i++) {
-      out[i] = lerp(x[i], z[i], w);
+      out[i + shift] = lerp(x[i], z[i], w);
     }
   }
 }
