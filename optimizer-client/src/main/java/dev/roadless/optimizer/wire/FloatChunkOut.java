@@ -19,6 +19,8 @@ import java.nio.ByteOrder;
  *
  * <p>The values must not change until the message has been written; {@code release} runs once when
  * gRPC is done with the message (written or dropped), which is when the owner may reuse the array.
+ * A chunk may instead draw its values from a {@link FloatSource}, 4096 at a time into a per-thread
+ * block, as it is serialized (the server's y, derived from its state and never stored).
  */
 public final class FloatChunkOut {
   /** Floats encoded per step through a small scratch buffer that stays in the L1 cache. */

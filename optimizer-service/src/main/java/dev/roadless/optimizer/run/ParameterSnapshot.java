@@ -4,6 +4,7 @@ import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.core.YReader;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
 
 /**
@@ -17,8 +18,9 @@ import java.util.function.Consumer;
  * it holds one from {@link Run#acquireParameters} to its last chunk ({@link #release}). Before
  * anything changes the state a view reads, the run detaches it ({@link #detach}): if a reader still
  * holds it, its y is materialized then into a recycled set, and later reads read that set; the set
- * goes back with the last release. A reader's range and a detach exclude each other (this object's
- * lock), so a range is never derived from a half-written step.
+ * goes back with the last release. A reader's range (under the read lock, so the replicas' streams
+ * derive ranges side by side) and a detach (the write lock) exclude each other, so a range is never
+ * derived from a half-written step.
  */
 public final class ParameterSnapshot {
   private final long step;
@@ -27,11 +29,12 @@ public final class ParameterSnapshot {
   private final AtomicInteger refs = new AtomicInteger(1);
   private final Consumer<float[][]> recycle;
   private final BudgetedSets sets;
+  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
 
-  /** The values, or null while this is a view that has not been materialized. Guarded by this. */
+  /** The values, or null while this is a view that has not been materialized; set under lock. */
   private volatile float[][] values;
 
-  /** The state this view reads, until it is detached or materialized. Guarded by this. */
+  /** The state this view reads, until it is detached or materialized. Guarded by lock. */
   private YReader reader;
 
   /**
@@ -89,8 +92,11 @@ public final class ParameterSnapshot {
     if (v != null) {
       return v[tensor].length;
     }
-    synchronized (this) {
+    lock.readLock().lock();
+    try {
       return values != null ? values[tensor].length : reader.length(tensor);
+    } finally {
+      lock.readLock().unlock();
     }
   }
 
@@ -98,12 +104,15 @@ public final class ParameterSnapshot {
   public void read(int tensor, int from, float[] dst, int at, int n) {
     float[][] v = values;
     if (v == null) {
-      synchronized (this) {
+      lock.readLock().lock();
+      try {
         v = values;
         if (v == null) {
           reader.read(tensor, from, dst, at, n);
           return;
         }
+      } finally {
+        lock.readLock().unlock();
       }
     }
     System.arraycopy(v[tensor], from, dst, at, n);
@@ -120,18 +129,14 @@ public final class ParameterSnapshot {
     if (v != null) {
       return v;
     }
-    synchronized (this) {
+    lock.writeLock().lock();
+    try {
       if (values == null) {
         values = materialize(null);
       }
       return values;
-    }
-  }
-
-  /** Whether this is a view that still reads the run's state. */
-  boolean isLive() {
-    synchronized (this) {
-      return reader != null && values == null;
+    } finally {
+      lock.writeLock().unlock();
     }
   }
 
@@ -142,11 +147,14 @@ public final class ParameterSnapshot {
    * @param fill fills a set from the state in parallel (the kernel's threads), or null
    */
   void detach(Filler fill) {
-    synchronized (this) {
+    lock.writeLock().lock();
+    try {
       if (reader != null && values == null && refs.get() > 1) {
         values = materialize(fill);
       }
       reader = null;
+    } finally {
+      lock.writeLock().unlock();
     }
   }
 
@@ -155,7 +163,7 @@ public final class ParameterSnapshot {
     void fill(YReader reader, float[][] set);
   }
 
-  /** Under this object's lock, while {@link #reader} is set. */
+  /** Under the write lock, while {@link #reader} is set. */
   private float[][] materialize(Filler fill) {
     float[][] set = sets.acquire(false);
     if (fill != null) {
@@ -190,9 +198,12 @@ public final class ParameterSnapshot {
     }
     if (left == 0 && recycle != null) {
       float[][] v;
-      synchronized (this) {
+      lock.writeLock().lock();
+      try {
         v = values; // kept: a caller may still look at them (and must not rely on them)
         reader = null;
+      } finally {
+        lock.writeLock().unlock();
       }
       if (v != null) {
         recycle.accept(v);
