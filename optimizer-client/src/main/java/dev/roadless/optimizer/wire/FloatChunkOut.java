@@ -19,6 +19,8 @@ import java.nio.ByteOrder;
  *
  * <p>The values must not change until the message has been written; {@code release} runs once when
  * gRPC is done with the message (written or dropped), which is when the owner may reuse the array.
+ * A chunk may instead draw its values from a {@link FloatSource}, 4096 at a time into a per-thread
+ * block, as it is serialized (the server's y, derived from its state and never stored).
  */
 public final class FloatChunkOut {
   /** Floats encoded per step through a small scratch buffer that stays in the L1 cache. */
@@ -27,9 +29,13 @@ public final class FloatChunkOut {
   private static final ThreadLocal<byte[]> SCRATCH =
       ThreadLocal.withInitial(() -> new byte[SCRATCH_FLOATS * 4]);
 
+  private static final ThreadLocal<float[]> FLOATS =
+      ThreadLocal.withInitial(() -> new float[SCRATCH_FLOATS]);
+
   private final String name;
   private final long elementOffset;
   private final float[] values;
+  private final FloatSource source;
   private final int from;
   private final int count;
   private final Runnable release;
@@ -53,13 +59,36 @@ public final class FloatChunkOut {
    */
   public FloatChunkOut(
       String name, long elementOffset, float[] values, int from, int count, Runnable release) {
-    if (count < 1 || from < 0 || from + count > values.length || elementOffset < 0) {
+    this(name, elementOffset, values, null, from, count, release);
+    if (from + count > values.length) {
       throw new IllegalArgumentException(
           "slice [" + from + ", +" + count + ") of " + values.length);
+    }
+  }
+
+  /**
+   * Elements {@code [from, from + count)} of a tensor produced by {@code source} (4096 at a time,
+   * on the thread that serializes the message), sent with element_offset {@code from}.
+   */
+  public FloatChunkOut(String name, FloatSource source, int from, int count, Runnable release) {
+    this(name, from, null, source, from, count, release);
+  }
+
+  private FloatChunkOut(
+      String name,
+      long elementOffset,
+      float[] values,
+      FloatSource source,
+      int from,
+      int count,
+      Runnable release) {
+    if (count < 1 || from < 0 || elementOffset < 0) {
+      throw new IllegalArgumentException("slice [" + from + ", +" + count + ")");
     }
     this.name = name;
     this.elementOffset = elementOffset;
     this.values = values;
+    this.source = source;
     this.from = from;
     this.count = count;
     this.release = release;
@@ -92,10 +121,14 @@ public final class FloatChunkOut {
 
   /** Encodes {@code n} floats from {@code values[start..]} little-endian into {@code dst}. */
   private void encode(byte[] dst, int start, int n) {
-    ByteBuffer.wrap(dst, 0, n * 4)
-        .order(ByteOrder.LITTLE_ENDIAN)
-        .asFloatBuffer()
-        .put(values, start, n);
+    float[] src = values;
+    int at = start;
+    if (src == null) {
+      src = FLOATS.get();
+      source.get(start, src, n);
+      at = 0;
+    }
+    ByteBuffer.wrap(dst, 0, n * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(src, at, n);
   }
 
   private final class Stream extends InputStream implements Drainable, KnownLength {

@@ -20,6 +20,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -96,6 +98,44 @@ class ChunkWireTest {
         TrainRequest.newBuilder().setChunk(proto("t", v, 100, 8_900)).build().toByteArray();
     assertArrayEquals(expected, out.toByteArray());
     assertEquals(1, released.get());
+  }
+
+  /** A source that hands out {@code v} and records the ranges it was asked for. */
+  private static FloatSource source(float[] v, List<int[]> asked) {
+    return (from, dst, n) -> {
+      asked.add(new int[] {from, n});
+      System.arraycopy(v, from, dst, 0, n);
+    };
+  }
+
+  @Test
+  void floatChunkOut_fromASource_sameBytesAsFromTheArray_inSmallBlocks() throws Exception {
+    float[] v = values(20_000, 3);
+    for (int from : new int[] {0, 3, 10_000}) {
+      int n = v.length - from;
+      List<int[]> asked = new ArrayList<>();
+      FloatChunkOut chunk = new FloatChunkOut("s", source(v, asked), from, n, null);
+      byte[] expected =
+          GetParametersResponse.newBuilder().setChunk(proto("s", v, from, n)).build().toByteArray();
+      assertArrayEquals(expected, drained(chunk), "drained from " + from);
+      assertEquals(expected.length, chunk.serializedSize());
+      for (int[] range : asked) {
+        assertTrue(range[1] <= 4096, "a block of " + range[1]);
+      }
+      // The generic path, in pieces that split floats, asks the source again.
+      InputStream in =
+          new ChunkMarshaller<>(TrainRequest.getDefaultInstance(), null)
+              .stream(new FloatChunkOut("s", source(v, asked), from, n, null));
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      byte[] piece = new byte[4099];
+      for (int k; (k = in.read(piece, 0, piece.length)) > 0; ) {
+        out.write(piece, 0, k);
+      }
+      assertArrayEquals(
+          TrainRequest.newBuilder().setChunk(proto("s", v, from, n)).build().toByteArray(),
+          out.toByteArray(),
+          "read from " + from);
+    }
   }
 
   @Test

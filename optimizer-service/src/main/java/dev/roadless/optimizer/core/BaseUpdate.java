@@ -40,8 +40,11 @@ interface BaseUpdate {
    */
   Kernel kernel(Hyperparameters hp, Schedule.Step step, double yBeta);
 
-  /** Writes y for elements {@code [from, to)}, formed with {@code beta} as this variant does. */
-  default void deriveY(float[] x, float[] z, float[] out, int from, int to, double beta) {
-    Interp.fmaY(x, z, out, from, to, beta);
+  /**
+   * Writes y for elements {@code [from, to)}, formed with {@code beta} as this variant does, into
+   * {@code out} from index {@code at} on.
+   */
+  default void deriveY(float[] x, float[] z, int from, int to, float[] out, int at, double beta) {
+    Interp.fmaY(x, z, from, to, out, at, beta);
   }
 }

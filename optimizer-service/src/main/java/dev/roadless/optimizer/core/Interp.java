@@ -1,5 +1,8 @@
 package dev.roadless.optimizer.core;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * The float32 interpolations of the reference classes, following golden/FORMAT.md section 2.
  *
@@ -8,6 +11,8 @@ package dev.roadless.optimizer.core;
  * depends on which side of 0.5 the weight lies.
  */
 final class Interp {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
   private Interp() {}
 
   /** {@code x.mul(b).add_(z, alpha=1-b)} in float32. */
@@ -21,20 +26,33 @@ final class Interp {
     return Math.abs(w) < 0.5f ? Math.fma(w, d, a) : Math.fma(w - 1f, d, b);
   }
 
-  /** y = beta*x + (1-beta)*z in the reference classes' form, for elements [from, to). */
-  static void fmaY(float[] x, float[] z, float[] out, int from, int to, double beta) {
+  /**
+   * y = beta*x + (1-beta)*z in the reference classes' form, for elements [from, to), written to
+   * {@code out} from index {@code at} on.
+   */
+  static void fmaY(float[] x, float[] z, int from, int to, float[] out, int at, double beta) {
     float b = (float) beta;
     float ob = (float) (1 - beta);
-    for (int i = from; i < to; i++) {
-      out[i] = Math.fma(ob, z[i], x[i] * b);
+    int shift = at - from;
+    // Vectorized as the kernel forms y (one rounding per lane, the same as Math.fma): the server
+    // derives y this way for every answer, so a scalar loop would cost more than the copy it saves.
+    FloatVector vOb = FloatVector.broadcast(S, ob);
+    int i = from;
+    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
+      FloatVector zi = FloatVector.fromArray(S, z, i);
+      zi.fma(vOb, FloatVector.fromArray(S, x, i).mul(b)).intoArray(out, i + shift);
+    }
+    for (; i < to; i++) {
+      out[i + shift] = Math.fma(ob, z[i], x[i] * b);
     }
   }
 
-  /** y = x.lerp(z, 1-beta), the wrappers' form, for elements [from, to). */
-  static void lerpY(float[] x, float[] z, float[] out, int from, int to, double beta) {
+  /** y = x.lerp(z, 1-beta), the wrappers' form, for elements [from, to), as {@link #fmaY}. */
+  static void lerpY(float[] x, float[] z, int from, int to, float[] out, int at, double beta) {
     float w = (float) (1 - beta);
+    int shift = at - from;
     for (int i = from; i < to; i++) {
-      out[i] = lerp(x[i], z[i], w);
+      out[i + shift] = lerp(x[i], z[i], w);
     }
   }
 }

@@ -97,11 +97,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     setInitialValues(Inputs.arrays(layout, values, true, "initial value"));
   }
 
-  /**
-   * As {@link #setInitialValues(Map)} with the values in tensor order ({@code values[tensor]}).
-   *
-   * @throws IllegalArgumentException for a missing, mis-sized or non-finite tensor
-   */
+  /** {@link #setInitialValues(Map)} in tensor order: IllegalArgumentException for a bad array. */
   public void setInitialValues(float[][] values) {
     float[][] byTensor = Inputs.ordered(layout, values, "initial value");
     Inputs.requireFinite(layout, byTensor, "initial value");
@@ -122,7 +118,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     }
   }
 
-  /** Same as {@link #step(Map, Map)} without writing y out. */
+  /** {@link #step(Map, Map)} without writing y out. */
   public long step(Map<String, float[][]> replicaGradients) {
     return step(replicaGradients, null);
   }
@@ -264,12 +260,20 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     }
   }
 
-  /**
-   * Copies one sequence of every tensor into {@code out[tensor]} (exact sizes, tensor order), all
-   * from the same step; returns that step.
-   */
+  /** Copies one sequence of every tensor into {@code out[tensor]} (tensor order); its step. */
   public long read(Sequence sequence, float[][] out) {
     return readOrdered(sequence, Inputs.ordered(layout, out, "read destination"));
+  }
+
+  /** y at the current step, derived from the live state until the next step: {@link YReader}. */
+  public YReader yReader() {
+    lock.readLock().lock();
+    try {
+      requireInitialized();
+      return YReader.of(update, layout, buffers, groups, stepCountLocked());
+    } finally {
+      lock.readLock().unlock();
+    }
   }
 
   /** One tensor's sequence as a new array (for tests and small tensors). */
@@ -355,8 +359,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
   }
 
   /**
-   * Rebuilds an optimizer from an exported state; continuing it is bit-identical to never having
-   * stopped.
+   * Rebuilds an optimizer from an exported state; continuing it is bit-identical to not stopping.
    *
    * @throws IllegalArgumentException for an inconsistent state (sizes, missing moments, groups)
    */
@@ -373,10 +376,7 @@ public final class ScheduleFreeOptimizer implements AutoCloseable {
     return opt;
   }
 
-  /**
-   * Stops the helper threads once no step or read is running; later calls fail with {@link
-   * IllegalStateException}. The threads are daemons, so forgetting this does not block exit.
-   */
+  /** Stops the (daemon) helper threads once no step or read runs; later calls then fail. */
   @Override
   public void close() {
     lock.writeLock().lock();

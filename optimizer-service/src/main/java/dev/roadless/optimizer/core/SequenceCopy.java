@@ -19,7 +19,7 @@ final class SequenceCopy {
         if (schedule.k() == 0) {
           System.arraycopy(b.x, from, dst, from, to - from); // y = x = z exactly before a step
         } else {
-          update.deriveY(b.x, b.z, dst, from, to, schedule.yBeta());
+          update.deriveY(b.x, b.z, from, to, dst, from, schedule.yBeta());
         }
       }
     }

@@ -26,8 +26,8 @@ final class WrapperAdamUpdate implements BaseUpdate {
   }
 
   @Override
-  public void deriveY(float[] x, float[] z, float[] out, int from, int to, double beta) {
-    Interp.lerpY(x, z, out, from, to, beta);
+  public void deriveY(float[] x, float[] z, int from, int to, float[] out, int at, double beta) {
+    Interp.lerpY(x, z, from, to, out, at, beta);
   }
 
   /**

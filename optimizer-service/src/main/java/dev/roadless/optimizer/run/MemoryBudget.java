@@ -79,8 +79,7 @@ public final class MemoryBudget {
 
   /**
    * Counts {@code bytes} even past the limit, for the few allocations that must not fail half-way
-   * through a step (a y set while slow readers still hold the previous ones); later admissions see
-   * them.
+   * through a step (a y set for a slow reader of the previous step); later admissions see them.
    */
   public Grant overdraw(long bytes) {
     used.addAndGet(bytes);

@@ -15,9 +15,9 @@ import java.util.function.UnaryOperator;
 /**
  * One training run on the server: the Schedule-Free state and the protocol around it. A push is
  * checked once ({@link #checkPush}, before its data arrives); then {@link #push} hands it to the
- * {@link SyncBarrier} or the {@link AsyncLedger}, a step runs the kernel into recycled y arrays
- * ({@link TrainPublication}) and wakes the {@link StepWaiters}. Thread-safe; every mutation happens
- * under one lock and either completes or changes nothing.
+ * {@link SyncBarrier} or the {@link AsyncLedger}, a step runs the kernel, publishes y as a view of
+ * the new state ({@link TrainPublication}) and wakes the {@link StepWaiters}. Thread-safe; every
+ * mutation happens under one lock and either completes or changes nothing.
  */
 public final class Run {
   /** The largest step a run reaches, 2^53 - 1: exact in a double, a JSON number, JavaScript. */
@@ -62,12 +62,12 @@ public final class Run {
     }
     this.reservation = reservation;
     this.buffers = RunMemory.gradientBuffers(config, budget);
-    this.train = new TrainPublication(names, sizes, budget);
+    this.train = new TrainPublication(names, sizes, budget, optimizer);
     this.steps =
         new StepProtocol(id, config, optimizer, buffers, waiters, train, this::snapshotStep, lock);
     this.initialDigest = initialDigest;
     if (initialDigest != null) {
-      train.publishFrom(optimizer);
+      train.publish();
     }
   }
 
@@ -123,7 +123,7 @@ public final class Run {
       }
       optimizer.setInitialValues(values);
       initialDigest = digest;
-      train.publishFrom(optimizer);
+      train.publish();
       return true;
     }
   }
@@ -294,6 +294,7 @@ public final class Run {
   void close() {
     synchronized (lock) {
       closed = true; // from now on nothing reads a push or writes y: segments may be unmapped
+      train.detach(); // a lagging reader's y is stored: the state may go
     }
     optimizer.close();
     buffers.close();
@@ -348,6 +349,8 @@ public final class Run {
       if (expectedStep >= 0 && expectedStep != steps.step) {
         throw Refusals.stepMismatch(id, expectedStep, steps.step);
       }
+      // No detach: a change applies from the next step on, and neither x, z nor the beta that
+      // formed the current y change (the TRAIN view keeps the betas it was published with).
       HyperparameterChange.apply(id, optimizer, group, change);
       steps.pipeline().hyperparametersChanged();
     }

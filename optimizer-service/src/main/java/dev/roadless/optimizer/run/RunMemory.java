@@ -7,9 +7,14 @@ public final class RunMemory {
   private RunMemory() {}
 
   /**
-   * The memory a run is admitted with: its state (z, x, moments), the y sets, and the gradient sets
+   * The memory a run is admitted with: its state (z, x, moments), one y set, and the gradient sets
    * its protocol holds at once ({@link #gradientSets}). Further sets (a re-sent push, early
    * parameters, a push on PushGradients) are admitted when they are made.
+   *
+   * <p>y itself is not stored: the run's TRAIN snapshot derives it from x and z as readers encode
+   * it. The one y set is there so that a step is never refused for it: it holds y of the previous
+   * step for a reader still sending it when the next step commits (a detach), or the kernel's y
+   * output for shared-memory segments. More than one at a time overdraws the budget.
    */
   public static long reservedBytes(RunConfig config) {
     long set = BudgetedSets.bytesPerSet(config.sizes());

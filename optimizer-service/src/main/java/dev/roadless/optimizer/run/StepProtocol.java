@@ -8,9 +8,9 @@ import java.util.function.LongSupplier;
 
 /**
  * The serving protocol of one run behind its lock: a push goes to the {@link SyncBarrier} (SYNC) or
- * the {@link AsyncLedger} (ASYNC); a complete step runs the kernel into recycled y arrays ({@link
- * TrainPublication}) and wakes the {@link StepWaiters}. A step that makes the state non-finite
- * moves the run to FAILED. Not thread-safe: {@link Run} calls it under its lock.
+ * the {@link AsyncLedger} (ASYNC); a complete step runs the kernel, publishes y as a view of the
+ * new state ({@link TrainPublication}) and wakes the {@link StepWaiters}. A step that makes the
+ * state non-finite moves the run to FAILED. Not thread-safe: {@link Run} calls it under its lock.
  */
 final class StepProtocol {
   private final String id;
@@ -246,29 +246,29 @@ final class StepProtocol {
   }
 
   /**
-   * One step with {@code gradient}, y into recycled arrays and the sinks; with the kernels of
-   * {@code plan} when the pipeline fixed them (else null).
+   * One step with {@code gradient}; with the kernels of {@code plan} when the pipeline fixed them
+   * (else null). The kernel writes y only where a sink needs it (into a recycled set it copies
+   * from); the run's TRAIN snapshot is detached before and published after, as a view of the state.
    */
   private void applyStep(StepPlan plan, float[][] gradient, ParameterSink[] sinks) {
+    train.detach(); // before the state changes
     // The fused pass writes every element of y, so recycled arrays need no clearing.
-    float[][] y = train.take();
+    float[][] y = sinks.length > 0 ? train.take() : null;
     try {
       step =
           plan == null
               ? optimizer.stepFiniteGradients(gradient, y, sinks)
               : optimizer.commit(plan, gradient, y, sinks);
     } catch (NonFiniteStateException e) {
-      train.give(y);
       step = optimizer.stepCount();
       failure = new RunFailure(e.step(), e.tensor(), e.element(), e.slot());
       RoadlessException failed = failed();
       waiters.all().forEach(f -> f.completeExceptionally(failed));
       throw failed;
-    } catch (RuntimeException e) {
-      train.give(y); // nothing was published; the arrays are still ours
-      throw e;
+    } finally {
+      train.give(y); // null is ignored; the sinks have copied y
+      train.publish(); // the new step's y, or the same step's again after a refused one
     }
-    train.publish(step, y);
     for (ParameterSink s : sinks) {
       try {
         s.written(step);

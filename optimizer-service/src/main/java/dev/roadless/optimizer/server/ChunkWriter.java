@@ -1,7 +1,6 @@
 package dev.roadless.optimizer.server;
 
 import com.google.protobuf.UnsafeByteOperations;
-import dev.roadless.optimizer.run.ParameterSnapshot;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.TensorChunk;
 import java.nio.ByteBuffer;
@@ -26,12 +25,6 @@ final class ChunkWriter implements Iterator<TensorChunk> {
     this.values = values;
     this.chunkElements = Math.max(1, chunkBytes / 4);
     skipEmpty();
-  }
-
-  static ChunkWriter of(ParameterSnapshot snapshot, List<Integer> order, int chunkBytes) {
-    List<String> names = order.stream().map(snapshot.names()::get).toList();
-    float[][] values = order.stream().map(i -> snapshot.values()[i]).toArray(float[][]::new);
-    return new ChunkWriter(names, values, chunkBytes);
   }
 
   @Override

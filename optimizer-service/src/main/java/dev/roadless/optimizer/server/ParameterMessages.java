@@ -10,11 +10,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * One parameter answer (GetParameters, or a step's answer on Train): a header, the float32 chunks
  * of a held snapshot in the requested tensor order, an end message. Chunks are made one at a time
- * as the transport asks for them and are serialized straight from the snapshot's arrays ({@link
- * FloatChunkOut}).
+ * as the transport asks for them and are serialized straight from the snapshot ({@link
+ * FloatChunkOut}): a block at a time through {@link ParameterSnapshot#read}, which derives y from
+ * the run's state while the run is still at the snapshot's step, so y is never stored.
  *
  * <p>The snapshot is released once this iterator is exhausted or closed and every chunk it made has
- * been written or dropped by gRPC, whichever comes last; only then may the run reuse the arrays.
+ * been written or dropped by gRPC, whichever comes last; until then a step detaching the snapshot
+ * stores its y first.
  */
 final class ParameterMessages implements Iterator<Object>, AutoCloseable {
   private final Object header;
@@ -59,11 +61,15 @@ final class ParameterMessages implements Iterator<Object>, AutoCloseable {
     }
     if (position < order.size()) {
       int t = order.get(position);
-      float[] values = snapshot.values()[t];
-      int n = Math.min(chunkElements, values.length - offset);
+      int n = Math.min(chunkElements, snapshot.length(t) - offset);
       holds.incrementAndGet();
       FloatChunkOut chunk =
-          new FloatChunkOut(snapshot.names().get(t), values, offset, n, this::dropHold);
+          new FloatChunkOut(
+              snapshot.names().get(t),
+              (from, dst, count) -> snapshot.read(t, from, dst, 0, count),
+              offset,
+              n,
+              this::dropHold);
       offset += n;
       skipEmpty();
       return chunk;
@@ -83,7 +89,7 @@ final class ParameterMessages implements Iterator<Object>, AutoCloseable {
   }
 
   private void skipEmpty() {
-    while (position < order.size() && offset >= snapshot.values()[order.get(position)].length) {
+    while (position < order.size() && offset >= snapshot.length(order.get(position))) {
       position++;
       offset = 0;
     }

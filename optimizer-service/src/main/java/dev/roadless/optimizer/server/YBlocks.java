@@ -11,7 +11,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * straight from the array), and the array comes back when the last stream has written or dropped
  * it. No per-step allocation proportional to the parameters: the arrays are reused step after step.
  * Every array, in flight or kept, is charged to the server's memory budget (an overdraw: a block is
- * never refused, as the y sets beyond a run's reserved two are not), and its bytes go back when the
+ * never refused, as the y sets beyond a run's reserved one are not), and its bytes go back when the
  * pool lets the array go.
  */
 final class YBlocks {
