@@ -1,6 +1,13 @@
 package dev.roadless.optimizer.server;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import com.google.protobuf.ByteString;
+import dev.roadless.optimizer.core.OptimizerState;
+import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
+import dev.roadless.optimizer.core.Sequence;
+import dev.roadless.optimizer.run.Run;
 import dev.roadless.proto.common.v1.DataType;
 import dev.roadless.proto.common.v1.TensorChunk;
 import dev.roadless.proto.common.v1.TensorDescriptor;
@@ -19,7 +26,9 @@ import io.grpc.stub.StreamObserver;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -188,6 +197,50 @@ final class PipelineStreams {
     @Override
     public synchronized void onCompleted() {
       answer(answered).completeExceptionally(new IllegalStateException("stream ended"));
+    }
+  }
+
+  /** Waits (bounded) until the run holds {@code replica}'s push for the current step. */
+  static void awaitPending(Run run, int replica) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (!run.pendingReplicas().contains(replica)) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("replica " + replica + "'s push never arrived");
+      }
+      Thread.sleep(2);
+    }
+  }
+
+  /** Steps {@code ref} with the mean of {@code g[replica][tensor]}, as the server must. */
+  static void referenceStep(ScheduleFreeOptimizer ref, float[][][] g) {
+    Map<String, float[][]> byName = new LinkedHashMap<>();
+    for (int t = 0; t < NAMES.size(); t++) {
+      float[][] per = new float[g.length][];
+      for (int r = 0; r < g.length; r++) {
+        per[r] = g[r][t];
+      }
+      byName.put(NAMES.get(t), per);
+    }
+    ref.step(byName);
+  }
+
+  /** {@code y} is bit for bit {@code ref}'s y. */
+  static void assertSameY(ScheduleFreeOptimizer ref, float[][] y, String what) {
+    for (int t = 0; t < NAMES.size(); t++) {
+      assertArrayEquals(ref.read(Sequence.TRAIN, NAMES.get(t)), y[t], what + " " + NAMES.get(t));
+    }
+  }
+
+  /** Bit for bit the same state: step count, z, x and both moments of every tensor. */
+  static void assertSameState(OptimizerState want, OptimizerState got) {
+    assertEquals(want.stepCount(), got.stepCount());
+    for (int t = 0; t < want.tensorStates().size(); t++) {
+      var a = want.tensorStates().get(t);
+      var b = got.tensorStates().get(t);
+      assertArrayEquals(a.z(), b.z(), a.name() + ".z");
+      assertArrayEquals(a.x(), b.x(), a.name() + ".x");
+      assertArrayEquals(a.v(), b.v(), a.name() + ".v");
+      assertArrayEquals(a.m(), b.m(), a.name() + ".m");
     }
   }
 }

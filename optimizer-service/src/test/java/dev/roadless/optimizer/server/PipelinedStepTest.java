@@ -1,7 +1,10 @@
 package dev.roadless.optimizer.server;
 
 import static dev.roadless.optimizer.server.PipelineStreams.NAMES;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static dev.roadless.optimizer.server.PipelineStreams.assertSameState;
+import static dev.roadless.optimizer.server.PipelineStreams.assertSameY;
+import static dev.roadless.optimizer.server.PipelineStreams.awaitPending;
+import static dev.roadless.optimizer.server.PipelineStreams.referenceStep;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,7 +14,6 @@ import dev.roadless.optimizer.client.Parameters;
 import dev.roadless.optimizer.client.ReplicaSession;
 import dev.roadless.optimizer.core.OptimizerState;
 import dev.roadless.optimizer.core.ScheduleFreeOptimizer;
-import dev.roadless.optimizer.core.Sequence;
 import dev.roadless.optimizer.run.Run;
 import dev.roadless.optimizer.server.PipelineStreams.Answer;
 import dev.roadless.proto.common.v1.DataType;
@@ -261,47 +263,6 @@ class PipelinedStepTest {
           streams[r].send(pushes.get(r).get(i));
         }
       }
-    }
-  }
-
-  /** Waits (bounded) until the run holds {@code replica}'s push for the current step. */
-  private static void awaitPending(Run run, int replica) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (!run.pendingReplicas().contains(replica)) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("replica " + replica + "'s push never arrived");
-      }
-      Thread.sleep(2);
-    }
-  }
-
-  private static void referenceStep(ScheduleFreeOptimizer ref, float[][][] g) {
-    Map<String, float[][]> byName = new LinkedHashMap<>();
-    for (int t = 0; t < NAMES.size(); t++) {
-      float[][] per = new float[g.length][];
-      for (int r = 0; r < g.length; r++) {
-        per[r] = g[r][t];
-      }
-      byName.put(NAMES.get(t), per);
-    }
-    ref.step(byName);
-  }
-
-  private static void assertSameY(ScheduleFreeOptimizer ref, float[][] y, String what) {
-    for (int t = 0; t < NAMES.size(); t++) {
-      assertArrayEquals(ref.read(Sequence.TRAIN, NAMES.get(t)), y[t], what + " " + NAMES.get(t));
-    }
-  }
-
-  private static void assertSameState(OptimizerState want, OptimizerState got) {
-    assertEquals(want.stepCount(), got.stepCount());
-    for (int t = 0; t < want.tensorStates().size(); t++) {
-      var a = want.tensorStates().get(t);
-      var b = got.tensorStates().get(t);
-      assertArrayEquals(a.z(), b.z(), a.name() + ".z");
-      assertArrayEquals(a.x(), b.x(), a.name() + ".x");
-      assertArrayEquals(a.v(), b.v(), a.name() + ".v");
-      assertArrayEquals(a.m(), b.m(), a.name() + ".m");
     }
   }
 }
