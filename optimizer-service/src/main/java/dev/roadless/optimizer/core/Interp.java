@@ -1,8 +1,5 @@
 package dev.roadless.optimizer.core;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
-
 /**
  * The float32 interpolations of the reference classes, following golden/FORMAT.md section 2.
  *
@@ -11,8 +8,6 @@ import jdk.incubator.vector.VectorSpecies;
  * depends on which side of 0.5 the weight lies.
  */
 final class Interp {
-  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-
   private Interp() {}
 
   /** {@code x.mul(b).add_(z, alpha=1-b)} in float32. */
@@ -36,12 +31,7 @@ final class Interp {
     int shift = at - from;
     // Vectorized as the kernel forms y (one rounding per lane, the same as Math.fma): the server
     // derives y this way for every answer, so a scalar loop would cost more than the copy it saves.
-    FloatVector vOb = FloatVector.broadcast(S, ob);
-    int i = from;
-    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
-      FloatVector zi = FloatVector.fromArray(S, z, i);
-      zi.fma(vOb, FloatVector.fromArray(S, x, i).mul(b)).intoArray(out, i + shift);
-    }
+    int i = Finite.VECTOR ? VectorScan.fmaY(x, z, from, to, out, shift, b, ob) : from;
     for (; i < to; i++) {
       out[i + shift] = Math.fma(ob, z[i], x[i] * b);
     }

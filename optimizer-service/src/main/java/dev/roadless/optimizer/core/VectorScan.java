@@ -96,4 +96,19 @@ final class VectorScan {
     }
     return s == 0;
   }
+
+  /**
+   * {@code out[i + shift] = fma(ob, z[i], x[i] * b)} for i in [from, from + loopBound): {@link
+   * Interp#fmaY}'s vector part; returns where its scalar tail starts.
+   */
+  static int fmaY(
+      float[] x, float[] z, int from, int to, float[] out, int shift, float b, float ob) {
+    FloatVector vOb = FloatVector.broadcast(S, ob);
+    int i = from;
+    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
+      FloatVector zi = FloatVector.fromArray(S, z, i);
+      zi.fma(vOb, FloatVector.fromArray(S, x, i).mul(b)).intoArray(out, i + shift);
+    }
+    return i;
+  }
 }
