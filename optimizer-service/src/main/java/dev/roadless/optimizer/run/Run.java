@@ -174,10 +174,7 @@ public final class Run {
     }
   }
 
-  /**
-   * SYNC with one or two replicas: a chunked push of the current step summed into the step's one
-   * set as it arrives ({@link GradientSum}); null when it needs a set of its own.
-   */
+  /** A push summed into the step's one set ({@link GradientSum}); null: it needs its own. */
   public SummedPush joinSum(int replica, long pushStep) {
     synchronized (lock) {
       boolean ok = steps.failure == null && !closed;
@@ -349,8 +346,7 @@ public final class Run {
       if (expectedStep >= 0 && expectedStep != steps.step) {
         throw Refusals.stepMismatch(id, expectedStep, steps.step);
       }
-      // No detach: a change applies from the next step on, and neither x, z nor the beta that
-      // formed the current y change (the TRAIN view keeps the betas it was published with).
+      // No detach: the change applies from the next step; the TRAIN view keeps its own betas.
       HyperparameterChange.apply(id, optimizer, group, change);
       steps.pipeline().hyperparametersChanged();
     }
