@@ -1,6 +1,5 @@
 package dev.roadless.optimizer.server;
 
-import static dev.roadless.optimizer.server.PipelineStreams.NAMES;
 import static dev.roadless.optimizer.server.PipelineStreams.assertSameState;
 import static dev.roadless.optimizer.server.PipelineStreams.assertSameY;
 import static dev.roadless.optimizer.server.PipelineStreams.awaitPending;
@@ -91,10 +90,8 @@ class OneSetStepTest {
   private static void check(OptimizerVariant variant, Hyperparameters hp, Case c) throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
       String id = "one";
-      h.client.createRun(id, PipelineStreams.spec(variant, hp, c.replicas()));
-      h.client.uploadInitialValues(id, NAMES, PipelineStreams.random(7, 1));
-      Run run = h.server.runs().get(id);
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, id, PipelineStreams.spec(variant, hp, c.replicas()));
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       PipelineStreams.Stream[] streams = new PipelineStreams.Stream[c.replicas()];
       for (int r = 0; r < streams.length; r++) {
         streams[r] = new PipelineStreams.Stream(h.async);
@@ -128,8 +125,8 @@ class OneSetStepTest {
   void nanInLastChunkAfterPeerCompleted_peerVoided_stateUntouched_repushIsTheSameStep()
       throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
-      Run run = newRun(h, "nan");
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, "nan");
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       OptimizerState before = run.optimizer().exportState();
       float[][] g0 = PipelineStreams.random(11, 0.5);
       float[][] g1 = PipelineStreams.random(12, 0.5);
@@ -156,7 +153,7 @@ class OneSetStepTest {
   @Test
   void meanOverflowsAtAChunk_bothPushesVoided_stateUntouched() throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
-      Run run = newRun(h, "big");
+      Run run = PipelineStreams.newRun(h, "big");
       OptimizerState before = run.optimizer().exportState();
       float[][] g0 = PipelineStreams.random(11, 0.5);
       float[][] g1 = PipelineStreams.random(12, 0.5);
@@ -179,8 +176,8 @@ class OneSetStepTest {
   @Test
   void streamCancelledMidPush_peerVoided_stateUntouched_repushIsTheSameStep() throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
-      Run run = newRun(h, "gone");
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, "gone");
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       OptimizerState before = run.optimizer().exportState();
       float[][] g0 = PipelineStreams.random(11, 0.5);
       float[][] g1 = PipelineStreams.random(12, 0.5);
@@ -217,8 +214,8 @@ class OneSetStepTest {
   void secondStreamOfAReplicaWhileItsFirstIsSumming_firstVoided_stepIsTheSecondsGradient()
       throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
-      Run run = newRun(h, "twice");
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, "twice");
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       float[][] g0 = PipelineStreams.random(11, 0.5);
       float[][] g1 = PipelineStreams.random(12, 0.5);
       // Stream A of replica 0 sums its first chunks into the step's set, then stalls.
@@ -251,8 +248,8 @@ class OneSetStepTest {
   void earlyParametersAskedAfterThePeerSummed_earlyYFromTheOneSet_theWholeStepsBits()
       throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
-      Run run = newRun(h, "mixed");
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, "mixed");
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       float[][] g0 = PipelineStreams.random(11, 0.5);
       float[][] g1 = PipelineStreams.random(12, 0.5);
       PipelineStreams.Stream s1 = new PipelineStreams.Stream(h.async);
@@ -275,8 +272,8 @@ class OneSetStepTest {
   @Test
   void replicaSession_pushVoided_pushesTheSameGradientAgainByItself() throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
-      Run run = newRun(h, "client");
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, "client");
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       var s0 = new ReplicaSession(h.client, "client", 0, DataType.DATA_TYPE_FLOAT32);
       var s1 = new ReplicaSession(h.client, "client", 1, DataType.DATA_TYPE_FLOAT32);
       Parameters y0 = s0.current();
@@ -314,17 +311,6 @@ class OneSetStepTest {
       s0.close();
       s1.close();
     }
-  }
-
-  private static Run newRun(Harness h, String id) {
-    h.client.createRun(
-        id,
-        PipelineStreams.spec(
-            OptimizerVariant.OPTIMIZER_VARIANT_ADAMW,
-            Hyperparameters.newBuilder().setLr(0.01).build(),
-            2));
-    h.client.uploadInitialValues(id, NAMES, PipelineStreams.random(7, 1));
-    return h.server.runs().get(id);
   }
 
   /** Both replicas push again on new streams: the step is the one without the refusal. */

@@ -243,4 +243,27 @@ final class PipelineStreams {
       assertArrayEquals(a.m(), b.m(), a.name() + ".m");
     }
   }
+
+  /** A run of {@code spec} on {@code h}'s server with the tests' initial values. */
+  static Run newRun(Harness h, String id, RunSpec spec) {
+    h.client.createRun(id, spec);
+    h.client.uploadInitialValues(id, NAMES, random(7, 1));
+    return h.server.runs().get(id);
+  }
+
+  /** A 2-replica AdamW-SF run (lr 0.01) with the tests' initial values. */
+  static Run newRun(Harness h, String id) {
+    return newRun(
+        h,
+        id,
+        spec(
+            OptimizerVariant.OPTIMIZER_VARIANT_ADAMW,
+            Hyperparameters.newBuilder().setLr(0.01).build(),
+            2));
+  }
+
+  /** An in-process copy of {@code run}'s optimizer, to step beside the server as the reference. */
+  static ScheduleFreeOptimizer reference(Run run) {
+    return ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+  }
 }

@@ -1,6 +1,5 @@
 package dev.roadless.optimizer.server;
 
-import static dev.roadless.optimizer.server.PipelineStreams.NAMES;
 import static dev.roadless.optimizer.server.PipelineStreams.assertSameState;
 import static dev.roadless.optimizer.server.PipelineStreams.assertSameY;
 import static dev.roadless.optimizer.server.PipelineStreams.awaitPending;
@@ -89,10 +88,8 @@ class PipelinedStepTest {
   private static void check(OptimizerVariant variant, Hyperparameters hp, Case c) throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
       String id = "pipe";
-      h.client.createRun(id, PipelineStreams.spec(variant, hp, c.replicas()));
-      h.client.uploadInitialValues(id, NAMES, PipelineStreams.random(7, 1));
-      Run run = h.server.runs().get(id);
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, id, PipelineStreams.spec(variant, hp, c.replicas()));
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       PipelineStreams.Stream[] streams = new PipelineStreams.Stream[c.replicas()];
       for (int r = 0; r < streams.length; r++) {
         streams[r] = new PipelineStreams.Stream(h.async);
@@ -131,15 +128,8 @@ class PipelinedStepTest {
       throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
       String id = "nan";
-      h.client.createRun(
-          id,
-          PipelineStreams.spec(
-              OptimizerVariant.OPTIMIZER_VARIANT_ADAMW,
-              Hyperparameters.newBuilder().setLr(0.01).build(),
-              2));
-      h.client.uploadInitialValues(id, NAMES, PipelineStreams.random(7, 1));
-      Run run = h.server.runs().get(id);
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, id);
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       OptimizerState before = run.optimizer().exportState();
       float[][] g0 = PipelineStreams.random(11, 0.5);
       float[][] g1 = PipelineStreams.random(12, 0.5);
@@ -193,15 +183,8 @@ class PipelinedStepTest {
   void replicaSessions_voidedEarlyChunksDropped_bothGetTheWholeStepsY() throws Exception {
     try (Harness h = new Harness(null, 4 << 20, true)) {
       String id = "sessions";
-      h.client.createRun(
-          id,
-          PipelineStreams.spec(
-              OptimizerVariant.OPTIMIZER_VARIANT_ADAMW,
-              Hyperparameters.newBuilder().setLr(0.01).build(),
-              2));
-      h.client.uploadInitialValues(id, NAMES, PipelineStreams.random(7, 1));
-      Run run = h.server.runs().get(id);
-      ScheduleFreeOptimizer ref = ScheduleFreeOptimizer.fromState(run.optimizer().exportState(), 1);
+      Run run = PipelineStreams.newRun(h, id);
+      ScheduleFreeOptimizer ref = PipelineStreams.reference(run);
       var early =
           new dev.roadless.optimizer.client.OptimizerClient(
               h.channel,
