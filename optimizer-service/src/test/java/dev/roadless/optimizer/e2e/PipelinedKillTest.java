@@ -37,7 +37,6 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -357,19 +356,11 @@ class PipelinedKillTest {
         opt.setHyperparameters(
             "decay", opt.hyperparameters("decay").toBuilder().lr(LR_AFTER_RESTART).build());
       }
-      Map<String, float[][]> grads = new LinkedHashMap<>();
       float[][][] perReplica = new float[REPLICAS][][];
       for (int r = 0; r < REPLICAS; r++) {
         perReplica[r] = gradient(y, k, r);
       }
-      for (int t = 0; t < NAMES.size(); t++) {
-        float[][] g = new float[REPLICAS][];
-        for (int r = 0; r < REPLICAS; r++) {
-          g[r] = perReplica[r][t];
-        }
-        grads.put(NAMES.get(t), g);
-      }
-      opt.step(grads);
+      opt.step(SyntheticTraining.byTensor(NAMES, perReplica));
     }
   }
 

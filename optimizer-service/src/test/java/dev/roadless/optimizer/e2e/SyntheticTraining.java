@@ -120,19 +120,11 @@ final class SyntheticTraining {
         for (int t = 0; t < y.length; t++) {
           y[t] = opt.read(Sequence.TRAIN, NAMES.get(t));
         }
-        Map<String, float[][]> grads = new LinkedHashMap<>();
         float[][][] perReplica = new float[replicas][][];
         for (int r = 0; r < replicas; r++) {
           perReplica[r] = gradient(y, k, r);
         }
-        for (int t = 0; t < NAMES.size(); t++) {
-          float[][] g = new float[replicas][];
-          for (int r = 0; r < replicas; r++) {
-            g[r] = perReplica[r][t];
-          }
-          grads.put(NAMES.get(t), g);
-        }
-        opt.step(grads);
+        opt.step(SyntheticTraining.byTensor(NAMES, perReplica));
       }
       float[][] x = new float[NAMES.size()][];
       for (int t = 0; t < x.length; t++) {
@@ -140,5 +132,18 @@ final class SyntheticTraining {
       }
       return x;
     }
+  }
+
+  /** {@code perReplica[replica][tensor]} as the optimizer's step takes it: by name, by replica. */
+  static Map<String, float[][]> byTensor(List<String> names, float[][][] perReplica) {
+    Map<String, float[][]> grads = new LinkedHashMap<>();
+    for (int t = 0; t < names.size(); t++) {
+      float[][] g = new float[perReplica.length][];
+      for (int r = 0; r < perReplica.length; r++) {
+        g[r] = perReplica[r][t];
+      }
+      grads.put(names.get(t), g);
+    }
+    return grads;
   }
 }
