@@ -15,6 +15,9 @@ public final class RunMemory {
    * it. The one y set is there so that a step is never refused for it: it holds y of the previous
    * step for a reader still sending it when the next step commits (a detach), or the kernel's y
    * output for shared-memory segments. More than one at a time overdraws the budget.
+   *
+   * <p>An upload of initial values is assembled in a gradient set too (the reserved one when no
+   * push holds it), so a run never holds more than this once it has trained.
    */
   public static long reservedBytes(RunConfig config) {
     long set = BudgetedSets.bytesPerSet(config.sizes());
@@ -26,11 +29,6 @@ public final class RunMemory {
   /** Bytes of one copy of the run's state (z, x, moments): an export or a snapshot. */
   public static long stateBytes(RunConfig config) {
     return StateSize.bytes(config.variant(), config.tensors(), config.groups());
-  }
-
-  /** Bytes of one float32 value per parameter (an upload of initial values, one y set). */
-  public static long valueBytes(RunConfig config) {
-    return BudgetedSets.bytesPerSet(config.sizes());
   }
 
   /**

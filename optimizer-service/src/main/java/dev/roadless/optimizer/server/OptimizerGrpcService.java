@@ -132,7 +132,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
     return new InboundStream<UploadInitialValuesRequest>(responses, metrics.in(), idle) {
       private Run run;
       private ChunkAssembler assembler;
-      private MemoryBudget.Grant grant;
+      private float[][] buffers;
 
       @Override
       Kind kind(UploadInitialValuesRequest m) {
@@ -147,10 +147,17 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
       @Override
       void onHeader(UploadInitialValuesRequest m) {
         run = runs.get(m.getHeader().getRunId());
-        grant =
-            runs.budget().admit(RunMemory.valueBytes(run.config()), "an upload of initial values");
+        Run target = run;
+        // Assembled in one of the run's recycled gradient sets, taken at the first chunk: the one
+        // its admission reserved (no memory beyond the run's), or one admitted then while pushes
+        // hold it. Copied into z and x at the commit, the set is back for the first push.
         assembler =
-            assembler(run, DataType.DATA_TYPE_FLOAT32, ErrorReason.ERROR_REASON_NON_FINITE_VALUE);
+            new ChunkAssembler(
+                run.tensorNames(),
+                run.tensorSizes(),
+                () -> buffers = target.acquireBuffers(),
+                DataType.DATA_TYPE_FLOAT32,
+                ErrorReason.ERROR_REASON_NON_FINITE_VALUE);
       }
 
       @Override
@@ -165,7 +172,7 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
           stored = run.setInitialValues(assembler.finish(m.getCommit().getTotalElements()));
         } finally {
           assembler = null;
-          grant.close();
+          giveBack();
         }
         responses.onNext(UploadInitialValuesResponse.newBuilder().setStored(stored).build());
         responses.onCompleted();
@@ -173,8 +180,13 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
 
       @Override
       void failed(Throwable t) {
-        if (grant != null) {
-          grant.close();
+        giveBack();
+      }
+
+      private void giveBack() {
+        if (buffers != null) {
+          run.releaseBuffers(buffers);
+          buffers = null;
         }
       }
     };
@@ -381,9 +393,5 @@ final class OptimizerGrpcService extends OptimizerServiceGrpc.OptimizerServiceIm
             .setStatus(ProtoMapping.status(run))
             .build());
     responses.onCompleted();
-  }
-
-  private static ChunkAssembler assembler(Run run, DataType dtype, ErrorReason nonFinite) {
-    return new ChunkAssembler(run.tensorNames(), run.tensorSizes(), dtype, nonFinite);
   }
 }

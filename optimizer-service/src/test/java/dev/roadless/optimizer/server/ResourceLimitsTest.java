@@ -111,6 +111,72 @@ class ResourceLimitsTest {
   }
 
   @Test
+  void anUpload_isAssembledInTheRunsOwnGradientSet() throws Exception {
+    RunSpec spec = big(100_000, 2);
+    try (Harness h =
+        new Harness(null, 4 << 20, false, null, b -> b.memoryBudget(budgetOf(spec) + 1000))) {
+      h.client.createRun("run", spec);
+      long run = h.server.runs().budget().used();
+      // No room beyond the run's own admission, and none needed.
+      float[] values = new float[100_000];
+      assertTrue(h.client.uploadInitialValues("run", List.of("w"), new float[][] {values}));
+      assertFalse(h.client.uploadInitialValues("run", List.of("w"), new float[][] {values}));
+      assertEquals(run, h.server.runs().budget().used());
+      assertTrue(h.client.status("run").getInitialized());
+    }
+  }
+
+  @Test
+  void anUploadWhilePushesHoldTheSets_isRefusedAndChangesNothing() throws Exception {
+    RunSpec spec = big(100_000, 2);
+    // The run and one more set (the fingerprint's copy of the parameters).
+    long budget = budgetOf(spec) + 100_000 * 4 + 1000;
+    try (Harness h = new Harness(null, 4 << 20, false, null, b -> b.memoryBudget(budget))) {
+      h.client.createRun("run", spec);
+      long run = h.server.runs().budget().used();
+      float[] values = new float[100_000];
+      java.util.Arrays.fill(values, 0.25f);
+      assertTrue(h.client.uploadInitialValues("run", List.of("w"), new float[][] {values}));
+      assertEquals(run, h.server.runs().budget().used());
+      String before = h.fingerprint("run");
+      // Two half-sent pushes hold the run's set and the spare room: a repeated upload now needs a
+      // set of its own, which the budget refuses, and nothing changes.
+      List<StreamObserver<PushGradientsRequest>> held = new ArrayList<>();
+      for (int replica = 0; replica < 2; replica++) {
+        StreamObserver<PushGradientsRequest> s = h.async.pushGradients(new Ignore<>());
+        s.onNext(RawStreams.header("run", replica, 0, DataType.DATA_TYPE_FLOAT32));
+        s.onNext(RawStreams.chunk("w", 0, 1f));
+        held.add(s);
+      }
+      long end = System.nanoTime() + 10_000_000_000L;
+      while (h.server.runs().budget().used() == run && System.nanoTime() < end) {
+        Thread.sleep(5); // the second push's set is admitted when its chunk arrives
+      }
+      assertRefused(
+          Status.Code.RESOURCE_EXHAUSTED,
+          "MEMORY_BUDGET_EXCEEDED",
+          () -> h.client.uploadInitialValues("run", List.of("w"), new float[][] {values}));
+      held.forEach(s -> s.onError(new RuntimeException("client went away")));
+      // Once the server has seen the cancels, the sets are free again and the identical upload is
+      // the no-op it always was, in the run's own memory.
+      end = System.nanoTime() + 10_000_000_000L;
+      Boolean stored = null;
+      while (stored == null) {
+        try {
+          stored = h.client.uploadInitialValues("run", List.of("w"), new float[][] {values});
+        } catch (StatusRuntimeException e) {
+          assertEquals("MEMORY_BUDGET_EXCEEDED", OptimizerClient.reason(e));
+          assertTrue(System.nanoTime() < end, "the cancelled push's set never came back");
+          Thread.sleep(20);
+        }
+      }
+      assertFalse(stored);
+      assertEquals(run, h.server.runs().budget().used());
+      assertEquals(before, h.fingerprint("run"));
+    }
+  }
+
+  @Test
   void pushBuffersBeyondTheBudget_areRefusedWithAReason() throws Exception {
     RunSpec spec = big(50_000, 2);
     // Room for the run and one spare gradient set: concurrent half-sent pushes beyond that fail.
