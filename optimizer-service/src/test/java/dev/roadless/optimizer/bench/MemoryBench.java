@@ -38,6 +38,10 @@ final class MemoryBench {
             "%sVmRSS %.0f MB after start-up, %.0f MB after the warm-up run (%,d params, 2 SYNC"
                 + " replicas, tcp: its run stays); heap %.0f MB committed, %.0f MB used%n",
             tag, started / 1e6, base / 1e6, WARM_PARAMS, heapBase[0] / 1e6, heapBase[1] / 1e6);
+        if (nmt) {
+          System.out.println(
+              tag + "NMT committed after the warm-up: " + ProcStats.nativeMemory(pid));
+        }
         ServingReplica.Outcome run =
             ServingReplica.runAll(pid, server.port(), "mem-tcp", 2, params, o.warmup(), o.steps());
         run.replicaLines().forEach(l -> System.out.println(tag + "2 replicas tcp SYNC: " + l));
