@@ -41,7 +41,8 @@ final class Interp {
   static void lerpY(float[] x, float[] z, int from, int to, float[] out, int at, double beta) {
     float w = (float) (1 - beta);
     int shift = at - from;
-    for (int i = from; i < to; i++) {
+    int i = Finite.VECTOR ? VectorScan.lerpY(x, z, from, to, out, shift, w) : from;
+    for (; i < to; i++) {
       out[i + shift] = lerp(x[i], z[i], w);
     }
   }

@@ -111,4 +111,21 @@ final class VectorScan {
     }
     return i;
   }
+
+  /**
+   * {@code out[i + shift] = lerp(x[i], z[i], w)} for i in [from, from + loopBound): {@link
+   * Interp#lerpY}'s vector part (w is one weight, so {@link Interp#lerp}'s branch is one side for
+   * every lane); returns where its scalar tail starts.
+   */
+  static int lerpY(float[] x, float[] z, int from, int to, float[] out, int shift, float w) {
+    boolean low = Math.abs(w) < 0.5f;
+    FloatVector vW = FloatVector.broadcast(S, low ? w : w - 1f);
+    int i = from;
+    for (int upper = from + S.loopBound(to - from); i < upper; i += S.length()) {
+      FloatVector xi = FloatVector.fromArray(S, x, i);
+      FloatVector zi = FloatVector.fromArray(S, z, i);
+      zi.sub(xi).fma(vW, low ? xi : zi).intoArray(out, i + shift);
+    }
+    return i;
+  }
 }

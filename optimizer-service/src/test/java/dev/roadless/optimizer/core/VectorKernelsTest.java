@@ -41,6 +41,38 @@ class VectorKernelsTest {
   }
 
   @Test
+  void yDerivations_vectorLoops_sameBitsAsTheScalarForms() {
+    Random r = new Random(13);
+    // beta on both sides of 0.5 (lerp's two branches), and the extremes.
+    for (double beta : new double[] {0.9, 0.5, 0.25, 0.0, 1.0, 0.75}) {
+      for (int n : LENGTHS) {
+        float[] x = new float[n + 3];
+        float[] z = new float[n + 3];
+        for (int i = 0; i < x.length; i++) {
+          x[i] = (float) r.nextGaussian() * (i % 5 == 0 ? 1e-30f : 1f);
+          z[i] = (float) r.nextGaussian() * (i % 7 == 0 ? 1e30f : 1f);
+        }
+        float[] fma = new float[n + 5];
+        float[] lerp = new float[n + 5];
+        Interp.fmaY(x, z, 3, n + 3, fma, 2, beta);
+        Interp.lerpY(x, z, 3, n + 3, lerp, 2, beta);
+        float b = (float) beta;
+        float ob = (float) (1 - beta);
+        for (int i = 3; i < n + 3; i++) {
+          String at = "beta=" + beta + " n=" + n + " i=" + i;
+          assertEquals(Interp.fmaForm(x[i], z[i], b, ob), fma[i - 1], at);
+          assertEquals(Interp.lerp(x[i], z[i], ob), lerp[i - 1], at);
+        }
+        // Written at [2, n + 2) only.
+        for (float[] out : List.of(fma, lerp)) {
+          assertEquals(0f, out[1]);
+          assertEquals(0f, out[n + 2]);
+        }
+      }
+    }
+  }
+
+  @Test
   void adamW_hugeFiniteGradient_vInfiniteWhileZAndXStayFinite_isCaught() {
     Hyperparameters hp = Hyperparameters.defaults(Variant.ADAMW).withLr(0.01);
     Kernel k = kernelAt(Variant.ADAMW, hp, 3);
